@@ -1,0 +1,238 @@
+"""Settings for the POS backend. Every value comes from the environment (12-factor); see .env.example.
+
+Modes:
+- embedded (default): one SQLite file per module under var/, events delivered in-process, local-memory cache.
+- service: DATABASE_URL_<MODULE> per module (PostgreSQL) and REDIS_URL for the Celery broker and the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    return int(value) if value is not None else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
+
+
+POS_ENV = env("POS_ENV", "development")  # development | test | production
+PRODUCTION = POS_ENV == "production"
+
+DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION)
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
+
+if PRODUCTION:
+    problems = []
+    if DEBUG:
+        problems.append("DJANGO_DEBUG must be off in production")
+    if not SECRET_KEY:
+        problems.append("DJANGO_SECRET_KEY is required in production")
+    if not ALLOWED_HOSTS:
+        problems.append("DJANGO_ALLOWED_HOSTS is required in production")
+    if problems:
+        raise ImproperlyConfigured("Refusing to start: " + "; ".join(problems) + ".")
+elif not SECRET_KEY:
+    SECRET_KEY = "insecure-development-key-never-use-in-production"  # noqa: S105
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "pos",
+    "ops",
+    "modules.accounts",
+    "modules.inventory",
+    "modules.payment",
+    "modules.restaurant",
+    "modules.pos_core",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "pos.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "pos.middleware.StaffTenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases: one per module -------------------------------------------------------------------
+# The alias of each module's database. `default` holds accounts and Django's contrib apps.
+MODULE_DATABASES = {
+    "accounts": "default",
+    "inventory": "inventory",
+    "pos_core": "pos_core",
+    "payment": "payment",
+    "restaurant": "restaurant",
+}
+DATABASE_ROUTERS = ["pos.db.router.ModuleRouter"]
+VAR_DIR = Path(env("POS_VAR_DIR", str(BASE_DIR / "var")))
+
+
+def _database(alias: str) -> dict:
+    env_name = "DATABASE_URL" if alias == "default" else f"DATABASE_URL_{alias.upper()}"
+    url = env(env_name)
+    if url is None and alias == "default":
+        url = env("DATABASE_URL_ACCOUNTS")
+    if url is None:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        name = "accounts" if alias == "default" else alias
+        config = {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / f"{name}.sqlite3"),
+            # WAL and a busy timeout let the web process and the in-process relay share the files.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+            "TEST": {"NAME": str(VAR_DIR / f"test_{name}.sqlite3")},
+        }
+        return config
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        import django_mongodb_backend  # only installed where MongoDB is used
+
+        return django_mongodb_backend.parse_uri(url, db_name=env(f"MONGODB_NAME_{alias.upper()}", f"pos_{alias}"))
+    config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+    config.setdefault("TEST", {})["NAME"] = f"test_{config['NAME']}"
+    return config
+
+
+DATABASES = {alias: _database(alias) for alias in dict.fromkeys(MODULE_DATABASES.values())}
+SERVICE_MODE = any(db["ENGINE"] != "django.db.backends.sqlite3" for db in DATABASES.values())
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and broker ----------------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pos"}}
+
+# Embedded mode runs Celery tasks in-process (no broker); service mode needs REDIS_URL.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "memory://")
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# Do not lose work: ack after the task ran, requeue if the worker dies, one message at a time.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict = {}  # modules add their periodic tasks in their AppConfig.ready()
+
+# --- Internationalisation ------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("my", "Burmese")]
+TIME_ZONE = env("TIME_ZONE", "Asia/Yangon")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+
+# --- REST API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["modules.accounts.http.authentication.TerminalTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["pos.api.permissions.IsTenantTerminal"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "pos.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "pos.api.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Restaurant POS API",
+    "DESCRIPTION": "Terminal API: catalog, stock, orders, payments, refunds, menus, tables, reports.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 48)
+# A request that died holding a key releases it after this many seconds, so a retry can proceed.
+IDEMPOTENCY_LOCK_SECONDS = env_int("IDEMPOTENCY_LOCK_SECONDS", 60)
+TERMINAL_LAST_USED_RESOLUTION_SECONDS = env_int("TERMINAL_LAST_USED_RESOLUTION_SECONDS", 60)
+
+# --- Logging: one JSON object a line, with tenant, request and saga ids ------------------------
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "pos.logging.ContextFilter"}},
+    "formatters": {"json": {"()": "pos.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.server": {"level": env("DJANGO_SERVER_LOG_LEVEL", "INFO")},
+    },
+}
+
+# --- Security: production hardening (passes `check --deploy`) -----------------------------------
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"

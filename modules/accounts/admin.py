@@ -1,0 +1,88 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils import timezone
+
+from pos.admin import TenantScopedAdmin
+
+from .models import Tenant, Terminal, User
+from .services import terminal_create, terminal_revoke
+
+admin.site.site_header = "Restaurant POS"
+admin.site.site_title = "Restaurant POS admin"
+admin.site.index_title = "Run your restaurant"
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "currency", "timezone", "is_active", "created_at"]
+    search_fields = ["name", "slug"]
+    list_filter = ["is_active", "currency"]
+    readonly_fields = ["id", "created_at"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(pk=request.user.tenant_id)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["slug", "currency", "currency_exponent", "is_active"]
+        return fields
+
+
+@admin.register(User)
+class StaffAdmin(DjangoUserAdmin):
+    list_display = ["username", "first_name", "last_name", "role", "tenant", "is_staff", "is_active"]
+    list_filter = ["role", "is_staff", "is_active"]
+    fieldsets = [*DjangoUserAdmin.fieldsets, ("Restaurant", {"fields": ["tenant", "role"]})]
+    add_fieldsets = [*DjangoUserAdmin.add_fieldsets, ("Restaurant", {"fields": ["tenant", "role", "is_staff"]})]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("tenant")
+        return queryset if request.user.is_superuser else queryset.filter(tenant_id=request.user.tenant_id)
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ["tenant", "is_superuser", "groups", "user_permissions", "last_login", "date_joined"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not request.user.is_superuser:
+            obj.tenant_id = request.user.tenant_id
+            obj.is_superuser = False
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Terminal)
+class TerminalAdmin(TenantScopedAdmin):
+    list_display = ["name", "role", "created_at", "last_used_at", "active"]
+    list_filter = ["role"]
+    search_fields = ["name"]
+    fields = ["name", "role"]
+    actions = ["revoke"]
+
+    @admin.display(boolean=True, description="Active")
+    def active(self, obj) -> bool:
+        return obj.revoked_at is None
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["token_prefix", "last_used_at", "revoked_at"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return ["name", "role", "token_prefix", "last_used_at", "revoked_at"] if obj else ["name", "role"]
+
+    def save_in_tenant(self, request, obj, form, change) -> None:
+        if change:
+            super().save_in_tenant(request, obj, form, change)
+            return
+        issued = terminal_create(tenant_id=obj.tenant_id, name=obj.name, role=obj.role)
+        obj.pk = issued.terminal.id
+        messages.warning(request, f"Token for {obj.name} (shown once, copy it now): {issued.token}")
+
+    @admin.action(description="Revoke the selected terminals' tokens")
+    def revoke(self, request, queryset) -> None:
+        count = 0
+        for terminal in queryset.filter(revoked_at__isnull=True):
+            terminal_revoke(terminal_id=terminal.pk)
+            count += 1
+        self.message_user(request, f"Revoked {count} terminal(s) at {timezone.now():%H:%M}.")

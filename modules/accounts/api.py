@@ -1,0 +1,54 @@
+"""The accounts module's front door for other modules: tenants and terminals as DTOs."""
+
+from __future__ import annotations
+
+import uuid
+
+from .dto import IssuedTerminal, TenantInfo, TerminalIdentity
+from .errors import InvalidToken, TenantNotFound, TerminalNameTaken
+from .models import Role
+from .selectors import tenant_get as _get
+from .selectors import tenant_get_by_slug as _by_slug
+from .services import staff_create as _staff_create
+from .services import tenant_create as _tenant_create
+from .services import terminal_authenticate as _authenticate
+from .services import terminal_create as _terminal_create
+
+ROLES = tuple(Role.values)
+
+__all__ = [
+    "ROLES", "InvalidToken", "IssuedTerminal", "TenantInfo", "TenantNotFound", "TerminalIdentity",
+    "TerminalNameTaken", "authenticate_terminal", "create_manager", "create_tenant", "create_terminal",
+    "get_tenant", "get_tenant_by_slug",
+]
+
+
+def get_tenant(tenant_id: uuid.UUID | str) -> TenantInfo:
+    """The restaurant's settings (currency, locales, tax, rounding, accepted methods). Raises TenantNotFound."""
+    return _get(tenant_id=tenant_id)
+
+
+def get_tenant_by_slug(slug: str) -> TenantInfo:
+    """Like get_tenant, by slug. Raises TenantNotFound."""
+    return _by_slug(slug=slug)
+
+
+def create_tenant(**fields) -> TenantInfo:
+    """Create a restaurant (name, slug, currency, locales, ...). Raises IntegrityError on a taken slug."""
+    return _tenant_create(**fields)
+
+
+def create_manager(*, tenant_id: uuid.UUID, username: str, password: str) -> str:
+    """Create a manager who can sign in to the admin for this tenant; returns the username."""
+    return _staff_create(tenant_id=tenant_id, username=username, password=password).username
+
+
+def create_terminal(*, tenant_id: uuid.UUID, name: str, role: str = "cashier") -> IssuedTerminal:
+    """Create a terminal; the token in the result is the only time it is available in clear.
+    Raises TenantNotFound, TerminalNameTaken."""
+    return _terminal_create(tenant_id=tenant_id, name=name, role=role)
+
+
+def authenticate_terminal(token: str) -> TerminalIdentity:
+    """Resolve a bearer token. Raises InvalidToken (unknown, malformed, revoked)."""
+    return _authenticate(token=token)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    id: uuid.UUID
+    slug: str
+    name: str
+    currency: str
+    currency_exponent: int
+    locales: tuple[str, ...]
+    timezone: str
+    cash_rounding_unit: int
+    tax_rate: Decimal
+    tax_inclusive: bool
+    service_charge_rate: Decimal
+    payment_methods: tuple[str, ...]
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class TerminalIdentity:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    tenant_slug: str
+    name: str
+    role: str
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssuedTerminal:
+    terminal: TerminalIdentity
+    token: str  # shown once, never stored in clear

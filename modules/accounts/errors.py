@@ -1,0 +1,17 @@
+from pos.errors import Conflict, InvalidInput, NotFound
+
+
+class TenantNotFound(NotFound):
+    type = "tenant-not-found"
+    title = "Tenant not found"
+
+
+class InvalidToken(InvalidInput):
+    status = 401
+    type = "invalid-token"
+    title = "Invalid terminal token"
+
+
+class TerminalNameTaken(Conflict):
+    type = "terminal-name-taken"
+    title = "A terminal with this name exists"

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from pos.tenancy import TenantScopedModel
+
+
+class Role(models.TextChoices):
+    MANAGER = "manager", "Manager"
+    CASHIER = "cashier", "Cashier"
+    WAITER = "waiter", "Waiter"
+
+
+def default_locales() -> list[str]:
+    return ["en", "my"]
+
+
+def default_payment_methods() -> list[str]:
+    return ["cash", "card", "kbzpay", "wavepay"]
+
+
+class Tenant(models.Model):
+    """A restaurant. Every other row in every module carries one of these ids."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    currency = models.CharField(max_length=3, default="MMK")
+    currency_exponent = models.PositiveSmallIntegerField(default=0, help_text="Minor-unit digits: MMK 0, USD 2.")
+    locales = models.JSONField(default=default_locales, help_text='Locales every product name needs, e.g. ["en", "my"].')
+    timezone = models.CharField(max_length=64, default="Asia/Yangon")
+    cash_rounding_unit = models.PositiveIntegerField(default=50, help_text="Cash totals round to this many minor units.")
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("5.00"),
+                                   validators=[MinValueValidator(0), MaxValueValidator(100)])
+    tax_inclusive = models.BooleanField(default=True, help_text="Prices already include tax.")
+    service_charge_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0.00"),
+                                              validators=[MinValueValidator(0), MaxValueValidator(100)])
+    payment_methods = models.JSONField(default=default_payment_methods)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """Staff. A manager signs in to the admin and sees only their tenant; superusers see every tenant."""
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.MANAGER)
+
+    objects = UserManager()
+
+    # Apps a manager administers for their own tenant, and the accounts models they may touch.
+    MANAGER_APPS = frozenset({"inventory", "pos_core", "payment", "restaurant"})
+    MANAGER_ACCOUNTS_MODELS = frozenset({"terminal", "user", "tenant"})
+
+    def _is_manager(self) -> bool:
+        return self.is_active and self.is_staff and self.role == Role.MANAGER and self.tenant_id is not None
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        if self.is_active and self.is_superuser:
+            return True
+        if not self._is_manager():
+            return False
+        app_label, _, codename = perm.partition(".")
+        if app_label in self.MANAGER_APPS:
+            return True
+        if app_label == "accounts":
+            action, _, model = codename.partition("_")
+            if model == "tenant":
+                return action in {"view", "change"}
+            return model in self.MANAGER_ACCOUNTS_MODELS
+        return False
+
+    def has_module_perms(self, app_label: str) -> bool:
+        if self.is_active and self.is_superuser:
+            return True
+        return self._is_manager() and (app_label in self.MANAGER_APPS or app_label == "accounts")
+
+
+class Terminal(TenantScopedModel):
+    """A POS device. Its API token is shown once and stored only as a hash."""
+
+    tenant_id = None  # the tenant is a real relation inside this module
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="terminals")
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.CASHIER,
+                            help_text="What this device may do: a waiter's phone cannot adjust stock.")
+    token_prefix = models.CharField(max_length=16, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="terminal_name_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

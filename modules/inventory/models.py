@@ -1,0 +1,1 @@
+"""Models of the inventory module, in its own database."""

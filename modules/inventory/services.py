@@ -1,0 +1,1 @@
+"""Writes of the inventory module: one transaction in its own database each."""

@@ -1,0 +1,1 @@
+"""Models of the payment module, in its own database."""

@@ -1,0 +1,1 @@
+"""Writes of the payment module: one transaction in its own database each."""

@@ -1,0 +1,1 @@
+"""Models of the pos_core module, in its own database."""

@@ -1,0 +1,1 @@
+"""The restaurant module's front door for other modules: plain functions, DTOs only."""

@@ -1,0 +1,1 @@
+"""Models of the restaurant module, in its own database."""

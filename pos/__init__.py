@@ -1,0 +1,1 @@
+"""The shared kernel: no business rules. It never imports a module (enforced by .importlinter)."""

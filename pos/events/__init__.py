@@ -1,0 +1,52 @@
+"""The one event publisher.
+
+`publish(event, tenant_id=..., using=<module alias>)` records the event in the outbox of the publishing
+module's database. It must run inside `transaction.atomic(using=<alias>)` so the event commits or rolls
+back with the change that caused it. After commit the relay hands it to the subscribers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from pos.contracts import Envelope, to_payload
+
+
+class PublishOutsideTransaction(RuntimeError):
+    pass
+
+
+def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str) -> Envelope:
+    """Record `event` (an instance of a class declared with `pos.contracts.event`) in `using`'s outbox.
+
+    Raises SchemaError for an undeclared event, PublishOutsideTransaction when not inside
+    `transaction.atomic(using=using)`.
+    """
+    from pos.models import OutboxEvent
+
+    payload = to_payload(event)
+    if not connections[using].in_atomic_block:
+        raise PublishOutsideTransaction(
+            f"publish({event.event_name}) must run inside transaction.atomic(using={using!r}) "
+            "so the event commits with its cause."
+        )
+    now = timezone.now()
+    row = OutboxEvent.objects.using(using).create(
+        id=uuid.uuid4(),
+        name=event.event_name,
+        version=event.event_version,
+        tenant_id=tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id)),
+        occurred_at=now,
+        payload=payload,
+        next_attempt_at=now + timedelta(seconds=0),
+    )
+    from pos.events import relay
+
+    transaction.on_commit(lambda: relay.after_commit(using, row.id), using=using)
+    return Envelope(id=row.id, name=row.name, version=row.version, tenant_id=row.tenant_id,
+                    occurred_at=row.occurred_at, payload=event)
