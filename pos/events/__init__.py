@@ -15,6 +15,9 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from pos.contracts import Envelope, to_payload
+from pos.events.registry import subscribe, subscriptions_for
+
+__all__ = ["Envelope", "PublishOutsideTransaction", "publish", "subscribe", "subscriptions_for"]
 
 
 class PublishOutsideTransaction(RuntimeError):
