@@ -21,8 +21,9 @@ class ModuleRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         if app_label == KERNEL_APP:
-            model = hints.get("model")
-            if model is None and model_name is not None:
+            # Migrations pass historical models, which lack class attributes: ask the live registry.
+            model = None
+            if model_name is not None:
                 try:
                     model = apps.get_model(app_label, model_name)
                 except LookupError:
