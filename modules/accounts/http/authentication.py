@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -60,3 +61,14 @@ class TerminalTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="pos"'
+
+
+class TerminalTokenScheme(OpenApiAuthenticationExtension):
+    """Documents terminal tokens in the OpenAPI schema."""
+
+    target_class = "modules.accounts.http.authentication.TerminalTokenAuthentication"
+    name = "terminalToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "pos_<prefix>_<secret>",
+                "description": "A terminal's API token (manage.py create_terminal, or the admin)."}
