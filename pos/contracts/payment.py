@@ -11,6 +11,7 @@ class PaymentCaptured:
     amount: int  # minor units, what was captured (after cash rounding)
     currency: str
     method: str
+    reference: str = ""  # the caller's reference (an order or saga id)
 
 
 @event("payment.declined", version=1)
@@ -20,6 +21,20 @@ class PaymentDeclined:
     currency: str
     method: str
     reason: str
+    reference: str = ""
+
+
+@event("payment.failed", version=1)
+class PaymentFailed:
+    """The provider failed the charge or never received it: nothing was taken. Published also when a payment
+    left pending after an ambiguous outcome is resolved later by lookup."""
+
+    payment_id: str
+    amount: int
+    currency: str
+    method: str
+    reason: str
+    reference: str = ""
 
 
 @event("payment.refunded", version=1)
@@ -30,3 +45,4 @@ class PaymentRefunded:
     currency: str
     total_refunded: int
     reason: str
+    reference: str = ""
