@@ -1,1 +1,197 @@
-"""The inventory module's front door for other modules: plain functions, DTOs only."""
+"""The inventory module's front door for other modules: plain functions, DTOs only.
+
+Every function takes the tenant explicitly (`tenant_id`, a uuid.UUID) and is keyword-only. Errors are
+DomainError subclasses re-exported here, so callers never import inventory internals."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pos.money import Money
+
+from . import demo as _demo
+from . import selectors as _selectors
+from . import services as _services
+from .dto import (
+    CatalogPage,
+    CategoryInfo,
+    OptionChoiceInfo,
+    OptionGroupInfo,
+    ProductInfo,
+    ReservationInfo,
+    StockLevelInfo,
+    StockLine,
+    VariantInfo,
+)
+from .errors import (
+    CategoryNotFound,
+    CountBelowReserved,
+    InsufficientStock,
+    InvalidProduct,
+    InvalidQuantity,
+    ProductExists,
+    ProductNotFound,
+    ReservationKeyConflict,
+    ReservationNotActive,
+    ReservationNotFound,
+    StaleVersion,
+    StockKeyConflict,
+    VariantNotFound,
+    VariantRequired,
+)
+
+__all__ = [
+    "CatalogPage", "CategoryInfo", "CategoryNotFound", "CountBelowReserved", "InsufficientStock", "InvalidProduct",
+    "InvalidQuantity", "OptionChoiceInfo", "OptionGroupInfo", "ProductExists", "ProductInfo", "ProductNotFound",
+    "ReservationInfo", "ReservationKeyConflict", "ReservationNotActive", "ReservationNotFound", "StaleVersion",
+    "StockKeyConflict", "StockLevelInfo", "StockLine", "VariantInfo", "VariantNotFound", "VariantRequired",
+    "adjust_stock", "commit_reservation", "count_stock", "create_category", "create_product", "get_product",
+    "get_products", "get_reservation", "get_stock_levels", "list_catalog", "list_categories", "release_reservation",
+    "reserve_stock", "search_products", "seed_demo_catalog", "update_product",
+]
+
+
+# --- Catalog reads -------------------------------------------------------------------------------
+
+def get_products(*, tenant_id: uuid.UUID, product_ids: list[str]) -> dict[str, ProductInfo]:
+    """Products by id, in one call (a constant three queries whatever the number of ids), with variants,
+    option groups and current stock. Ids that do not exist for this tenant are absent from the result.
+    Raises nothing for unknown ids."""
+    return _selectors.products_get(tenant_id=tenant_id, product_ids=product_ids)
+
+
+def get_product(*, tenant_id: uuid.UUID, product_id: str) -> ProductInfo:
+    """One product. Raises ProductNotFound (404), also for another tenant's product."""
+    return _selectors.product_get(tenant_id=tenant_id, product_id=product_id)
+
+
+def list_catalog(*, tenant_id: uuid.UUID, category_id: str | None = None, active: bool | None = None,
+                 query: str | None = None, limit: int = 50, offset: int = 0) -> CatalogPage:
+    """A page of the catalog in display order (position, id): `total` matching products and up to `limit`
+    (1-200) of them from `offset`. `query` matches a name of the product or its variants in any locale,
+    case-insensitively. Queries are constant in the page size."""
+    return _selectors.catalog_list(tenant_id=tenant_id, category_id=category_id, active=active, query=query,
+                                   limit=limit, offset=offset)
+
+
+def search_products(*, tenant_id: uuid.UUID, query: str, limit: int = 20) -> list[ProductInfo]:
+    """Products whose name (any locale) or id contains `query`, for pickers. Empty query: empty list."""
+    return _selectors.products_search(tenant_id=tenant_id, query=query, limit=limit)
+
+
+def list_categories(*, tenant_id: uuid.UUID, active: bool | None = None) -> list[CategoryInfo]:
+    """The tenant's categories in display order."""
+    return _selectors.categories_list(tenant_id=tenant_id, active=active)
+
+
+# --- Catalog writes ------------------------------------------------------------------------------
+
+def create_category(*, tenant_id: uuid.UUID, names: dict[str, str], category_id: str | None = None,
+                    position: int = 0) -> CategoryInfo:
+    """Create a category; `names` must cover every locale of the tenant.
+    Raises InvalidProduct (400), ProductExists (409, id taken)."""
+    return _services.category_create(tenant_id=tenant_id, names=names, category_id=category_id, position=position)
+
+
+def create_product(*, tenant_id: uuid.UUID, names: dict[str, str], price: Money | int, product_id: str | None = None,
+                   category_id: str | None = None, descriptions: dict[str, str] | None = None,
+                   variants: list[dict] | None = None, option_groups: list[dict] | None = None,
+                   attributes: dict | None = None, is_active: bool = True, track_stock: bool = True,
+                   position: int = 0, threshold: int = 5) -> ProductInfo:
+    """Create a product document and its stock items (one per variant, or one for the product), at zero.
+    Publishes inventory.product_updated. Raises InvalidProduct (400, every problem listed), CategoryNotFound
+    (404), ProductExists (409)."""
+    return _services.product_create(tenant_id=tenant_id, names=names, price=price, product_id=product_id,
+                                    category_id=category_id, descriptions=descriptions, variants=variants,
+                                    option_groups=option_groups, attributes=attributes, is_active=is_active,
+                                    track_stock=track_stock, position=position, threshold=threshold)
+
+
+def update_product(*, tenant_id: uuid.UUID, product_id: str, expected_version: int,
+                   changes: dict[str, Any]) -> ProductInfo:
+    """Apply `changes` if the product is still at `expected_version`; the version then grows by one.
+    Publishes inventory.product_updated with the changed field names. Raises StaleVersion (409, nothing
+    applied), ProductNotFound (404), InvalidProduct (400), CategoryNotFound (404)."""
+    return _services.product_update(tenant_id=tenant_id, product_id=product_id, expected_version=expected_version,
+                                    changes=changes)
+
+
+# --- Stock ---------------------------------------------------------------------------------------
+
+def get_stock_levels(*, tenant_id: uuid.UUID, items: list[tuple[str, str | None]]
+                     ) -> dict[tuple[str, str | None], StockLevelInfo]:
+    """Current levels of (product_id, variant) pairs (variant None = product level), in one query.
+    Untracked or unknown pairs are absent."""
+    return _selectors.stock_levels_get(tenant_id=tenant_id, items=items)
+
+
+def adjust_stock(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, kind: str, quantity: int, reason: str,
+                 actor: str, key: str | None = None) -> StockLevelInfo:
+    """Receive, write off (waste) or take back (return) `quantity` (> 0) of a product or variant, recorded in
+    the ledger and published as inventory.stock_changed. Idempotent by `key`: the same key and adjustment
+    applies once and answers the current level. Raises InvalidQuantity (400), ProductNotFound /
+    VariantNotFound (404), VariantRequired (400), InsufficientStock (409, waste beyond what is available),
+    StockKeyConflict (422, same key for a different adjustment)."""
+    return _services.stock_adjust(tenant_id=tenant_id, product_id=product_id, variant=variant, kind=kind,
+                                  quantity=quantity, reason=reason, actor=actor, key=key)
+
+
+def count_stock(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, counted: int, actor: str,
+                reason: str = "") -> StockLevelInfo:
+    """Set on-hand to a physical count; the difference is recorded as a count correction and published.
+    Raises InvalidQuantity (400), ProductNotFound / VariantNotFound (404), CountBelowReserved (409)."""
+    return _services.stock_count(tenant_id=tenant_id, product_id=product_id, variant=variant, counted=counted,
+                                 actor=actor, reason=reason)
+
+
+def set_stock_threshold(*, tenant_id: uuid.UUID, product_id: str, variant: str | None,
+                        threshold: int) -> StockLevelInfo:
+    """Set the low-stock threshold of a product or variant. Raises InvalidQuantity, ProductNotFound."""
+    return _services.stock_set_threshold(tenant_id=tenant_id, product_id=product_id, variant=variant,
+                                         threshold=threshold)
+
+
+# --- Reservations (the order saga) ---------------------------------------------------------------
+
+def reserve_stock(*, tenant_id: uuid.UUID, lines: list[StockLine], key: str,
+                  ttl_seconds: int | None = None) -> ReservationInfo:
+    """Hold stock for every line, or for none. Idempotent by `key`: the same key returns the same reservation
+    and holds nothing more (any status). Expires after `ttl_seconds` (default INVENTORY_RESERVATION_TTL_SECONDS,
+    15 minutes); a periodic task then releases it. Never oversells under concurrency. Untracked products are
+    accepted without holding stock; inactive or sold-out products count as 0 available.
+    Raises InsufficientStock (409, extra lines=[{product_id, variant, requested, available}]), ProductNotFound
+    (404; also VariantNotFound), VariantRequired (400), InvalidQuantity (400), ReservationKeyConflict (422,
+    same key with different lines)."""
+    return _services.reservation_reserve(tenant_id=tenant_id, lines=lines, key=key, ttl_seconds=ttl_seconds)
+
+
+def release_reservation(*, tenant_id: uuid.UUID, reservation_id: str) -> ReservationInfo:
+    """Give the held stock back. Idempotent: releasing a released or expired reservation returns it unchanged.
+    Raises ReservationNotActive (409) for a committed one, ReservationNotFound (404)."""
+    return _services.reservation_release(tenant_id=tenant_id, reservation_id=reservation_id)
+
+
+def commit_reservation(*, tenant_id: uuid.UUID, reservation_id: str) -> ReservationInfo:
+    """Turn the held stock into a sale (on-hand and reserved both drop). Idempotent: committing a committed
+    reservation returns it unchanged. Allowed while active, even past expires_at if the sweep has not run yet.
+    Raises ReservationNotActive (409) for a released or expired one, ReservationNotFound (404)."""
+    return _services.reservation_commit(tenant_id=tenant_id, reservation_id=reservation_id)
+
+
+def get_reservation(*, tenant_id: uuid.UUID, reservation_id: str) -> ReservationInfo:
+    """One reservation. Raises ReservationNotFound (404)."""
+    return _selectors.reservation_get(tenant_id=tenant_id, reservation_id=reservation_id)
+
+
+def expire_reservations() -> int:
+    """Release every active reservation past its expiry, across tenants (system work). Returns the count."""
+    return _services.reservations_expire_due()
+
+
+# --- Demo data -----------------------------------------------------------------------------------
+
+def seed_demo_catalog(*, tenant_id: uuid.UUID) -> str:
+    """Create (once) a bilingual Yangon noodle-shop catalog with stock received through the ledger.
+    Idempotent: a second run changes nothing. Returns a one-line summary."""
+    return _demo.seed_demo_catalog(tenant_id=tenant_id)

@@ -6,3 +6,14 @@ class InventoryConfig(AppConfig):
     label = "inventory"
     verbose_name = "Inventory (products, stock, reservations)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from .conf import expiry_sweep_seconds
+
+        # Reservations past their expiry give their stock back (beat runs this in service mode).
+        settings.CELERY_BEAT_SCHEDULE["inventory.expire_reservations"] = {
+            "task": "inventory.expire_reservations",
+            "schedule": float(expiry_sweep_seconds()),
+        }

@@ -1,1 +1,541 @@
-"""Writes of the inventory module: one transaction in its own database each."""
+"""Writes of the inventory module: one transaction in its own database each, events published inside it.
+
+Stock never oversells: every change is a conditional atomic UPDATE with F() expressions (the WHERE clause
+re-checks availability on the locked row, so concurrent reservations serialise on the row and the loser
+updates nothing). Every change appends a movement to the ledger and publishes inventory.stock_changed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from modules.accounts import api as accounts
+from pos.contracts.inventory import ProductUpdated, StockChanged
+from pos.events import publish
+from pos.money import Money
+from pos.tenancy import all_tenants, tenant_context
+
+from . import conf
+from .documents import (
+    Problems,
+    clean_amount,
+    clean_attributes,
+    clean_id,
+    clean_names,
+    clean_option_groups,
+    clean_quantity,
+    clean_variants,
+    is_int,
+    search_text,
+)
+from .dto import CategoryInfo, ProductInfo, ReservationInfo, StockLevelInfo, StockLine
+from .errors import (
+    CategoryNotFound,
+    CountBelowReserved,
+    InsufficientStock,
+    InvalidProduct,
+    InvalidQuantity,
+    ProductExists,
+    ProductNotFound,
+    ReservationKeyConflict,
+    ReservationNotActive,
+    ReservationNotFound,
+    StaleVersion,
+    StockKeyConflict,
+    VariantNotFound,
+    VariantRequired,
+)
+from .models import AdjustmentKey, Category, Movement, Product, Reservation, StockItem
+from .selectors import category_info, product_get, reservation_info, stock_level_info
+
+DB = "inventory"
+Kind = Movement.Kind
+ADJUSTMENT_KINDS = {"receive": Kind.RECEIVE, "waste": Kind.WASTE, "return": Kind.RETURN}
+
+
+# --- Catalog ---------------------------------------------------------------------------------------
+
+def _tenant(tenant_id: uuid.UUID):
+    return accounts.get_tenant(tenant_id)
+
+
+def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id: str | None = None,
+                    position: int = 0, is_active: bool = True) -> CategoryInfo:
+    tenant = _tenant(tenant_id)
+    problems = Problems()
+    cid = clean_id(category_id, "id", problems) if category_id is not None else uuid.uuid4().hex
+    cleaned = clean_names(names, "names", tenant.locales, problems)
+    if not is_int(position):
+        problems.add("position", "A whole number.")
+    problems.raise_if_any("category")
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        if Category.objects.using(DB).filter(pk=cid).exists() or Category.unscoped.using(DB).filter(pk=cid).exists():
+            raise ProductExists(f"Category id {cid!r} is taken.", category_id=cid)
+        category = Category(id=cid, tenant_id=tenant_id, names=cleaned, position=position, is_active=is_active)
+        category.save(using=DB, force_insert=True)
+    return category_info(category)
+
+
+def category_update(*, tenant_id: uuid.UUID, category_id: str, names: dict[str, str] | None = None,
+                    position: int | None = None, is_active: bool | None = None) -> CategoryInfo:
+    tenant = _tenant(tenant_id)
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        try:
+            category = Category.objects.using(DB).get(pk=category_id)
+        except Category.DoesNotExist:
+            raise CategoryNotFound(f"No category {category_id!r}.", category_id=category_id) from None
+        problems = Problems()
+        if names is not None:
+            category.names = clean_names(names, "names", tenant.locales, problems)
+        if position is not None:
+            if not is_int(position):
+                problems.add("position", "A whole number.")
+            category.position = position
+        if is_active is not None:
+            category.is_active = bool(is_active)
+        problems.raise_if_any("category")
+        category.save(using=DB)
+    return category_info(category)
+
+
+PRODUCT_FIELDS = ("names", "descriptions", "category_id", "price", "variants", "option_groups", "attributes",
+                  "is_active", "is_sold_out", "track_stock", "position")
+
+
+def clean_product(*, tenant_id: uuid.UUID, document: dict[str, Any], product_id: str) -> dict[str, Any]:
+    """Validate a whole product document against the tenant's locales and currency; returns model fields.
+    Raises InvalidProduct listing every problem, CategoryNotFound for an unknown category."""
+    tenant = _tenant(tenant_id)
+    problems = Problems()
+    locales = tuple(tenant.locales)
+    names = clean_names(document.get("names"), "names", locales, problems)
+    descriptions = clean_names(document.get("descriptions") or {}, "descriptions", locales, problems, required=False,
+                               limit=2000)
+    price = clean_amount(document.get("price"), "price", tenant.currency, problems)
+    variants = clean_variants(document.get("variants"), locales, tenant.currency, problems)
+    option_groups = clean_option_groups(document.get("option_groups"), "option_groups", locales, tenant.currency,
+                                        problems)
+    attributes = clean_attributes(document.get("attributes"), problems)
+    flags = {}
+    for flag, default in (("is_active", True), ("is_sold_out", False), ("track_stock", True)):
+        value = document.get(flag, default)
+        if not isinstance(value, bool):
+            problems.add(flag, "true or false.")
+        flags[flag] = value
+    position = document.get("position", 0)
+    if not is_int(position):
+        problems.add("position", "A whole number.")
+    category_id = document.get("category_id") or None
+    if category_id is not None and not isinstance(category_id, str):
+        problems.add("category_id", "A category id.")
+    problems.raise_if_any()
+    if category_id is not None:
+        with tenant_context(tenant_id):
+            if not Category.objects.using(DB).filter(pk=category_id).exists():
+                raise CategoryNotFound(f"No category {category_id!r}.", category_id=category_id)
+    return {
+        "names": names, "descriptions": descriptions, "category_id": category_id, "price_amount": price,
+        "price_currency": tenant.currency, "variants": variants, "option_groups": option_groups,
+        "attributes": attributes, "position": position, **flags,
+        "search_text": search_text(product_id=product_id, names=names, variants=variants),
+    }
+
+
+def _ensure_stock_items(*, tenant_id: uuid.UUID, product: Product, threshold: int) -> None:
+    if not product.track_stock:
+        return
+    keys = [v["key"] for v in product.variants] or [StockItem.PRODUCT_LEVEL]
+    existing = set(StockItem.objects.using(DB).filter(product_id=product.id).values_list("variant", flat=True))
+    missing = [StockItem(tenant_id=tenant_id, product_id=product.id, variant=key, threshold=threshold)
+               for key in keys if key not in existing]
+    if missing:
+        StockItem.objects.using(DB).bulk_create(missing)
+
+
+def product_create(*, tenant_id: uuid.UUID, names: dict[str, str], price: Money | int, product_id: str | None = None,
+                   category_id: str | None = None, descriptions: dict[str, str] | None = None,
+                   variants: list[dict] | None = None, option_groups: list[dict] | None = None,
+                   attributes: dict | None = None, is_active: bool = True, is_sold_out: bool = False,
+                   track_stock: bool = True, position: int = 0, threshold: int = 5) -> ProductInfo:
+    problems = Problems()
+    pid = clean_id(product_id, "id", problems) if product_id is not None else uuid.uuid4().hex
+    if not is_int(threshold) or threshold < 0:
+        problems.add("threshold", "A whole number, 0 or more.")
+    problems.raise_if_any()
+    fields = clean_product(tenant_id=tenant_id, product_id=pid, document={
+        "names": names, "price": price, "category_id": category_id, "descriptions": descriptions,
+        "variants": variants, "option_groups": option_groups, "attributes": attributes, "is_active": is_active,
+        "is_sold_out": is_sold_out, "track_stock": track_stock, "position": position,
+    })
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        if Product.unscoped.using(DB).filter(pk=pid).exists():
+            raise ProductExists(f"Product id {pid!r} is taken.", product_id=pid)
+        product = Product(id=pid, tenant_id=tenant_id, version=1, **fields)
+        product.save(using=DB, force_insert=True)
+        _ensure_stock_items(tenant_id=tenant_id, product=product, threshold=threshold)
+        publish(ProductUpdated(product_id=pid, version=1, is_active=product.is_active,
+                               is_sold_out=product.is_sold_out, changed=["created"]), tenant_id=tenant_id, using=DB)
+    return product_get(tenant_id=tenant_id, product_id=pid)
+
+
+def product_update(*, tenant_id: uuid.UUID, product_id: str, expected_version: int, changes: dict[str, Any],
+                   threshold: int = 5) -> ProductInfo:
+    """Apply `changes` (any of PRODUCT_FIELDS) if the product is still at `expected_version`.
+    Raises StaleVersion (409) when someone else changed it first, nothing applied."""
+    unknown = sorted(set(changes) - set(PRODUCT_FIELDS))
+    if unknown:
+        raise InvalidProduct(f"Unknown field(s): {', '.join(unknown)}.",
+                             errors=[{"field": name, "message": "Unknown field."} for name in unknown])
+    if not is_int(expected_version):
+        raise InvalidProduct("version must be a whole number.", errors=[{"field": "version", "message": "Required."}])
+    with tenant_context(tenant_id):
+        try:
+            current = Product.objects.using(DB).get(pk=product_id)
+        except Product.DoesNotExist:
+            raise ProductNotFound(f"No product {product_id!r}.", product_id=product_id) from None
+    if current.version != expected_version:
+        raise StaleVersion(f"Product {product_id!r} is at version {current.version}, not {expected_version}.",
+                           product_id=product_id, current_version=current.version)
+    document = {
+        "names": current.names, "descriptions": current.descriptions, "category_id": current.category_id,
+        "price": current.price_amount, "variants": current.variants, "option_groups": current.option_groups,
+        "attributes": current.attributes, "is_active": current.is_active, "is_sold_out": current.is_sold_out,
+        "track_stock": current.track_stock, "position": current.position,
+    }
+    document.update(changes)
+    fields = clean_product(tenant_id=tenant_id, product_id=product_id, document=document)
+    changed = [name for name, value in fields.items()
+               if name not in ("search_text", "price_currency") and getattr(current, name) != value]
+    changed = sorted({"price" if name == "price_amount" else name for name in changed})
+    if not changed:
+        return product_get(tenant_id=tenant_id, product_id=product_id)
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        updated = Product.objects.using(DB).filter(pk=product_id, version=expected_version).update(
+            **fields, version=F("version") + 1, updated_at=timezone.now())
+        if not updated:
+            raise StaleVersion(f"Product {product_id!r} was changed by someone else; reload it.",
+                               product_id=product_id)
+        product = Product.objects.using(DB).get(pk=product_id)
+        _ensure_stock_items(tenant_id=tenant_id, product=product, threshold=threshold)
+        publish(ProductUpdated(product_id=product_id, version=product.version, is_active=product.is_active,
+                               is_sold_out=product.is_sold_out, changed=changed), tenant_id=tenant_id, using=DB)
+    return product_get(tenant_id=tenant_id, product_id=product_id)
+
+
+# --- Stock -----------------------------------------------------------------------------------------
+
+def _stock_key(product: Product, variant: str | None) -> str:
+    """The stock item key of a line, after checking the product has that variant."""
+    keys = [v["key"] for v in product.variants]
+    if variant in (None, ""):
+        if keys:
+            raise VariantRequired(f"Product {product.id!r} is stocked per variant: one of {', '.join(keys)}.",
+                                  product_id=product.id, variants=keys)
+        return StockItem.PRODUCT_LEVEL
+    if variant not in keys:
+        raise VariantNotFound(f"Product {product.id!r} has no variant {variant!r}.", product_id=product.id,
+                              variant=variant, variants=keys)
+    return variant
+
+
+def _load_products(product_ids: Iterable[str]) -> dict[str, Product]:
+    return {p.id: p for p in Product.objects.using(DB).filter(id__in=set(product_ids))}
+
+
+def _product(product_id: str) -> Product:
+    try:
+        return Product.objects.using(DB).get(pk=product_id)
+    except (Product.DoesNotExist, ValueError):
+        raise ProductNotFound(f"No product {product_id!r}.", product_id=product_id) from None
+
+
+def _change(*, tenant_id: uuid.UUID, product_id: str, variant: str, kind: str, quantity: int, on_hand_delta: int = 0,
+            reserved_delta: int = 0, need_available: int | None = None, reason: str = "", actor: str = "",
+            reference: str = "") -> StockItem | None:
+    """One conditional UPDATE of a stock item, then its ledger row and its event. Returns None (nothing
+    written) when the condition fails: not enough available, or not enough reserved to take back."""
+    rows = StockItem.objects.using(DB).filter(product_id=product_id, variant=variant)
+    if need_available is not None:
+        rows = rows.filter(on_hand__gte=F("reserved") + need_available)
+    if on_hand_delta < 0:
+        rows = rows.filter(on_hand__gte=-on_hand_delta)
+    if reserved_delta < 0:
+        rows = rows.filter(reserved__gte=-reserved_delta)
+    updated = rows.update(on_hand=F("on_hand") + on_hand_delta, reserved=F("reserved") + reserved_delta,
+                          sequence=F("sequence") + 1, updated_at=timezone.now())
+    if not updated:
+        return None
+    item = StockItem.objects.using(DB).get(product_id=product_id, variant=variant)
+    _record(tenant_id=tenant_id, item=item, kind=kind, quantity=quantity, on_hand_delta=on_hand_delta,
+            reserved_delta=reserved_delta, reason=reason, actor=actor, reference=reference)
+    return item
+
+
+def _record(*, tenant_id: uuid.UUID, item: StockItem, kind: str, quantity: int, on_hand_delta: int,
+            reserved_delta: int, reason: str, actor: str, reference: str) -> None:
+    Movement(tenant_id=tenant_id, product_id=item.product_id, variant=item.variant, kind=kind, quantity=quantity,
+             on_hand_delta=on_hand_delta, reserved_delta=reserved_delta, on_hand_after=item.on_hand,
+             reserved_after=item.reserved, sequence=item.sequence, reason=reason[:200], actor=actor[:200],
+             reference=reference[:100]).save(using=DB, force_insert=True)
+    publish(StockChanged(product_id=item.product_id, variant=item.variant or None, level=item.available,
+                         threshold=item.threshold, reason=str(kind), sequence=item.sequence),
+            tenant_id=tenant_id, using=DB)
+
+
+def _item(product: Product, key: str) -> StockItem:
+    if not product.track_stock:
+        raise InvalidQuantity(f"Stock of product {product.id!r} is not tracked.", product_id=product.id)
+    try:
+        return StockItem.objects.using(DB).get(product_id=product.id, variant=key)
+    except StockItem.DoesNotExist:
+        raise VariantNotFound(f"Product {product.id!r} has no stock for {key or 'the product'}.",
+                              product_id=product.id, variant=key or None) from None
+
+
+def stock_adjust(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, kind: str, quantity: int, reason: str,
+                 actor: str, key: str | None = None) -> StockLevelInfo:
+    if kind not in ADJUSTMENT_KINDS:
+        raise InvalidQuantity(f"Unknown adjustment {kind!r}; use receive, waste or return.", field="kind")
+    quantity = clean_quantity(quantity)
+    try:
+        with transaction.atomic(using=DB), tenant_context(tenant_id):
+            product = _product(product_id)
+            variant_key = _stock_key(product, variant)
+            item = _item(product, variant_key)
+            if key:
+                AdjustmentKey(id=f"{tenant_id}:{key}", tenant_id=tenant_id, product_id=product_id, variant=variant_key,
+                              kind=kind, quantity=quantity).save(using=DB, force_insert=True)
+            sign = -1 if kind == "waste" else 1
+            changed = _change(tenant_id=tenant_id, product_id=product_id, variant=variant_key,
+                              kind=ADJUSTMENT_KINDS[kind], quantity=quantity, on_hand_delta=sign * quantity,
+                              need_available=quantity if kind == "waste" else None, reason=reason, actor=actor,
+                              reference=key or "")
+            if changed is None:
+                item.refresh_from_db(using=DB)
+                raise InsufficientStock(
+                    f"Cannot write off {quantity}: only {item.available} available.",
+                    lines=[{"product_id": product_id, "variant": variant_key or None, "requested": quantity,
+                            "available": item.available}])
+            return stock_level_info(changed)
+    except IntegrityError:
+        if not key:
+            raise
+    # The key was used before: the same adjustment answers the current level, a different one is refused.
+    with tenant_context(tenant_id):
+        previous = AdjustmentKey.objects.using(DB).get(pk=f"{tenant_id}:{key}")
+        if (previous.product_id, previous.variant, previous.kind, previous.quantity) != (
+                product_id, variant or "", kind, quantity):
+            raise StockKeyConflict(f"Key {key!r} was used for a different adjustment.", key=key)
+        return stock_level_info(StockItem.objects.using(DB).get(product_id=product_id, variant=variant or ""))
+
+
+def stock_count(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, counted: int, actor: str,
+                reason: str = "") -> StockLevelInfo:
+    """Set on-hand to a physical count; the difference is recorded as a count correction."""
+    counted = clean_quantity(counted, "counted", allow_zero=True)
+    for _attempt in range(10):
+        with transaction.atomic(using=DB), tenant_context(tenant_id):
+            product = _product(product_id)
+            variant_key = _stock_key(product, variant)
+            item = _item(product, variant_key)
+            if counted < item.reserved:
+                raise CountBelowReserved(
+                    f"Counted {counted} but {item.reserved} are reserved by orders being placed; count again "
+                    "once they are done.", reserved=item.reserved, counted=counted)
+            delta = counted - item.on_hand
+            # Optimistic: apply only if nothing changed since we read (sequence unchanged).
+            updated = StockItem.objects.using(DB).filter(pk=item.pk, sequence=item.sequence).update(
+                on_hand=counted, sequence=F("sequence") + 1, updated_at=timezone.now())
+            if not updated:
+                continue
+            item.refresh_from_db(using=DB)
+            _record(tenant_id=tenant_id, item=item, kind=Kind.COUNT, quantity=counted, on_hand_delta=delta,
+                    reserved_delta=0, reason=reason or "physical count", actor=actor, reference="")
+            return stock_level_info(item)
+    raise StaleVersion("The stock kept changing during the count; try again.", product_id=product_id)
+
+
+def stock_set_threshold(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, threshold: int) -> StockLevelInfo:
+    threshold = clean_quantity(threshold, "threshold", allow_zero=True)
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        product = _product(product_id)
+        item = _item(product, _stock_key(product, variant))
+        StockItem.objects.using(DB).filter(pk=item.pk).update(threshold=threshold)
+        item.refresh_from_db(using=DB)
+        return stock_level_info(item)
+
+
+# --- Reservations ----------------------------------------------------------------------------------
+
+def _clean_lines(lines: Iterable[StockLine | dict]) -> list[tuple[str, str | None, int]]:
+    merged: dict[tuple[str, str | None], int] = {}
+    raw = list(lines)
+    if not raw:
+        raise InvalidQuantity("A reservation needs at least one line.", field="lines")
+    for line in raw:
+        if isinstance(line, dict):
+            line = StockLine(product_id=line.get("product_id"), variant=line.get("variant"),
+                             quantity=line.get("quantity"))
+        if not isinstance(line.product_id, str) or not line.product_id:
+            raise ProductNotFound(f"No product {line.product_id!r}.", product_id=str(line.product_id))
+        quantity = clean_quantity(line.quantity)
+        key = (line.product_id, line.variant or None)
+        merged[key] = merged.get(key, 0) + quantity
+    return [(pid, variant, qty) for (pid, variant), qty in merged.items()]
+
+
+def _same_lines(reservation: Reservation, lines: list[tuple[str, str | None, int]]) -> bool:
+    stored = sorted((line["product_id"], line.get("variant") or "", line["quantity"]) for line in reservation.lines)
+    return stored == sorted((pid, variant or "", qty) for pid, variant, qty in lines)
+
+
+def _existing(key: str, lines: list[tuple[str, str | None, int]]) -> ReservationInfo | None:
+    found = Reservation.objects.using(DB).filter(key=key).first()
+    if found is None:
+        return None
+    if not _same_lines(found, lines):
+        raise ReservationKeyConflict(f"Key {key!r} already reserved different lines.", key=key,
+                                     reservation_id=found.id)
+    return reservation_info(found)
+
+
+def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dict], key: str,
+                        ttl_seconds: int | None = None, actor: str = "") -> ReservationInfo:
+    if not isinstance(key, str) or not key or len(key) > 200:
+        raise InvalidQuantity("A reservation key of 1-200 characters is required.", field="key")
+    cleaned = _clean_lines(lines)
+    ttl = conf.reservation_ttl_seconds() if ttl_seconds is None else ttl_seconds
+    if not is_int(ttl) or ttl <= 0:
+        raise InvalidQuantity("ttl_seconds must be a whole number of seconds above 0.", field="ttl_seconds")
+    with tenant_context(tenant_id):
+        existing = _existing(key, cleaned)
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic(using=DB):
+                reservation = Reservation(
+                    tenant_id=tenant_id, key=key, status=Reservation.Status.ACTIVE,
+                    lines=[{"product_id": pid, "variant": variant, "quantity": qty} for pid, variant, qty in cleaned],
+                    expires_at=timezone.now() + timedelta(seconds=ttl))
+                reservation.save(using=DB, force_insert=True)
+                _hold(tenant_id=tenant_id, reservation=reservation, lines=cleaned, actor=actor)
+                return reservation_info(reservation)
+        except IntegrityError:
+            # Someone reserved with the same key at the same moment: theirs is the reservation.
+            existing = _existing(key, cleaned)
+            if existing is None:
+                raise
+            return existing
+
+
+def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[str, str | None, int]],
+          actor: str) -> None:
+    products = _load_products(pid for pid, _, _ in lines)
+    resolved: list[tuple[Product, str, int]] = []
+    for pid, variant, qty in lines:
+        product = products.get(pid)
+        if product is None:
+            raise ProductNotFound(f"No product {pid!r}.", product_id=pid)
+        resolved.append((product, _stock_key(product, variant), qty))
+    failed = []
+    # A fixed order of row updates keeps concurrent multi-line reservations from deadlocking.
+    for product, variant_key, qty in sorted(resolved, key=lambda r: (r[0].id, r[1])):
+        if not product.is_active or product.is_sold_out:
+            failed.append((product, variant_key, qty))
+            continue
+        if not product.track_stock:
+            continue
+        held = _change(tenant_id=tenant_id, product_id=product.id, variant=variant_key, kind=Kind.RESERVATION,
+                       quantity=qty, reserved_delta=qty, need_available=qty, reason="order being placed",
+                       actor=actor, reference=reservation.id)
+        if held is None:
+            failed.append((product, variant_key, qty))
+    if failed:
+        levels = {(s.product_id, s.variant): s for s in StockItem.objects.using(DB).filter(
+            product_id__in={p.id for p, _, _ in failed})}
+        report = []
+        for product, variant_key, qty in failed:
+            item = levels.get((product.id, variant_key))
+            available = item.available if item is not None and product.is_active and not product.is_sold_out else 0
+            report.append({"product_id": product.id, "variant": variant_key or None, "requested": qty,
+                           "available": max(available, 0)})
+        raise InsufficientStock("Not enough stock for " + ", ".join(
+            f"{r['product_id']}{'/' + r['variant'] if r['variant'] else ''} ({r['available']} left)" for r in report)
+            + ".", lines=report)
+
+
+def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) -> ReservationInfo:
+    now = timezone.now()
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        try:
+            reservation = Reservation.objects.using(DB).get(pk=str(reservation_id))
+        except Reservation.DoesNotExist:
+            raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id)) from None
+        # Only one of commit, release and expiry wins: the status flips from active exactly once.
+        won = Reservation.objects.using(DB).filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
+            status=to, closed_at=now)
+        if not won:
+            reservation.refresh_from_db(using=DB)
+            return _already_closed(reservation, to)
+        reservation.status, reservation.closed_at = to, now
+        products = _load_products(line["product_id"] for line in reservation.lines)
+        for line in sorted(reservation.lines, key=lambda line: (line["product_id"], line.get("variant") or "")):
+            product = products.get(line["product_id"])
+            if product is None or not product.track_stock:
+                continue
+            qty, variant = line["quantity"], line.get("variant") or ""
+            if to == Reservation.Status.COMMITTED:
+                done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.SALE, quantity=qty,
+                               on_hand_delta=-qty, reserved_delta=-qty, reason="order placed", actor=actor,
+                               reference=reservation.id)
+            else:
+                done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.RELEASE,
+                               quantity=qty, reserved_delta=-qty,
+                               reason="reservation expired" if to == Reservation.Status.EXPIRED else "order not placed",
+                               actor=actor, reference=reservation.id)
+            if done is None:  # the ledger and the level disagree: refuse rather than corrupt
+                raise RuntimeError(f"Stock of {product.id}/{variant} does not hold reservation {reservation.id}.")
+        return reservation_info(reservation)
+
+
+def _already_closed(reservation: Reservation, wanted: str) -> ReservationInfo:
+    status = reservation.status
+    if status == wanted:
+        return reservation_info(reservation)
+    if wanted == Reservation.Status.COMMITTED:
+        raise ReservationNotActive(f"Reservation {reservation.id} is {status}; reserve again.",
+                                   reservation_id=reservation.id, status=status)
+    if wanted == Reservation.Status.RELEASED and status == Reservation.Status.EXPIRED:
+        return reservation_info(reservation)  # released already, by expiry
+    if wanted == Reservation.Status.EXPIRED:
+        return reservation_info(reservation)  # nothing to expire
+    raise ReservationNotActive(f"Reservation {reservation.id} is {status} and cannot be released.",
+                               reservation_id=reservation.id, status=status)
+
+
+def reservation_release(*, tenant_id: uuid.UUID, reservation_id: str, actor: str = "") -> ReservationInfo:
+    return _close(tenant_id=tenant_id, reservation_id=reservation_id, to=Reservation.Status.RELEASED, actor=actor)
+
+
+def reservation_commit(*, tenant_id: uuid.UUID, reservation_id: str, actor: str = "") -> ReservationInfo:
+    return _close(tenant_id=tenant_id, reservation_id=reservation_id, to=Reservation.Status.COMMITTED, actor=actor)
+
+
+def reservations_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Release every active reservation past its expiry, across tenants. Returns how many expired."""
+    now = now or timezone.now()
+    with all_tenants():
+        due = list(Reservation.objects.using(DB).filter(status=Reservation.Status.ACTIVE, expires_at__lte=now)
+                   .order_by("expires_at").values_list("id", "tenant_id")[:limit])
+    expired = 0
+    for reservation_id, tenant_id in due:
+        info = _close(tenant_id=tenant_id, reservation_id=reservation_id, to=Reservation.Status.EXPIRED,
+                      actor="system:expiry")
+        expired += info.status == Reservation.Status.EXPIRED
+    return expired
