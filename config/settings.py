@@ -172,6 +172,21 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}  # modules add their periodic tasks in their AppConfig.ready()
+# A broker that is down must not hold up a committed request: fail fast, the sweep sends it later.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+
+# --- Event backbone (pos/events) -------------------------------------------------------------------
+# In-process delivery right after commit (embedded mode); service mode enqueues a Celery task instead.
+EVENTS_IN_PROCESS = env_bool("EVENTS_IN_PROCESS", default=CELERY_TASK_ALWAYS_EAGER)
+EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5)  # then the delivery is dead-lettered
+EVENTS_RETRY_BASE_SECONDS = float(env("EVENTS_RETRY_BASE_SECONDS", "2"))  # 2, 4, 8, ... capped below
+EVENTS_RETRY_MAX_SECONDS = float(env("EVENTS_RETRY_MAX_SECONDS", "300"))
+EVENTS_CLAIM_SECONDS = float(env("EVENTS_CLAIM_SECONDS", "60"))  # a relay's lease on a row; longer than a handler
+EVENTS_SWEEP_SECONDS = float(env("EVENTS_SWEEP_SECONDS", "5"))  # periodic sweep of rows left behind
+EVENTS_SWEEP_GRACE_SECONDS = float(env("EVENTS_SWEEP_GRACE_SECONDS", "2"))  # leave fresh rows to the after-commit relay
+EVENTS_REENQUEUE_SECONDS = float(env("EVENTS_REENQUEUE_SECONDS", "30"))  # a sent row not yet run is sent again after
+EVENTS_SWEEP_BATCH = env_int("EVENTS_SWEEP_BATCH", 500)
+EVENTS_HANDLER_MODULES = env_list("EVENTS_HANDLER_MODULES")  # extra handler modules to load (tests, tools)
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

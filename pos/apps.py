@@ -1,4 +1,7 @@
+import importlib
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class KernelConfig(AppConfig):
@@ -16,3 +19,12 @@ class KernelConfig(AppConfig):
         for name in ("inventory", "payment", "pos_core", "restaurant"):
             __import__(f"pos.contracts.{name}")
         autodiscover_modules("handlers")
+        for module in getattr(settings, "EVENTS_HANDLER_MODULES", []):
+            importlib.import_module(module)
+
+        # The periodic sweep of outbox deliveries left behind (broker down, retries due, workers lost).
+        settings.CELERY_BEAT_SCHEDULE.setdefault("pos.events.sweep", {
+            "task": "pos.events.sweep",
+            "schedule": settings.EVENTS_SWEEP_SECONDS,
+            "options": {"expires": max(settings.EVENTS_SWEEP_SECONDS * 2, 1.0)},
+        })

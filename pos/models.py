@@ -1,5 +1,6 @@
-"""Kernel tables. The outbox lives in every module database (a module writes its events beside its
-change, in the same transaction); idempotency records live in `default`."""
+"""Kernel tables. The outbox, its per-subscriber delivery registry and the inbox live in every module
+database (a module writes its events beside its change, in the same transaction, and records what it
+handled beside its effect); idempotency records live in `default`."""
 
 from __future__ import annotations
 
@@ -35,7 +36,10 @@ class IdempotencyRecord(models.Model):
 
 
 class OutboxEvent(models.Model):
-    """An event recorded in the publishing module's database in the same transaction as its cause."""
+    """An event recorded in the publishing module's database in the same transaction as its cause.
+
+    `status` summarises its deliveries (one `EventDelivery` per subscriber): pending while any is pending,
+    dead when none is pending and one is dead, delivered when all are delivered (or nobody listens)."""
 
     in_every_module_database = True
 
@@ -61,8 +65,73 @@ class OutboxEvent(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="outbox_due"),
             models.Index(fields=["name", "occurred_at"], name="outbox_name_time"),
+            models.Index(fields=["occurred_at"], name="outbox_time"),
         ]
         ordering = ["created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} {self.id} ({self.status})"
+
+
+class EventDelivery(models.Model):
+    """The publication registry: one row per (event, subscriber), in the publisher's database, written with
+    the event. It records the delivery's attempts, status and last error; a relay claims it with a lease
+    (`claimed_until`) so two relays never deliver it at the same time. Dead rows can be replayed."""
+
+    in_every_module_database = True
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        DEAD = "dead"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    event_name = models.CharField(max_length=100)  # copied from the event: filters without a join
+    tenant_id = models.UUIDField()
+    handler_name = models.CharField(max_length=200)
+    consumer_alias = models.CharField(max_length=50)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "handler_name"], name="delivery_per_handler")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["event_name", "status"], name="delivery_name_status"),
+            models.Index(fields=["handler_name", "status"], name="delivery_handler_status"),
+        ]
+        ordering = ["created_at"]
+        verbose_name_plural = "event deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event_name} -> {self.handler_name} ({self.status})"
+
+
+class InboxRecord(models.Model):
+    """An event a handler has applied, in the consumer's database, written in the same transaction as the
+    handler's effect: a second delivery of the same event to the same handler finds it and does nothing."""
+
+    in_every_module_database = True
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    handler_name = models.CharField(max_length=200)
+    event_id = models.UUIDField()
+    event_name = models.CharField(max_length=100)
+    tenant_id = models.UUIDField()
+    handled_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["handler_name", "event_id"], name="inbox_once_per_handler")]
+        indexes = [models.Index(fields=["handled_at"], name="inbox_handled_at")]
+
+    def __str__(self) -> str:
+        return f"{self.handler_name} {self.event_id}"

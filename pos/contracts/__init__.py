@@ -50,7 +50,6 @@ def event(name: str, version: int = 1) -> Callable[[type[T]], type[T]]:
     def decorate(cls: type[T]) -> type[T]:
         if name in REGISTRY:
             raise SchemaError(f"Event {name!r} is declared twice.")
-        cls = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
         hints = typing.get_type_hints(cls)
 
         def __post_init__(self) -> None:  # noqa: N807
@@ -59,7 +58,9 @@ def event(name: str, version: int = 1) -> Callable[[type[T]], type[T]]:
                 if not _matches(value, hints[field.name]):
                     raise SchemaError(f"{name}: field {field.name!r}={value!r} does not match {hints[field.name]}.")
 
+        # Before the dataclass is made: its __init__ calls __post_init__ only if the class has one by then.
         cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+        cls = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
         cls.event_name = name  # type: ignore[attr-defined]
         cls.event_version = version  # type: ignore[attr-defined]
         REGISTRY[name] = cls

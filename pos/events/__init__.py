@@ -1,14 +1,14 @@
 """The one event publisher.
 
 `publish(event, tenant_id=..., using=<module alias>)` records the event in the outbox of the publishing
-module's database. It must run inside `transaction.atomic(using=<alias>)` so the event commits or rolls
-back with the change that caused it. After commit the relay hands it to the subscribers.
+module's database, with one delivery row per current subscriber (the publication registry). It must run
+inside `transaction.atomic(using=<alias>)` so the event commits or rolls back with the change that caused
+it. After commit the relay hands it to the subscribers (see pos/events/README.md).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.db import connections, transaction
@@ -30,7 +30,7 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str) -> Envelope:
     Raises SchemaError for an undeclared event, PublishOutsideTransaction when not inside
     `transaction.atomic(using=using)`.
     """
-    from pos.models import OutboxEvent
+    from pos.models import EventDelivery, OutboxEvent
 
     payload = to_payload(event)
     if not connections[using].in_atomic_block:
@@ -39,17 +39,29 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str) -> Envelope:
             "so the event commits with its cause."
         )
     now = timezone.now()
+    subscribers = subscriptions_for(event.event_name)
+    tenant = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
     row = OutboxEvent.objects.using(using).create(
         id=uuid.uuid4(),
         name=event.event_name,
         version=event.event_version,
-        tenant_id=tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id)),
+        tenant_id=tenant,
         occurred_at=now,
         payload=payload,
-        next_attempt_at=now + timedelta(seconds=0),
+        next_attempt_at=now,
+        # Nobody listens: nothing to deliver, the event is kept as a record.
+        status=OutboxEvent.Status.PENDING if subscribers else OutboxEvent.Status.DELIVERED,
+        delivered_at=None if subscribers else now,
     )
-    from pos.events import relay
+    if subscribers:
+        # The publication registry: one delivery per subscriber, committed with the event.
+        EventDelivery.objects.using(using).bulk_create([
+            EventDelivery(event=row, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
+                          consumer_alias=sub.using, next_attempt_at=now)
+            for sub in subscribers
+        ])
+        from pos.events import relay
 
-    transaction.on_commit(lambda: relay.after_commit(using, row.id), using=using)
+        transaction.on_commit(lambda: relay.after_commit(using, row.id), using=using)
     return Envelope(id=row.id, name=row.name, version=row.version, tenant_id=row.tenant_id,
                     occurred_at=row.occurred_at, payload=event)

@@ -1,9 +1,377 @@
-"""Hands committed outbox rows to their subscribers."""
+"""Hands committed outbox rows to their subscribers, one `EventDelivery` (event, handler) at a time.
+
+Paths to a handler, all through the same claim -> deliver -> inbox steps:
+- after commit: embedded mode delivers in-process at once; service mode enqueues `pos.events.deliver`
+  (a broker that is down is logged and left to the sweep: the business transaction has already committed);
+- the periodic sweep (`pos.events.sweep`, or `manage.py events sweep`) picks up rows left behind: never
+  enqueued, failed and due for a retry, or claimed by a worker that died;
+- replay (admin action, `manage.py events replay`) turns dead deliveries back into pending ones.
+
+A relay claims rows before delivering them: `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, then a
+lease (`claimed_until`, `claim_token`) written by a conditional UPDATE, which is also the whole mechanism on
+SQLite (whose IMMEDIATE transactions serialise writers). Two relays never deliver the same row at once; a
+relay that dies leaves a lease that expires, and the row is delivered again. The consumer's inbox makes that
+second delivery harmless.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+import traceback
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db import IntegrityError, connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from pos import logging as pos_logging
+from pos.contracts import Envelope, schema_for
+from pos.events.registry import Subscription, subscriptions_for
+from pos.modules import module_aliases
+from pos.tenancy import tenant_context
+
+logger = logging.getLogger("pos.events")
+
+_last_sweep: dict[str, float] = {}
+_sweep_lock = threading.Lock()
+
+
+class HandlerNotRegistered(LookupError):
+    """A delivery names a handler this process does not know (removed or renamed)."""
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    dead: int = 0
+    deferred: int = 0
+    event_ids: set[uuid.UUID] = field(default_factory=set)
+
+    def add(self, other: DeliveryReport) -> None:
+        self.delivered += other.delivered
+        self.duplicates += other.duplicates
+        self.failed += other.failed
+        self.dead += other.dead
+        self.deferred += other.deferred
+        self.event_ids |= other.event_ids
+
+    @property
+    def handled(self) -> int:
+        return self.delivered + self.duplicates + self.failed + self.dead
+
+
+def in_process() -> bool:
+    return bool(getattr(settings, "EVENTS_IN_PROCESS", settings.CELERY_TASK_ALWAYS_EAGER))
+
+
+# --- After commit -----------------------------------------------------------------------------------------
 
 def after_commit(using: str, event_id: uuid.UUID) -> None:
-    """Called once the publishing transaction has committed. Delivery is added by the event backbone."""
+    """Called once the publishing transaction has committed. Never raises: the business change is committed,
+    and whatever fails here is retried by the sweep."""
+    try:
+        if in_process():
+            deliver_event(using, event_id)
+            _maybe_sweep_in_process(using)
+        else:
+            enqueue(using, [event_id])
+    except Exception:  # the request has committed; the row stays pending for the sweep
+        logger.exception("Event relay failed after commit; the sweep will retry.",
+                         extra={"event_id": str(event_id), "database": using})
+
+
+def enqueue(using: str, event_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """Send one `pos.events.deliver` task per event. Returns the ids that reached the broker; a broker error
+    is logged, never raised (the rows stay pending)."""
+    from pos.events.tasks import deliver
+
+    sent: list[uuid.UUID] = []
+    for event_id in event_ids:
+        try:
+            deliver.apply_async(args=(using, str(event_id)), retry=False)
+        except Exception as exc:  # noqa: BLE001 - broker down: kombu and redis raise several types
+            logger.warning("Could not enqueue event %s (%s); the sweep will send it.", event_id, exc,
+                           extra={"event_id": str(event_id), "database": using})
+            break  # the broker is down: do not wait on it once per row
+        sent.append(event_id)
+    return sent
+
+
+def _maybe_sweep_in_process(using: str) -> None:
+    """Embedded mode has no beat: retries that fell due are delivered when traffic passes by."""
+    now = time.monotonic()
+    with _sweep_lock:
+        if now - _last_sweep.get(using, 0.0) < settings.EVENTS_SWEEP_SECONDS:
+            return
+        _last_sweep[using] = now
+    deliver_due(using)
+
+
+# --- Claiming ----------------------------------------------------------------------------------------------
+
+def _due(using: str, now: datetime):
+    from pos.models import EventDelivery
+
+    return EventDelivery.objects.using(using).filter(
+        status=EventDelivery.Status.PENDING, next_attempt_at__lte=now,
+    ).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+
+
+def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None = None, limit: int = 100,
+          exclude_consumers: Iterable[str] = ()) -> tuple[uuid.UUID, list]:
+    """Claim up to `limit` due deliveries in `using` for this relay. Returns the claim token and the rows
+    (with their events)."""
+    from pos.models import EventDelivery
+
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    due = _due(using, now)
+    if event_id is not None:
+        due = due.filter(event_id=event_id)
+    exclude_consumers = list(exclude_consumers)
+    if exclude_consumers:
+        due = due.exclude(consumer_alias__in=exclude_consumers)
+    with transaction.atomic(using=using):
+        candidates = due.order_by("next_attempt_at")
+        if connections[using].vendor == "postgresql":
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("id", flat=True)[:limit])
+        if not ids:
+            return token, []
+        # Conditional: a row another relay claimed in the meantime no longer matches `due`.
+        due.filter(id__in=ids).update(
+            claimed_until=now + timedelta(seconds=settings.EVENTS_CLAIM_SECONDS), claim_token=token)
+    rows = list(EventDelivery.objects.using(using).filter(claim_token=token).select_related("event"))
+    return token, rows
+
+
+# --- Delivering --------------------------------------------------------------------------------------------
+
+def _subscription(event_name: str, handler_name: str) -> Subscription | None:
+    return next((s for s in subscriptions_for(event_name) if s.handler_name == handler_name), None)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Delay before attempt `attempts + 1`: base, 2x base, 4x base, ... capped."""
+    return min(settings.EVENTS_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0)), settings.EVENTS_RETRY_MAX_SECONDS)
+
+
+def envelope_of(event) -> Envelope:
+    return Envelope(id=event.id, name=event.name, version=event.version, tenant_id=event.tenant_id,
+                    occurred_at=event.occurred_at, payload=schema_for(event.name)(**event.payload))
+
+
+def _apply(delivery) -> bool:
+    """Run the handler in the consumer's transaction with its inbox record. False: already handled."""
+    from pos.models import InboxRecord
+
+    event = delivery.event
+    sub = _subscription(event.name, delivery.handler_name)
+    if sub is None:
+        raise HandlerNotRegistered(f"No handler {delivery.handler_name!r} for {event.name!r} in this process.")
+    envelope = envelope_of(event)
+    with transaction.atomic(using=sub.using):
+        try:
+            with transaction.atomic(using=sub.using):
+                InboxRecord.objects.using(sub.using).create(
+                    handler_name=sub.handler_name, event_id=event.id, event_name=event.name, tenant_id=event.tenant_id)
+        except IntegrityError:
+            return False  # delivered before: acknowledge with no second effect
+        sub.fn(envelope)
+    return True
+
+
+def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryReport) -> None:
+    from pos.models import EventDelivery
+
+    event = delivery.event
+    mine = EventDelivery.objects.using(using).filter(id=delivery.id, claim_token=token)
+    started = time.perf_counter()
+    with tenant_context(event.tenant_id), pos_logging.log_context(
+            event_id=event.id, event_name=event.name, handler=delivery.handler_name):
+        try:
+            applied = _apply(delivery)
+        except Exception as exc:  # noqa: BLE001 - any handler error is recorded and retried
+            attempts = delivery.attempts + 1
+            dead = attempts >= settings.EVENTS_MAX_ATTEMPTS
+            error = "".join(traceback.format_exception(exc))[-4000:]
+            now = timezone.now()
+            mine.update(
+                attempts=attempts, last_error=error, claimed_until=None, claim_token=None, updated_at=now,
+                status=EventDelivery.Status.DEAD if dead else EventDelivery.Status.PENDING,
+                next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+            )
+            if dead:
+                report.dead += 1
+                logger.error("Event handler failed %s times; dead-lettered: %s", attempts, exc,
+                             extra={"attempts": attempts, "database": using})
+            else:
+                report.failed += 1
+                logger.warning("Event handler failed (attempt %s of %s): %s", attempts,
+                               settings.EVENTS_MAX_ATTEMPTS, exc, extra={"attempts": attempts, "database": using})
+        else:
+            now = timezone.now()
+            mine.update(status=EventDelivery.Status.DELIVERED, delivered_at=now, attempts=delivery.attempts + 1,
+                        last_error="", claimed_until=None, claim_token=None, updated_at=now)
+            if applied:
+                report.delivered += 1
+            else:
+                report.duplicates += 1
+            logger.debug("Event delivered in %.1f ms", (time.perf_counter() - started) * 1000,
+                         extra={"duplicate": not applied, "database": using})
+    report.event_ids.add(event.id)
+
+
+def refresh_events(using: str, event_ids: Iterable[uuid.UUID]) -> None:
+    """Summarise each event's deliveries into its own status, attempts and last error."""
+    from pos.models import EventDelivery, OutboxEvent
+
+    event_ids = list(event_ids)
+    if not event_ids:
+        return
+    summary: dict[uuid.UUID, list] = {}
+    for row in EventDelivery.objects.using(using).filter(event_id__in=event_ids).values(
+            "event_id", "status", "attempts", "last_error", "next_attempt_at"):
+        summary.setdefault(row["event_id"], []).append(row)
+    now = timezone.now()
+    for event_id, rows in summary.items():
+        statuses = {r["status"] for r in rows}
+        if EventDelivery.Status.PENDING in statuses:
+            status = OutboxEvent.Status.PENDING
+        elif EventDelivery.Status.DEAD in statuses:
+            status = OutboxEvent.Status.DEAD
+        else:
+            status = OutboxEvent.Status.DELIVERED
+        pending = [r["next_attempt_at"] for r in rows if r["status"] == EventDelivery.Status.PENDING]
+        OutboxEvent.objects.using(using).filter(id=event_id).update(
+            status=status,
+            attempts=max(r["attempts"] for r in rows),
+            last_error=next((r["last_error"] for r in rows if r["last_error"]), ""),
+            next_attempt_at=min(pending) if pending else now,
+            delivered_at=now if status == OutboxEvent.Status.DELIVERED else None,
+        )
+
+
+def _busy_consumers() -> list[str]:
+    """Aliases with an open transaction in this thread: delivering into them would tie the handler's effect
+    to a transaction that may still roll back, so their deliveries wait for it to commit."""
+    return [alias for alias in module_aliases() if connections[alias].in_atomic_block]
+
+
+def deliver_event(using: str, event_id: uuid.UUID, *, now: datetime | None = None) -> DeliveryReport:
+    """Deliver the due deliveries of one event (what `pos.events.deliver` runs). Each handler is applied and
+    recorded on its own: one failing handler does not hold back the others."""
+    report = DeliveryReport()
+    busy = _busy_consumers()
+    token, rows = claim(using, now=now, event_id=event_id, exclude_consumers=busy)
+    for delivery in rows:
+        _deliver_claimed(using, token, delivery, report)
+    if busy:
+        report.deferred += _defer_to_commit(using, event_id, busy)
+    refresh_events(using, report.event_ids)
+    return report
+
+
+def _defer_to_commit(using: str, event_id: uuid.UUID, busy: list[str]) -> int:
+    from pos.models import EventDelivery
+
+    waiting = set(EventDelivery.objects.using(using).filter(
+        event_id=event_id, status=EventDelivery.Status.PENDING, consumer_alias__in=busy,
+    ).values_list("consumer_alias", flat=True))
+    for alias in waiting:
+        transaction.on_commit(lambda: after_commit(using, event_id), using=alias)
+    return len(waiting)
+
+
+def deliver_due(using: str, *, now: datetime | None = None, limit: int | None = None,
+                wait_for_open_transactions: bool = True) -> DeliveryReport:
+    """Deliver, in this process, every delivery of `using` that is due (batch by batch)."""
+    report = DeliveryReport()
+    budget = limit if limit is not None else settings.EVENTS_SWEEP_BATCH
+    busy = _busy_consumers() if wait_for_open_transactions else []
+    while budget > 0:
+        token, rows = claim(using, now=now, limit=min(budget, 100), exclude_consumers=busy)
+        if not rows:
+            break
+        batch = DeliveryReport()
+        for delivery in rows:
+            _deliver_claimed(using, token, delivery, batch)
+        refresh_events(using, batch.event_ids)
+        report.add(batch)
+        budget -= len(rows)
+    return report
+
+
+# --- Sweep, drain, replay ----------------------------------------------------------------------------------
+
+def sweep(aliases: Iterable[str] | None = None, *, now: datetime | None = None) -> dict[str, int]:
+    """Pick up deliveries left behind. Service mode enqueues one task per event (rows already sent and not
+    yet run are not sent again before EVENTS_REENQUEUE_SECONDS); embedded mode delivers them in-process.
+    Returns, per alias, how many events were sent (or deliveries handled in-process)."""
+    result: dict[str, int] = {}
+    for alias in aliases or module_aliases():
+        if in_process():
+            result[alias] = deliver_due(alias, now=now).handled
+        else:
+            result[alias] = len(_sweep_enqueue(alias, now=now or timezone.now()))
+    return result
+
+
+def _sweep_enqueue(using: str, *, now: datetime) -> list[uuid.UUID]:
+    from pos.models import EventDelivery
+
+    grace = now - timedelta(seconds=settings.EVENTS_SWEEP_GRACE_SECONDS)
+    resend = now - timedelta(seconds=settings.EVENTS_REENQUEUE_SECONDS)
+    due = _due(using, grace).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=resend))
+    with transaction.atomic(using=using):
+        candidates = due.order_by("next_attempt_at")
+        if connections[using].vendor == "postgresql":
+            candidates = candidates.select_for_update(skip_locked=True)
+        rows = list(candidates.values_list("id", "event_id")[:settings.EVENTS_SWEEP_BATCH])
+        if not rows:
+            return []
+        due.filter(id__in=[r[0] for r in rows]).update(enqueued_at=now)
+    event_ids = list(dict.fromkeys(r[1] for r in rows))
+    sent = enqueue(using, event_ids)
+    unsent = [e for e in event_ids if e not in set(sent)]
+    if unsent:  # the broker refused: let the next sweep try at once
+        EventDelivery.objects.using(using).filter(event_id__in=unsent, enqueued_at=now).update(enqueued_at=None)
+    return sent
+
+
+def drain(aliases: Iterable[str] | None = None, *, now: datetime | None = None) -> DeliveryReport:
+    """Deliver everything due, in this process, whatever the mode (tests, operators). Unlike the relay it
+    also delivers into databases with an open transaction (a test's), so the effects join that transaction."""
+    report = DeliveryReport()
+    for alias in aliases or module_aliases():
+        report.add(deliver_due(alias, now=now, limit=10**9, wait_for_open_transactions=False))
+    return report
+
+
+def replay(using: str, delivery_ids: Iterable[uuid.UUID], *, include_delivered: bool = False) -> int:
+    """Resubmit deliveries (dead ones; delivered ones too with `include_delivered`, which the inbox then
+    acknowledges without a second effect). Returns how many were resubmitted; each is dispatched at once."""
+    from pos.models import EventDelivery
+
+    statuses = [EventDelivery.Status.DEAD]
+    if include_delivered:
+        statuses.append(EventDelivery.Status.DELIVERED)
+    delivery_ids = list(delivery_ids)
+    now = timezone.now()
+    with transaction.atomic(using=using):
+        rows = EventDelivery.objects.using(using).filter(id__in=delivery_ids, status__in=statuses)
+        event_ids = list(dict.fromkeys(rows.values_list("event_id", flat=True)))
+        count = rows.update(status=EventDelivery.Status.PENDING, attempts=0, next_attempt_at=now,
+                            claimed_until=None, claim_token=None, enqueued_at=None, delivered_at=None, updated_at=now)
+        refresh_events(using, event_ids)
+        for event_id in event_ids:
+            transaction.on_commit(lambda event_id=event_id: after_commit(using, event_id), using=using)
+    return count

@@ -1,0 +1,251 @@
+"""The event backbone's guarantees, through the in-process relay (embedded mode's path; in service mode
+these tests switch the relay to in-process so they need no worker, and the same claims run on PostgreSQL).
+The service path with a real worker and real Redis is in test_events_service.py."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connections, transaction
+from django.utils import timezone
+
+from pos.contracts import SchemaError, event
+from pos.events import PublishOutsideTransaction, publish, relay
+from pos.models import EventDelivery, InboxRecord, OutboxEvent
+from tests import events_support as support
+from tests.events_support import Ping, Unheard
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+TENANT = uuid.UUID("7d1c3a52-0000-4000-8000-00000000e0e0")
+
+
+@pytest.fixture(autouse=True)
+def _in_process(settings):
+    settings.EVENTS_IN_PROCESS = True
+    settings.EVENTS_RETRY_BASE_SECONDS = 2
+    settings.EVENTS_MAX_ATTEMPTS = 5
+    support.create_effect_tables()
+
+
+def _publish(ping, using: str = "inventory"):
+    with transaction.atomic(using=using):
+        return publish(ping, tenant_id=TENANT, using=using)
+
+
+def _deliveries(event_id) -> dict[str, EventDelivery]:
+    return {d.handler_name: d for d in EventDelivery.objects.using("inventory").filter(event_id=event_id)}
+
+
+def test_rollback_publishes_nothing():
+    with pytest.raises(RuntimeError), transaction.atomic(using="inventory"):
+        publish(Ping(key="rolled-back"), tenant_id=TENANT, using="inventory")
+        raise RuntimeError("the change failed")
+    assert not OutboxEvent.objects.using("inventory").exists()
+    assert not EventDelivery.objects.using("inventory").exists()
+    assert support.effects("pos_core") == [] and support.effects("restaurant") == []
+
+
+def test_commit_delivers_once_to_every_subscriber_in_its_own_database_and_tenant():
+    envelope = _publish(Ping(key="k1"))
+
+    assert support.effects("pos_core") == [("evt_test.effect_pos_core", str(envelope.id), "k1", str(TENANT))]
+    assert support.effects("restaurant") == [("evt_test.effect_restaurant", str(envelope.id), "k1", str(TENANT))]
+    row = OutboxEvent.objects.using("inventory").get(id=envelope.id)
+    assert row.status == OutboxEvent.Status.DELIVERED and row.delivered_at is not None
+    deliveries = _deliveries(envelope.id)
+    assert {d.status for d in deliveries.values()} == {EventDelivery.Status.DELIVERED}
+    assert {d.consumer_alias for d in deliveries.values()} == {"pos_core", "restaurant"}
+    assert InboxRecord.objects.using("pos_core").filter(event_id=envelope.id).count() == 1
+    assert InboxRecord.objects.using("restaurant").filter(event_id=envelope.id).count() == 1
+    assert not InboxRecord.objects.using("inventory").exists()
+
+
+def test_unknown_event_and_bad_payload_fail_at_once():
+    class NotDeclared:
+        event_name = "evt_test.nobody_declared_me"
+
+    with transaction.atomic(using="inventory"):
+        with pytest.raises(SchemaError):
+            publish(NotDeclared(), tenant_id=TENANT, using="inventory")
+        with pytest.raises(SchemaError):
+            Ping(key=42)  # an int where the schema says str
+        with pytest.raises(SchemaError):
+            event("evt_test.ping")(type("Again", (), {"__annotations__": {"key": str}}))  # declared twice
+    assert not OutboxEvent.objects.using("inventory").exists()
+
+
+def test_publish_outside_a_transaction_of_its_database_fails():
+    with pytest.raises(PublishOutsideTransaction):
+        publish(Ping(key="loose"), tenant_id=TENANT, using="inventory")
+    with pytest.raises(PublishOutsideTransaction), transaction.atomic(using="pos_core"):
+        publish(Ping(key="wrong-db"), tenant_id=TENANT, using="inventory")
+    assert not OutboxEvent.objects.using("inventory").exists()
+
+
+def test_event_without_subscribers_is_recorded_as_delivered():
+    envelope = _publish(Unheard(key="x"))
+    row = OutboxEvent.objects.using("inventory").get(id=envelope.id)
+    assert row.status == OutboxEvent.Status.DELIVERED
+    assert not EventDelivery.objects.using("inventory").filter(event_id=envelope.id).exists()
+
+
+def test_same_event_delivered_twice_has_one_effect():
+    envelope = _publish(Ping(key="twice"))
+    # Simulate a redelivery (a relay died after the handler committed, before recording it).
+    EventDelivery.objects.using("inventory").filter(event_id=envelope.id).update(
+        status=EventDelivery.Status.PENDING, claimed_until=None)
+
+    report = relay.deliver_event("inventory", envelope.id)
+
+    assert report.duplicates == 2 and report.delivered == 0
+    assert len(support.effects("pos_core")) == 1 and len(support.effects("restaurant")) == 1
+    assert {d.status for d in _deliveries(envelope.id).values()} == {EventDelivery.Status.DELIVERED}
+
+
+def test_a_claimed_row_is_not_delivered_by_a_second_relay_until_its_lease_expires(settings):
+    settings.EVENTS_IN_PROCESS = False  # keep the after-commit relay out of the way; nothing is enqueued
+    from pos.events import tasks
+
+    sent = []
+    tasks.deliver.apply_async = lambda args, **kw: sent.append(args)  # type: ignore[method-assign]
+    try:
+        envelope = _publish(Ping(key="claimed"))
+    finally:
+        del tasks.deliver.apply_async
+    assert sent == [("inventory", str(envelope.id))]
+
+    _token, first = relay.claim("inventory", event_id=envelope.id)
+    _, second = relay.claim("inventory", event_id=envelope.id)
+    assert len(first) == 2 and second == []
+    later = timezone.now() + timedelta(seconds=settings.EVENTS_CLAIM_SECONDS + 1)
+    _, after_lease = relay.claim("inventory", event_id=envelope.id, now=later)
+    assert len(after_lease) == 2
+
+
+def test_failing_handler_retries_with_backoff_then_dead_letters_without_blocking_others(tmp_path):
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    envelope = _publish(Ping(key="boom", fail_flag=str(flag)))
+
+    failing = _deliveries(envelope.id)["evt_test.effect_pos_core"]
+    assert failing.status == EventDelivery.Status.PENDING and failing.attempts == 1
+    assert "told to fail" in failing.last_error
+    assert timedelta(seconds=1.5) < failing.next_attempt_at - timezone.now() <= timedelta(seconds=2)
+    # The other handler of the same event is not held back.
+    assert len(support.effects("restaurant")) == 1
+    assert _deliveries(envelope.id)["evt_test.effect_restaurant"].status == EventDelivery.Status.DELIVERED
+    # Not due yet: nothing happens.
+    assert relay.drain().handled == 0
+
+    now = timezone.now()
+    for attempt in range(2, 6):
+        now += timedelta(seconds=relay.backoff_seconds(attempt - 1) + 0.1)
+        assert relay.drain(now=now).handled == 1
+    failing = _deliveries(envelope.id)["evt_test.effect_pos_core"]
+    assert failing.status == EventDelivery.Status.DEAD and failing.attempts == 5
+    assert OutboxEvent.objects.using("inventory").get(id=envelope.id).status == OutboxEvent.Status.DEAD
+    assert relay.drain(now=now + timedelta(days=1)).handled == 0  # dead stays dead
+    assert support.effects("pos_core") == []  # every failed attempt rolled back its effect
+
+    flag.unlink()  # the handler is fixed
+    assert relay.replay("inventory", [failing.id]) == 1
+
+    assert len(support.effects("pos_core")) == 1
+    assert _deliveries(envelope.id)["evt_test.effect_pos_core"].status == EventDelivery.Status.DELIVERED
+    assert OutboxEvent.objects.using("inventory").get(id=envelope.id).status == OutboxEvent.Status.DELIVERED
+    assert len(support.effects("restaurant")) == 1
+
+
+def test_embedded_delivery_never_touches_a_broker(monkeypatch):
+    from pos.events import tasks
+
+    def no_broker(*args, **kwargs):
+        raise AssertionError("embedded mode must not use the broker")
+
+    monkeypatch.setattr(tasks.deliver, "apply_async", no_broker)
+    monkeypatch.setattr(tasks.deliver, "delay", no_broker)
+    _publish(Ping(key="local"))
+    assert len(support.effects("pos_core")) == 1
+
+
+def test_delivery_into_a_database_with_an_open_transaction_waits_for_its_commit():
+    with transaction.atomic(using="pos_core"):
+        envelope = _publish(Ping(key="nested"))
+        # restaurant has no open transaction: delivered at the publisher's commit
+        assert len(support.effects("restaurant")) == 1
+        assert _deliveries(envelope.id)["evt_test.effect_pos_core"].status == EventDelivery.Status.PENDING
+    assert len(support.effects("pos_core")) == 1
+    assert _deliveries(envelope.id)["evt_test.effect_pos_core"].status == EventDelivery.Status.DELIVERED
+
+
+def test_broker_down_at_commit_accepts_the_change_and_the_sweep_delivers_later(settings, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from pos.events import tasks
+
+    settings.EVENTS_IN_PROCESS = False  # service mode's relay
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.deliver, "apply_async", broker_down)
+    envelopes = [_publish(Ping(key=f"down-{n}")) for n in range(3)]  # every commit succeeds
+    assert OutboxEvent.objects.using("inventory").filter(status=OutboxEvent.Status.PENDING).count() == 3
+    # The sweep cannot send either; it leaves the rows ready for the next sweep.
+    assert relay.sweep(["inventory"], now=timezone.now() + timedelta(seconds=5)) == {"inventory": 0}
+    assert not EventDelivery.objects.using("inventory").filter(enqueued_at__isnull=False).exists()
+
+    monkeypatch.undo()  # the broker is back
+    sent = []
+    monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **kw: sent.append(args))
+    assert relay.sweep(["inventory"], now=timezone.now() + timedelta(seconds=5)) == {"inventory": 3}
+    assert sorted(e for _, e in sent) == sorted(str(e.id) for e in envelopes)
+    # A second sweep does not send the same rows again while their tasks are queued.
+    assert relay.sweep(["inventory"], now=timezone.now() + timedelta(seconds=6)) == {"inventory": 0}
+    for _, event_id in sent:  # what the worker runs
+        tasks.deliver.run("inventory", event_id)
+    assert len(support.effects("pos_core")) == 3 and len(support.effects("restaurant")) == 3
+
+
+def test_drain_joins_an_open_test_transaction():
+    # Non-transactional tests never commit; drain() is how they deliver what they published.
+    with transaction.atomic(using="pos_core"), transaction.atomic(using="inventory"):
+        publish(Ping(key="drained"), tenant_id=TENANT, using="inventory")
+        assert relay.drain().delivered == 2
+        assert len(support.effects("pos_core")) == 1
+
+
+@pytest.mark.postgres
+def test_claims_skip_rows_locked_by_another_relay():
+    if connections["inventory"].vendor != "postgresql":
+        pytest.skip("SKIP LOCKED needs PostgreSQL; SQLite serialises writers instead")
+    with transaction.atomic(using="pos_core"), transaction.atomic(using="inventory"):
+        envelope = publish(Ping(key="locked"), tenant_id=TENANT, using="inventory")
+    # publish committed with pos_core open: pos_core's delivery waits; restaurant's is delivered.
+    result = {}
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_lock():
+        with transaction.atomic(using="inventory"):
+            list(EventDelivery.objects.using("inventory").select_for_update().filter(event_id=envelope.id))
+            locked.set()
+            release.wait(5)
+        connections["inventory"].close()
+
+    def other_relay():
+        locked.wait(5)
+        result["claimed"] = relay.claim("inventory", event_id=envelope.id)[1]
+        release.set()
+        connections["inventory"].close()
+
+    threads = [threading.Thread(target=hold_lock), threading.Thread(target=other_relay)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert result["claimed"] == []  # skipped, not blocked
