@@ -47,6 +47,7 @@ from .models import REFUNDABLE_STATUSES, Payment, PaymentStatus, Refund, RefundS
 
 DB = "payment"
 MAX_KEY_LENGTH = 255
+MAX_AMOUNT_MINOR = 10**12  # a sanity cap per payment; a typo, not a sale
 logger = logging.getLogger("modules.payment")
 
 
@@ -102,6 +103,8 @@ def payment_charge(*, tenant_id: uuid.UUID, amount: Money, method: str, idempote
                                 field="currency", currency=tenant.currency)
         if amount.amount <= 0:
             raise InvalidAmount("The amount must be more than zero.", field="amount")
+        if amount.amount > _setting("PAYMENT_MAX_AMOUNT_MINOR", MAX_AMOUNT_MINOR):
+            raise InvalidAmount(f"{amount} is above the per-payment cap.", field="amount")
         rounding = Money.zero(amount.currency)
         change_due = None
         if method == "cash":
