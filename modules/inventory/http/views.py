@@ -1,0 +1,95 @@
+"""Terminal API of the inventory module: the catalog with stock, and stock adjustments."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from pos.api.idempotency import idempotent
+from pos.api.pagination import Pagination
+from pos.api.permissions import roles
+
+from ..selectors import catalog_queryset, categories_list, product_get, product_infos
+from ..services import stock_adjust, stock_count
+from .serializers import CatalogCategoryOut, CatalogProductOut, InventoryStockLevelOut, StockAdjustmentIn
+
+TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def _bool_param(request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in TRUE:
+        return True
+    if raw.lower() in FALSE:
+        return False
+    raise exceptions.ValidationError({name: [f"Use true or false, not {raw!r}."]})
+
+
+class ProductListView(APIView):
+    @extend_schema(
+        summary="The catalog: products with variants, options and current stock",
+        parameters=[
+            OpenApiParameter("category", OpenApiTypes.STR, description="Only this category id."),
+            OpenApiParameter("active", OpenApiTypes.BOOL, description="Only active (true) or inactive (false)."),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Text in a name, any locale."),
+            OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("offset", OpenApiTypes.INT),
+        ],
+        responses=CatalogProductOut(many=True),
+    )
+    def get(self, request):
+        queryset = catalog_queryset(category_id=request.query_params.get("category") or None,
+                                    active=_bool_param(request, "active"), query=request.query_params.get("q"))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(CatalogProductOut(product_infos(page), many=True).data)
+
+
+class ProductDetailView(APIView):
+    @extend_schema(summary="One product with variants, options and current stock", responses=CatalogProductOut)
+    def get(self, request, product_id: str):
+        return Response(CatalogProductOut(product_get(tenant_id=request.user.tenant_id, product_id=product_id)).data)
+
+
+class CategoryListView(APIView):
+    @extend_schema(summary="Categories in display order",
+                   parameters=[OpenApiParameter("active", OpenApiTypes.BOOL),
+                               OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("offset", OpenApiTypes.INT)],
+                   responses=CatalogCategoryOut(many=True))
+    def get(self, request):
+        categories = categories_list(tenant_id=request.user.tenant_id, active=_bool_param(request, "active"))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(categories, request, view=self)
+        return paginator.get_paginated_response(CatalogCategoryOut(page, many=True).data)
+
+
+class AdjustmentView(APIView):
+    permission_classes = [roles("manager", "cashier")]
+
+    @extend_schema(
+        summary="Receive, write off or count stock",
+        description="Needs an Idempotency-Key header; a retry with the same key applies nothing twice. "
+                    "Roles: manager, cashier.",
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+        request=StockAdjustmentIn, responses={201: InventoryStockLevelOut},
+    )
+    @idempotent
+    def post(self, request):
+        data = StockAdjustmentIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        tenant_id = request.user.tenant_id
+        actor = f"terminal:{request.user.terminal.name}:{request.user.terminal.id}"
+        variant = values.get("variant") or None
+        if values["kind"] == "count":
+            level = stock_count(tenant_id=tenant_id, product_id=values["product_id"], variant=variant,
+                                counted=values["counted"], actor=actor, reason=values["reason"])
+        else:
+            level = stock_adjust(tenant_id=tenant_id, product_id=values["product_id"], variant=variant,
+                                 kind=values["kind"], quantity=values["quantity"], reason=values["reason"], actor=actor,
+                                 key=f"http:{request.idempotency_key}")
+        return Response(InventoryStockLevelOut(level).data, status=201)
