@@ -36,14 +36,14 @@ class TableCodeTaken(Conflict):
 
 
 class TableNotFree(Conflict):
-    """extra: table_id, status."""
+    """extra: table_id, table_status."""
 
     type = "table-not-free"
     title = "Table is not free"
 
 
 class NoOpenTab(Conflict):
-    """extra: table_id, status."""
+    """extra: table_id, table_status."""
 
     type = "no-open-tab"
     title = "Table has no open tab"

@@ -221,7 +221,7 @@ def table_open(*, tenant_id: uuid.UUID, table_id: str) -> TableInfo:
                 if table is None:
                     raise TableNotFound(f"No table {table_id}.", table_id=str(table_id))
                 raise TableNotFree(f"Table {table.code} is {table.status.replace('_', ' ')}.",
-                                   table_id=str(table.id), status=table.status)
+                                   table_id=str(table.id), table_status=table.status)
             table = DiningTable.objects.get(pk=pk)
             Tab.objects.create(tenant_id=tenant_id, table=table)
             _status_changed(table, TableStatus.OCCUPIED)
@@ -236,7 +236,7 @@ def table_close(*, tenant_id: uuid.UUID, table_id: str) -> TableInfo:
             table = _lock(table_id)
             tab = _open_tab(table)
             if tab is None:
-                raise NoOpenTab(f"Table {table.code} has no open tab.", table_id=str(table.id), status=table.status)
+                raise NoOpenTab(f"Table {table.code} has no open tab.", table_id=str(table.id), table_status=table.status)
             order_ids = list(TabOrder.objects.filter(tab=tab).order_by("attached_at", "id")
                              .values_list("order_id", flat=True))
             Tab.objects.filter(pk=tab.pk).update(status=TabStatus.CLOSED, closed_at=timezone.now())
@@ -253,7 +253,7 @@ def table_mark_free(*, tenant_id: uuid.UUID, table_id: str) -> TableInfo:
             table = _lock(table_id)
             if table.status == TableStatus.OCCUPIED:
                 raise TableNotCleanable(f"Table {table.code} is occupied; close its tab first.",
-                                        table_id=str(table.id), status=table.status)
+                                        table_id=str(table.id), table_status=table.status)
             _set_status(table, TableStatus.FREE)
     return table_get(tenant_id=tenant_id, table_id=str(table.id))
 
@@ -278,10 +278,10 @@ def table_move(*, tenant_id: uuid.UUID, table_id: str, target_table_id: str) -> 
             tab = _open_tab(source)
             if tab is None:
                 raise NoOpenTab(f"Table {source.code} has no open tab to move.", table_id=str(source.id),
-                                status=source.status)
+                                table_status=source.status)
             if target.status != TableStatus.FREE:
                 raise TableNotFree(f"Table {target.code} is {target.status.replace('_', ' ')}.",
-                                   table_id=str(target.id), status=target.status)
+                                   table_id=str(target.id), table_status=target.status)
             Tab.objects.filter(pk=tab.pk).update(table=target)
             _set_status(target, TableStatus.OCCUPIED)
             _set_status(source, TableStatus.NEEDS_CLEANING)
@@ -299,7 +299,7 @@ def table_merge(*, tenant_id: uuid.UUID, table_id: str, other_table_id: str) -> 
             for row, row_tab in ((table, tab), (other, other_tab)):
                 if row_tab is None:
                     raise NoOpenTab(f"Table {row.code} has no open tab to merge.", table_id=str(row.id),
-                                    status=row.status)
+                                    table_status=row.status)
             TabOrder.objects.filter(tab=other_tab).update(tab=tab)
             Tab.objects.filter(pk=other_tab.pk).update(status=TabStatus.MERGED, merged_into=tab,
                                                        closed_at=timezone.now())

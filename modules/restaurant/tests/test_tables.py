@@ -35,7 +35,7 @@ class TestTabs:
         assert opened.status == "occupied" and opened.tab_id and opened.open_order_ids == ()
         with pytest.raises(api.TableNotFree) as raised:
             api.open_tab(tenant_id=tenant.id, table_id=table.id)
-        assert raised.value.status == 409 and raised.value.extra["status"] == "occupied"
+        assert raised.value.status == 409 and raised.value.extra["table_status"] == "occupied"
         assert api.get_table(tenant_id=tenant.id, table_id=table.id) == opened
         assert restaurant_events("restaurant.table_status_changed") == [{"table_id": table.id, "status": "occupied"}]
 
