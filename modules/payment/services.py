@@ -285,6 +285,10 @@ def payment_refund(*, tenant_id: uuid.UUID, payment_id: str | uuid.UUID, amount:
                 # The row lock (PostgreSQL) or the write lock (SQLite) serializes refunds of one payment, and the
                 # conditional update below would refuse an over-refund even without it.
                 payment = Payment.objects.using(DB).select_for_update().get(pk=pk)
+                # A retry with the same key may have waited on the lock for the first request: answer as it did.
+                raced = Refund.objects.using(DB).filter(idempotency_key=key).first()
+                if raced is not None:
+                    raise _SameKeyRaced(raced)
                 refundable = payment.captured_amount - payment.refunded_amount - payment.refund_pending_amount
                 if payment.status not in REFUNDABLE_STATUSES and payment.status != PaymentStatus.REFUNDED:
                     raise NotRefundable(f"A {payment.status} payment cannot be refunded.", payment_id=str(payment.id),
@@ -306,9 +310,17 @@ def payment_refund(*, tenant_id: uuid.UUID, payment_id: str | uuid.UUID, amount:
                                 fingerprint=fingerprint, provider_key=_provider_key("rfd", payment.tenant_id, key),
                                 actor=actor[:150])
                 refund.save(using=DB, force_insert=True)
+        except _SameKeyRaced as raced:
+            return _replay_refund(raced.refund, fingerprint)
         except IntegrityError:
             return _replay_refund(Refund.objects.using(DB).get(idempotency_key=key), fingerprint)
         return _send_refund(refund, payment)
+
+
+class _SameKeyRaced(Exception):
+    def __init__(self, refund: Refund) -> None:
+        super().__init__(str(refund.pk))
+        self.refund = refund
 
 
 def _replay_refund(refund: Refund, fingerprint: str) -> RefundInfo:
