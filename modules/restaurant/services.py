@@ -365,6 +365,8 @@ def demo_seed(*, tenant_id: uuid.UUID) -> str:
     if not {"All day", "Breakfast"} <= have_menus:
         page = inventory.list_catalog(tenant_id=tenant_id, active=True, limit=200)
         products = [p for p in page.items if p.is_active]
+        if not products:  # the catalog is not seeded yet: the next run builds the menus
+            return f"{tables} table(s) created; menus wait for a catalog"
         if "All day" not in have_menus:
             menu_create(tenant_id=tenant_id, name="All day", sections=_catalog_sections(products),
                         windows=[WindowSpec(days=WEEKDAYS, starts_at=time(6, 0), ends_at=time(23, 0))])
