@@ -186,6 +186,7 @@ EVENTS_SWEEP_SECONDS = float(env("EVENTS_SWEEP_SECONDS", "5"))  # periodic sweep
 EVENTS_SWEEP_GRACE_SECONDS = float(env("EVENTS_SWEEP_GRACE_SECONDS", "2"))  # leave fresh rows to the after-commit relay
 EVENTS_REENQUEUE_SECONDS = float(env("EVENTS_REENQUEUE_SECONDS", "30"))  # a sent row not yet run is sent again after
 EVENTS_SWEEP_BATCH = env_int("EVENTS_SWEEP_BATCH", 500)
+EVENTS_BROKER_COOLDOWN_SECONDS = float(env("EVENTS_BROKER_COOLDOWN_SECONDS", "5"))  # broker failed: leave rows to the sweep
 EVENTS_HANDLER_MODULES = env_list("EVENTS_HANDLER_MODULES")  # extra handler modules to load (tests, tools)
 
 # --- Internationalisation ------------------------------------------------------------------------

@@ -67,3 +67,6 @@ class ReadOnlyTenantAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+from pos.events import admin as _events_admin  # noqa: E402, F401 - registers the event deliveries admin

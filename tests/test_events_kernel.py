@@ -189,17 +189,23 @@ def test_broker_down_at_commit_accepts_the_change_and_the_sweep_delivers_later(s
 
     settings.EVENTS_IN_PROCESS = False  # service mode's relay
 
+    calls = 0
+
     def broker_down(*args, **kwargs):
+        nonlocal calls
+        calls += 1
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(tasks.deliver, "apply_async", broker_down)
     envelopes = [_publish(Ping(key=f"down-{n}")) for n in range(3)]  # every commit succeeds
+    assert calls == 1  # after the first failure the relay stops asking the broker for a while
     assert OutboxEvent.objects.using("inventory").filter(status=OutboxEvent.Status.PENDING).count() == 3
     # The sweep cannot send either; it leaves the rows ready for the next sweep.
     assert relay.sweep(["inventory"], now=timezone.now() + timedelta(seconds=5)) == {"inventory": 0}
     assert not EventDelivery.objects.using("inventory").filter(enqueued_at__isnull=False).exists()
 
-    monkeypatch.undo()  # the broker is back
+    monkeypatch.undo()  # the broker is back (and the relay's cool-down after the failure is over)
+    monkeypatch.setattr(relay, "_broker_down_until", 0.0)
     sent = []
     monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **kw: sent.append(args))
     assert relay.sweep(["inventory"], now=timezone.now() + timedelta(seconds=5)) == {"inventory": 3}

@@ -88,19 +88,29 @@ def after_commit(using: str, event_id: uuid.UUID) -> None:
                          extra={"event_id": str(event_id), "database": using})
 
 
+_broker_down_until = 0.0  # a broker that just failed is not asked again for a while (per process)
+
+
 def enqueue(using: str, event_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
-    """Send one `pos.events.deliver` task per event. Returns the ids that reached the broker; a broker error
-    is logged, never raised (the rows stay pending)."""
+    """Send one `pos.events.deliver` task per event. Returns the ids that reached the broker. A broker error
+    is logged, never raised (the rows stay pending for the sweep); for EVENTS_BROKER_COOLDOWN_SECONDS after
+    it, this process does not try again, so requests committed during an outage do not wait on the broker."""
+    global _broker_down_until
     from pos.events.tasks import deliver
 
     sent: list[uuid.UUID] = []
+    event_ids = list(event_ids)
+    if event_ids and time.monotonic() < _broker_down_until:
+        logger.info("Broker recently down: %s event(s) left to the sweep.", len(event_ids), extra={"database": using})
+        return sent
     for event_id in event_ids:
         try:
             deliver.apply_async(args=(using, str(event_id)), retry=False)
         except Exception as exc:  # noqa: BLE001 - broker down: kombu and redis raise several types
+            _broker_down_until = time.monotonic() + settings.EVENTS_BROKER_COOLDOWN_SECONDS
             logger.warning("Could not enqueue event %s (%s); the sweep will send it.", event_id, exc,
                            extra={"event_id": str(event_id), "database": using})
-            break  # the broker is down: do not wait on it once per row
+            break
         sent.append(event_id)
     return sent
 
