@@ -159,21 +159,23 @@ class SimulatedProviderGateway:
             return ProviderResult("failed", reason="provider_error" if behaviour == Behaviour.ERROR else "refused")
         if behaviour == Behaviour.DROP:
             raise GatewayAmbiguous("The refund request did not reach the provider in time.")
-        existing = SimulatedProviderEntry.objects.using(DB).filter(key=key).first()
-        if existing is None:
-            charge = SimulatedProviderEntry.objects.using(DB).filter(
-                reference=charge_reference, kind=SimulatedProviderEntry.Kind.CHARGE,
-                status=SimulatedProviderEntry.Status.CAPTURED).first()
-            if charge is None:
-                return ProviderResult("failed", reason="unknown_charge")
-            refunded = SimulatedProviderEntry.objects.using(DB).filter(
-                charge_reference=charge_reference, kind=SimulatedProviderEntry.Kind.REFUND,
-            ).aggregate(total=Sum("amount"))["total"] or 0
-            if refunded + amount.amount > charge.amount:
-                return ProviderResult("failed", reason="exceeds_charge")
-        entry, _ = _record(key=key, tenant_id=tenant_id, kind=SimulatedProviderEntry.Kind.REFUND,
-                           status=SimulatedProviderEntry.Status.REFUNDED, method=method, amount=amount,
-                           charge_reference=charge_reference)
+        with transaction.atomic(using=DB):
+            existing = SimulatedProviderEntry.objects.using(DB).filter(key=key).first()
+            if existing is None:
+                # the provider's own guard: its charge row is locked while it checks what is left to refund
+                charge = SimulatedProviderEntry.objects.using(DB).select_for_update().filter(
+                    reference=charge_reference, kind=SimulatedProviderEntry.Kind.CHARGE,
+                    status=SimulatedProviderEntry.Status.CAPTURED).first()
+                if charge is None:
+                    return ProviderResult("failed", reason="unknown_charge")
+                refunded = SimulatedProviderEntry.objects.using(DB).filter(
+                    charge_reference=charge_reference, kind=SimulatedProviderEntry.Kind.REFUND,
+                ).aggregate(total=Sum("amount"))["total"] or 0
+                if refunded + amount.amount > charge.amount:
+                    return ProviderResult("failed", reason="exceeds_charge")
+            entry, _ = _record(key=key, tenant_id=tenant_id, kind=SimulatedProviderEntry.Kind.REFUND,
+                               status=SimulatedProviderEntry.Status.REFUNDED, method=method, amount=amount,
+                               charge_reference=charge_reference)
         if behaviour == Behaviour.TIMEOUT:
             raise GatewayAmbiguous("The provider did not answer the refund in time.")
         if behaviour == Behaviour.LOST:

@@ -157,3 +157,20 @@ def test_the_database_refuses_refunds_beyond_the_capture_even_without_the_servic
 
     with tenant_context(tenant.id), pytest.raises(IntegrityError), transaction.atomic(using="payment"):
         Payment.objects.using("payment").filter(pk=card_payment.id).update(refunded_amount=10_001)
+
+
+def test_the_simulated_provider_itself_refuses_refunds_beyond_its_charge(tenant, card_payment):
+    from modules.payment.gateways import SimulatedProviderGateway
+
+    gateway = SimulatedProviderGateway()
+    charge_reference = card_payment.provider_reference
+    first = gateway.refund(key="p1", tenant_id=tenant.id, method="card", charge_reference=charge_reference,
+                           amount=mmk(9_000))
+    assert first.outcome == "approved"
+    over = gateway.refund(key="p2", tenant_id=tenant.id, method="card", charge_reference=charge_reference,
+                          amount=mmk(1_001))
+    assert (over.outcome, over.reason) == ("failed", "exceeds_charge")
+    again = gateway.refund(key="p1", tenant_id=tenant.id, method="card", charge_reference=charge_reference,
+                           amount=mmk(9_000))
+    assert again == first  # same key: same answer, no second refund
+    assert refunded_at_provider() == 9_000
