@@ -6,3 +6,13 @@ class PosCoreConfig(AppConfig):
     label = "pos_core"
     verbose_name = "POS core (orders, sagas, reports)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from . import handlers  # noqa: F401 - registers the event subscriptions
+
+        settings.CELERY_BEAT_SCHEDULE.setdefault("pos_core.recover_sagas", {
+            "task": "pos_core.recover_sagas",
+            "schedule": float(getattr(settings, "POS_SAGA_RECOVERY_INTERVAL", 30)),
+        })

@@ -1,1 +1,292 @@
-"""Reads of the pos_core module."""
+"""Reads of the pos_core module. Reports read only pos_core's own tables (the snapshots)."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from modules.inventory import api as inventory
+from pos.money import Money
+from pos.tenancy import all_tenants, tenant_context
+
+from . import stock_cache
+from .dto import AlertInfo, CachedStockLevel, OrderInfo, OrderItemInfo, SagaInfo
+from .errors import OrderNotFound
+from .models import (
+    LowStockAlert,
+    Order,
+    OrderItem,
+    OrderRefund,
+    OrderSaga,
+    OrderStatus,
+    RefundLine,
+    SagaStatus,
+)
+
+# --- orders --------------------------------------------------------------------------------------
+
+def order_get(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> Order:
+    try:
+        order_id = uuid.UUID(str(order_id))
+    except ValueError:
+        raise OrderNotFound(f"No order {order_id}.") from None
+    with tenant_context(tenant_id):
+        try:
+            return Order.objects.prefetch_related("items", "refunds").get(pk=order_id)
+        except Order.DoesNotExist:
+            raise OrderNotFound(f"No order {order_id}.") from None
+
+
+def order_list(*, tenant_id: uuid.UUID, date_from: date | None = None, date_to: date | None = None,
+               status: str | None = None, table_id: str | None = None, tz: str = "UTC") -> QuerySet[Order]:
+    """Orders newest first, with items prefetched (two queries a page, whatever its size)."""
+    with tenant_context(tenant_id):
+        queryset = Order.objects.all()
+    start, end = _bounds(date_from, date_to, tz)
+    if start is not None:
+        queryset = queryset.filter(placed_at__gte=start)
+    if end is not None:
+        queryset = queryset.filter(placed_at__lt=end)
+    if status:
+        queryset = queryset.filter(status=status)
+    if table_id:
+        queryset = queryset.filter(table_id=table_id)
+    return queryset.prefetch_related("items").order_by("-placed_at", "-id")
+
+
+def _bounds(date_from: date | None, date_to: date | None, tz: str) -> tuple[datetime | None, datetime | None]:
+    zone = zoneinfo.ZoneInfo(tz)
+    start = datetime.combine(date_from, time.min, tzinfo=zone) if date_from else None
+    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone) if date_to else None
+    return start, end
+
+
+def order_info(order: Order) -> OrderInfo:
+    def m(amount: int) -> Money:
+        return Money(amount, order.currency)
+
+    return OrderInfo(
+        id=str(order.id), number=order.number, status=order.status, version=order.version, table_id=order.table_id,
+        subtotal=m(order.subtotal), service_charge=m(order.service_charge), tax=m(order.tax),
+        tax_inclusive=order.tax_inclusive, total=m(order.total), rounding=m(order.rounding),
+        grand_total=m(order.grand_total), refunded=m(order.refunded), payment_id=order.payment_id,
+        payment_method=order.payment_method, placed_at=order.placed_at,
+        items=tuple(OrderItemInfo(
+            id=str(item.id), product_id=item.product_id, variant=item.variant or None,
+            product_names=item.product_names, variant_names=item.variant_names, category_id=item.category_id or None,
+            category_names=item.category_names, options=tuple(item.options), unit_price=m(item.unit_price),
+            options_total=m(item.options_total), quantity=item.quantity, line_total=m(item.line_total))
+            for item in order.items.all()),
+    )
+
+
+# --- sagas ---------------------------------------------------------------------------------------
+
+def saga_get(*, saga_id: uuid.UUID | str) -> OrderSaga | None:
+    try:
+        saga_id = uuid.UUID(str(saga_id))
+    except ValueError:
+        return None
+    with all_tenants():
+        return OrderSaga.objects.filter(pk=saga_id).first()
+
+
+def saga_by_key(*, tenant_id: uuid.UUID, idempotency_key: str) -> OrderSaga | None:
+    with tenant_context(tenant_id):
+        return OrderSaga.objects.filter(idempotency_key=idempotency_key).first()
+
+
+def sagas_stuck(*, older_than: timedelta) -> list[OrderSaga]:
+    """Sagas still running or compensating, untouched for `older_than`, and not held by a live process."""
+    now = timezone.now()
+    with all_tenants():
+        return list(OrderSaga.objects.filter(
+            status__in=[SagaStatus.RUNNING, SagaStatus.COMPENSATING], updated_at__lt=now - older_than,
+        ).filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now)).order_by("created_at"))
+
+
+def sagas_needing_attention(*, older_than: timedelta, include_failed: bool = True) -> list[OrderSaga]:
+    now = timezone.now()
+    condition = Q(status__in=[SagaStatus.RUNNING, SagaStatus.COMPENSATING], updated_at__lt=now - older_than)
+    if include_failed:
+        condition |= Q(status=SagaStatus.FAILED)
+    with all_tenants():
+        return list(OrderSaga.objects.filter(condition).order_by("created_at"))
+
+
+def saga_info(saga: OrderSaga) -> SagaInfo:
+    return SagaInfo(id=str(saga.id), tenant_id=str(saga.tenant_id), status=saga.status, step=saga.step,
+                    current=saga.current, order_id=str(saga.order_id), reservation_id=saga.reservation_id,
+                    payment_id=saga.payment_id, attempts=saga.attempts, last_error=saga.last_error,
+                    created_at=saga.created_at, updated_at=saga.updated_at)
+
+
+# --- stock ---------------------------------------------------------------------------------------
+
+def stock_levels(*, tenant_id: uuid.UUID, items: list[tuple[str, str | None]]) -> dict[tuple[str, str | None],
+                                                                                      CachedStockLevel]:
+    """Levels for a terminal's catalog: from the cache, and for misses one call to inventory.get_stock_levels
+    (which then fills the cache). Items inventory does not know are absent."""
+    items = list(dict.fromkeys(items))
+    result: dict[tuple[str, str | None], CachedStockLevel] = {}
+    for item, value in stock_cache.get_many(tenant_id, items).items():
+        result[item] = CachedStockLevel(product_id=item[0], variant=item[1], level=value["level"],
+                                        threshold=value["threshold"], sequence=value["sequence"], source="cache")
+    misses = [item for item in items if item not in result]
+    if misses:
+        fetched = inventory.get_stock_levels(tenant_id=tenant_id, items=misses)
+        for item, info in fetched.items():
+            stock_cache.put_if_absent(tenant_id, info.product_id, info.variant, level=info.available,
+                                      threshold=info.threshold, sequence=info.sequence)
+            result[item] = CachedStockLevel(product_id=info.product_id, variant=info.variant, level=info.available,
+                                            threshold=info.threshold, sequence=info.sequence, source="inventory")
+    return result
+
+
+# --- alerts --------------------------------------------------------------------------------------
+
+def alert_list(*, tenant_id: uuid.UUID, status: str | None = None) -> QuerySet[LowStockAlert]:
+    with tenant_context(tenant_id):
+        queryset = LowStockAlert.objects.all()
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-opened_at", "-id")
+
+
+def alert_info(alert: LowStockAlert) -> AlertInfo:
+    return AlertInfo(id=str(alert.id), product_id=alert.product_id, variant=alert.variant or None, level=alert.level,
+                     current_level=alert.current_level, threshold=alert.threshold, status=alert.status,
+                     opened_at=alert.opened_at, closed_at=alert.closed_at, resolution=alert.resolution)
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+SALE_STATUSES = [OrderStatus.OPEN, OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED]
+GROUPS = ("day", "product", "category", "payment_method")
+
+
+def sales_report(*, tenant_id: uuid.UUID, date_from: date, date_to: date, group_by: str, tz: str,
+                 currency: str) -> list[dict[str, Any]]:
+    """Quantities, gross, refunds and net per group, from the order snapshots. Gross is what was captured
+    (each line's share of the order's grand total); refunds count on the day they were made."""
+    start, end = _bounds(date_from, date_to, tz)
+    zone = zoneinfo.ZoneInfo(tz)
+    with tenant_context(tenant_id):
+        items = OrderItem.objects.filter(order__placed_at__gte=start, order__placed_at__lt=end,
+                                         order__status__in=SALE_STATUSES)
+        refunds = RefundLine.objects.filter(refund__created_at__gte=start, refund__created_at__lt=end)
+        if group_by == "day":
+            sold = items.annotate(key=TruncDate("order__placed_at", tzinfo=zone)).values("key")
+            back = refunds.annotate(key=TruncDate("refund__created_at", tzinfo=zone)).values("key")
+        elif group_by == "product":
+            sold = items.values(key_id=F("product_id"), key_variant=F("variant"))
+            back = refunds.values(key_id=F("item__product_id"), key_variant=F("item__variant"))
+        elif group_by == "category":
+            sold = items.values(key=F("category_id"))
+            back = refunds.values(key=F("category_id"))
+        else:
+            sold = items.values(key=F("order__payment_method"))
+            back = refunds.values(key=F("refund__payment_method"))
+        sold_rows = list(sold.annotate(quantity=Sum("quantity"), gross=Sum("allocated_total"),
+                                       orders=Count("order_id", distinct=True)))
+        refund_rows = list(back.annotate(refunds=Sum("amount"), refunded_quantity=Sum("quantity")))
+        names = _names(items, group_by)
+
+    def key_of(row: dict) -> Any:
+        if group_by == "product":
+            return (row["key_id"], row["key_variant"])
+        return row["key"]
+
+    rows: dict[Any, dict[str, Any]] = {}
+    for row in sold_rows:
+        rows[key_of(row)] = {"quantity": row["quantity"] or 0, "gross": row["gross"] or 0, "orders": row["orders"],
+                             "refunds": 0, "refunded_quantity": 0}
+    for row in refund_rows:
+        entry = rows.setdefault(key_of(row), {"quantity": 0, "gross": 0, "orders": 0, "refunds": 0,
+                                              "refunded_quantity": 0})
+        entry["refunds"] += row["refunds"] or 0
+        entry["refunded_quantity"] += row["refunded_quantity"] or 0
+    result = []
+    for key, entry in rows.items():
+        label: dict[str, Any]
+        if group_by == "day":
+            label = {"day": key.isoformat() if key else None}
+        elif group_by == "product":
+            label = {"product_id": key[0], "variant": key[1] or None, "names": names.get(key, {})}
+        elif group_by == "category":
+            label = {"category_id": key or None, "names": names.get(key, {})}
+        else:
+            label = {"payment_method": key}
+        result.append({**label, "quantity": entry["quantity"], "orders": entry["orders"], "gross": entry["gross"],
+                       "refunds": entry["refunds"], "refunded_quantity": entry["refunded_quantity"],
+                       "net": entry["gross"] - entry["refunds"], "currency": currency})
+    result.sort(key=lambda r: (str(r.get("day") or r.get("product_id") or r.get("category_id")
+                                   or r.get("payment_method") or "")))
+    return result
+
+
+
+def _names(items: QuerySet[OrderItem], group_by: str) -> dict[Any, dict]:
+    """The names as sold, from the most recent snapshot of each product or category in the range."""
+    if group_by == "product":
+        rows = items.order_by("order__placed_at").values_list("product_id", "variant", "product_names", "variant_names")
+        return {(p, v): {"product": pn, "variant": vn} for p, v, pn, vn in rows}
+    if group_by == "category":
+        return dict(items.order_by("order__placed_at").values_list("category_id", "category_names"))
+    return {}
+
+
+def end_of_day(*, tenant_id: uuid.UUID, day: date, tz: str, currency: str) -> dict[str, Any]:
+    """One day's summary: orders, totals (subtotal, service charge, tax, rounding), refunds, net, per method."""
+    start, end = _bounds(day, day, tz)
+    with tenant_context(tenant_id):
+        orders = Order.objects.filter(placed_at__gte=start, placed_at__lt=end, status__in=SALE_STATUSES)
+        totals = orders.aggregate(orders=Count("id"), subtotal=Sum("subtotal"), service_charge=Sum("service_charge"),
+                                  tax=Sum("tax"), rounding=Sum("rounding"), gross=Sum("grand_total"))
+        items_sold = OrderItem.objects.filter(order__in=orders).aggregate(q=Sum("quantity"))["q"] or 0
+        per_method = {row["payment_method"]: {"orders": row["n"], "gross": row["gross"] or 0, "refunds": 0}
+                      for row in orders.values("payment_method").annotate(n=Count("id"), gross=Sum("grand_total"))}
+        refunds = OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end)
+        for row in refunds.values("payment_method").annotate(total=Sum("amount")):
+            per_method.setdefault(row["payment_method"], {"orders": 0, "gross": 0, "refunds": 0})
+            per_method[row["payment_method"]]["refunds"] = row["total"] or 0
+        refund_total = refunds.aggregate(total=Sum("amount"), n=Count("id"))
+        open_tabs = Order.objects.filter(status=OrderStatus.OPEN, placed_at__lt=end).count()
+    gross = totals["gross"] or 0
+    refunded = refund_total["total"] or 0
+    return {
+        "date": day.isoformat(), "timezone": tz, "currency": currency, "orders": totals["orders"] or 0,
+        "items_sold": items_sold, "subtotal": totals["subtotal"] or 0, "service_charge": totals["service_charge"] or 0,
+        "tax": totals["tax"] or 0, "rounding": totals["rounding"] or 0, "gross": gross, "refunds": refunded,
+        "refund_count": refund_total["n"] or 0, "net": gross - refunded, "open_tabs": open_tabs,
+        "payment_methods": [{"payment_method": method, **values, "net": values["gross"] - values["refunds"]}
+                            for method, values in sorted(per_method.items())],
+    }
+
+
+def daily_totals(*, tenant_id: uuid.UUID, days: int, tz: str) -> list[tuple[date, int, int]]:
+    """(day, gross, refunds) for the last `days` days, oldest first, zero-filled: the admin chart."""
+    zone = zoneinfo.ZoneInfo(tz)
+    today = timezone.now().astimezone(zone).date()
+    first = today - timedelta(days=days - 1)
+    start, end = _bounds(first, today, tz)
+    with tenant_context(tenant_id):
+        sold = dict(Order.objects.filter(placed_at__gte=start, placed_at__lt=end, status__in=SALE_STATUSES)
+                    .annotate(day=TruncDate("placed_at", tzinfo=zone)).values("day")
+                    .annotate(total=Sum("grand_total")).values_list("day", "total"))
+        back = dict(OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end)
+                    .annotate(day=TruncDate("created_at", tzinfo=zone)).values("day")
+                    .annotate(total=Sum("amount")).values_list("day", "total"))
+    return [(first + timedelta(days=i), sold.get(first + timedelta(days=i), 0) or 0,
+             back.get(first + timedelta(days=i), 0) or 0) for i in range(days)]
+
+
+def refund_get(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str) -> OrderRefund:
+    with tenant_context(tenant_id):
+        return OrderRefund.objects.select_related("order").prefetch_related("order__items").get(pk=refund_id)

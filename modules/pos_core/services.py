@@ -1,1 +1,384 @@
-"""Writes of the pos_core module: one transaction in its own database each."""
+"""Writes of the pos_core module: one transaction in its own database each.
+
+The saga's persistence (start, claim, step log), recording an order from a finished saga, refunds, order
+state transitions, the stock level kept from inventory events and low-stock alerts."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
+from pos.events import publish
+from pos.money import Money
+from pos.tenancy import all_tenants, tenant_context
+
+from . import stock_cache
+from .errors import InvalidTransition, OrderNotFound, RefundRejected, StaleOrder
+from .models import (
+    ORDER_TRANSITIONS,
+    AlertStatus,
+    LowStockAlert,
+    Order,
+    OrderItem,
+    OrderRefund,
+    OrderSaga,
+    OrderStatus,
+    RefundLine,
+    SagaLogEntry,
+    SagaStatus,
+    SagaStep,
+    StockLevel,
+)
+from .pricing import allocate
+
+DB = "pos_core"
+
+
+# --- the saga's persistence ----------------------------------------------------------------------
+
+def saga_start(*, tenant_id: uuid.UUID, idempotency_key: str, request: dict[str, Any],
+               lease_seconds: int) -> tuple[OrderSaga, bool]:
+    """Create the saga for (tenant, Idempotency-Key), holding its lease; or return the existing one."""
+    now = timezone.now()
+    try:
+        with transaction.atomic(using=DB), tenant_context(tenant_id):
+            saga = OrderSaga.objects.create(
+                tenant_id=tenant_id, idempotency_key=idempotency_key, order_id=uuid.uuid4(), request=request,
+                locked_until=now + timedelta(seconds=lease_seconds))
+            SagaLogEntry.objects.create(tenant_id=tenant_id, saga=saga, action="start",
+                                        outcome=SagaLogEntry.Outcome.OK, detail=f"{len(request['lines'])} line(s)")
+        return saga, True
+    except IntegrityError:
+        with tenant_context(tenant_id):
+            return OrderSaga.objects.get(idempotency_key=idempotency_key), False
+
+
+def saga_claim(*, saga_id: uuid.UUID, lease_seconds: int, force: bool = False) -> bool:
+    """Take the saga's lease so one process at a time drives it. False when someone else holds it."""
+    now = timezone.now()
+    with all_tenants():
+        rows = OrderSaga.objects.filter(pk=saga_id)
+        if not force:
+            from django.db.models import Q
+
+            rows = rows.filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        return rows.update(locked_until=now + timedelta(seconds=lease_seconds), updated_at=now) == 1
+
+
+def saga_release(*, saga_id: uuid.UUID) -> None:
+    with all_tenants():
+        OrderSaga.objects.filter(pk=saga_id).update(locked_until=None)
+
+
+def saga_log(*, saga: OrderSaga, action: str, outcome: str, detail: str = "") -> None:
+    SagaLogEntry.objects.create(tenant_id=saga.tenant_id, saga=saga, action=action, outcome=outcome,
+                                detail=detail[:2000])
+
+
+def saga_begin(*, saga: OrderSaga, action: str) -> None:
+    """Persist the intent before calling another module, so a crash leaves a trace of what was in flight."""
+    with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
+        saga.current = action
+        saga.attempts += 1
+        saga.save(update_fields=["current", "attempts", "updated_at"])
+        saga_log(saga=saga, action=action, outcome=SagaLogEntry.Outcome.STARTED)
+
+
+def saga_advance(*, saga: OrderSaga, action: str, step: str | None = None, status: str | None = None,
+                 detail: str = "", **fields: Any) -> None:
+    """Persist the outcome of an action: the step reached and what the other module answered."""
+    with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
+        changed = ["current", "updated_at", "last_error"]
+        saga.current = ""
+        saga.last_error = ""
+        if step is not None:
+            saga.step = step
+            changed.append("step")
+        if status is not None:
+            saga.status = status
+            changed.append("status")
+            if status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
+                saga.finished_at = timezone.now()
+                changed.append("finished_at")
+        for name, value in fields.items():
+            setattr(saga, name, value)
+            changed.append(name)
+        saga.save(update_fields=changed)
+        saga_log(saga=saga, action=action, outcome=SagaLogEntry.Outcome.OK, detail=detail)
+
+
+def saga_record_failure(*, saga: OrderSaga, action: str, error: str, status: str | None = None,
+                        problem: dict[str, Any] | None = None, **fields: Any) -> None:
+    """Persist a failed action (and, for a definite refusal, that nothing is in flight any more)."""
+    with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
+        saga.last_error = error[:2000]
+        changed = ["last_error", "updated_at"]
+        for name, value in fields.items():
+            setattr(saga, name, value)
+            changed.append(name)
+        if status is not None:
+            saga.status = status
+            changed.append("status")
+        if problem is not None:
+            saga.error = problem
+            changed.append("error")
+        saga.save(update_fields=changed)
+        saga_log(saga=saga, action=action, outcome=SagaLogEntry.Outcome.FAILED, detail=error)
+
+
+# --- orders --------------------------------------------------------------------------------------
+
+def order_record(*, saga: OrderSaga) -> Order:
+    """Record the order from a saga whose payment is captured and reservation committed, and finish the saga,
+    in one transaction with the pos_core.order_placed event. Idempotent: the order id is the saga's."""
+    request = saga.request
+    currency = request["currency"]
+    with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
+        existing = Order.objects.filter(pk=saga.order_id).first()
+        if existing is not None:
+            return existing
+        payment = saga.payment
+        rounding = int(payment.get("rounding_adjustment", 0))
+        totals = request["totals"]
+        grand_total = totals["total"] + rounding
+        captured = int(payment.get("captured", grand_total))
+        lines = request["lines"]
+        shares = allocate(Money(captured, currency), [line["line_total"] for line in lines])
+        now = timezone.now()
+        status = OrderStatus.OPEN if request.get("table_id") else OrderStatus.COMPLETED
+        order = Order.objects.create(
+            id=saga.order_id, tenant_id=saga.tenant_id, number=saga.order_id.hex[:8].upper(), saga_id=saga.id,
+            idempotency_key=saga.idempotency_key, status=status, table_id=request.get("table_id"),
+            table_code=request.get("table_code") or "", note=request.get("note") or "",
+            terminal_id=request.get("terminal_id") or "", currency=currency, subtotal=totals["subtotal"],
+            service_charge=totals["service_charge"], service_charge_rate=Decimal(request["policy"]["service_charge_rate"]),
+            tax=totals["tax"], tax_rate=Decimal(request["policy"]["tax_rate"]),
+            tax_inclusive=request["policy"]["tax_inclusive"], total=totals["total"], rounding=rounding,
+            grand_total=captured, payment_id=saga.payment_id, payment_method=request["payment"]["method"],
+            tendered=payment.get("tendered"), change_due=payment.get("change_due"), locales=request.get("locales", []),
+            placed_at=now, completed_at=None if status == OrderStatus.OPEN else now)
+        OrderItem.objects.bulk_create([
+            OrderItem(
+                tenant_id=saga.tenant_id, order=order, position=index, product_id=line["product_id"],
+                variant=line["variant"] or "", product_names=line["product_names"],
+                variant_names=line["variant_names"], category_id=line["category_id"] or "",
+                category_names=line["category_names"], options=line["options"], currency=currency,
+                unit_price=line["unit_price"], options_total=line["options_total"], quantity=line["quantity"],
+                line_total=line["line_total"], allocated_total=share.amount,
+                product_version=line.get("product_version") or 0, snapshot=line["snapshot"])
+            for index, (line, share) in enumerate(zip(lines, shares, strict=True))
+        ])
+        publish(OrderPlaced(order_id=str(order.id), table_id=order.table_id, status=order.status,
+                            total=order.grand_total, currency=currency,
+                            item_count=sum(line["quantity"] for line in lines)),
+                tenant_id=saga.tenant_id, using=DB)
+        saga_advance(saga=saga, action="record", step=SagaStep.RECORDED, status=SagaStatus.COMPLETED,
+                     detail=f"order {order.number}")
+    return order
+
+
+def _publish_status(order: Order) -> None:
+    publish(OrderStatusChanged(order_id=str(order.id), table_id=order.table_id, status=order.status,
+                               version=order.version), tenant_id=order.tenant_id, using=DB)
+
+
+def _move(order: Order, to: str, expected_version: int | None = None, **fields: Any) -> Order:
+    """Checked transition with optimistic locking: a stale version is refused with 409."""
+    if to not in ORDER_TRANSITIONS[order.status]:
+        raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot become {to}.",
+                                status_now=order.status, requested=to)
+    version = order.version if expected_version is None else expected_version
+    updated = Order.objects.filter(pk=order.pk, version=version).update(
+        status=to, version=F("version") + 1, updated_at=timezone.now(), **fields)
+    if not updated:
+        raise StaleOrder(f"Order {order.number} was changed meanwhile (your version {version}); reload it.",
+                         current_version=Order.objects.filter(pk=order.pk).values_list("version", flat=True).first())
+    order.refresh_from_db(using=DB)
+    _publish_status(order)
+    return order
+
+
+def order_transition(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, to: str,
+                     expected_version: int | None = None) -> Order:
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        order = Order.objects.filter(pk=order_id).first()
+        if order is None:
+            raise OrderNotFound(f"No order {order_id}.")
+        extra = {"completed_at": timezone.now()} if to == OrderStatus.COMPLETED else {}
+        return _move(order, to, expected_version, **extra)
+
+
+def orders_complete_tab(*, tenant_id: uuid.UUID, table_id: str, order_ids: list[str]) -> int:
+    """A tab was closed: its open orders are completed. Orders already completed are left alone."""
+    valid_ids = []
+    for value in order_ids:
+        try:
+            valid_ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    done = 0
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        for order in Order.objects.select_for_update().filter(pk__in=valid_ids, status=OrderStatus.OPEN):
+            _move(order, OrderStatus.COMPLETED, completed_at=timezone.now())
+            done += 1
+    return done
+
+
+@dataclasses.dataclass(frozen=True)
+class RefundPlan:
+    amount: int
+    lines: list[tuple[OrderItem, int, int]]  # (item, quantity, amount)
+
+
+def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]] | None) -> RefundPlan:
+    """Work out how much to refund and how it splits over the items. Raises RefundRejected."""
+    if order.status not in (OrderStatus.OPEN, OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED):
+        raise RefundRejected(f"Order {order.number} is {order.status}; nothing can be refunded.")
+    remaining = order.grand_total - order.refunded
+    all_items = list(order.items.all())
+    by_id = {str(item.id): item for item in all_items}
+    chosen: list[tuple[OrderItem, int]] = []
+    for entry in items or []:
+        item = by_id.get(str(entry.get("item_id")))
+        quantity = entry.get("quantity")
+        if item is None:
+            raise RefundRejected(f"Order {order.number} has no item {entry.get('item_id')}.")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise RefundRejected("Refund quantities must be positive integers.")
+        if quantity > item.quantity - item.refunded_quantity:
+            raise RefundRejected(f"Only {item.quantity - item.refunded_quantity} of item {item.id} can be refunded.")
+        chosen.append((item, quantity))
+    if amount is None:
+        if chosen:
+            amount = sum(Money(item.allocated_total, order.currency).portion(q, item.quantity).amount
+                         for item, q in chosen)
+        else:
+            amount = remaining
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise RefundRejected("The refund amount must be a positive integer number of minor units.")
+    if amount > remaining:
+        raise RefundRejected(f"At most {remaining} {order.currency} can still be refunded.", refundable=remaining)
+    if chosen:
+        weights_for = chosen
+    else:
+        weights_for = [(item, 0) for item in all_items]
+    weights = [max(item.allocated_total, 0) for item, _ in weights_for]
+    shares = allocate(Money(amount, order.currency), weights)
+    return RefundPlan(amount=amount, lines=[(item, q, share.amount)
+                                            for (item, q), share in zip(weights_for, shares, strict=True)])
+
+
+def order_refund_record(*, tenant_id: uuid.UUID, order_id: uuid.UUID, idempotency_key: str, plan: RefundPlan,
+                        payment_refund_id: str, reason: str, restocked: bool, actor: str,
+                        expected_version: int | None = None) -> OrderRefund:
+    """Record a refund the payment module made, and move the order to (partially) refunded."""
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        existing = OrderRefund.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if expected_version is not None and order.version != expected_version:
+            raise StaleOrder(f"Order {order.number} was changed meanwhile (your version {expected_version}).",
+                             current_version=order.version)
+        refund = OrderRefund.objects.create(
+            tenant_id=tenant_id, order=order, idempotency_key=idempotency_key, payment_refund_id=payment_refund_id,
+            amount=plan.amount, currency=order.currency, payment_method=order.payment_method, reason=reason,
+            restocked=restocked, actor=actor, created_at=timezone.now())
+        RefundLine.objects.bulk_create([
+            RefundLine(tenant_id=tenant_id, refund=refund, item=item, product_id=item.product_id,
+                       category_id=item.category_id, quantity=quantity, amount=amount)
+            for item, quantity, amount in plan.lines
+        ])
+        for item, quantity, _ in plan.lines:
+            if quantity:
+                OrderItem.objects.filter(pk=item.pk).update(refunded_quantity=F("refunded_quantity") + quantity)
+        refunded = order.refunded + plan.amount
+        to = OrderStatus.REFUNDED if refunded >= order.grand_total else OrderStatus.PARTIALLY_REFUNDED
+        _move(order, to, order.version, refunded=refunded)
+    return refund
+
+
+# --- stock cache and low-stock alerts --------------------------------------------------------------
+
+def stock_level_apply(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, level: int, threshold: int,
+                      sequence: int) -> bool:
+    """Apply a stock level from inventory unless a newer one (higher sequence) was applied already. Updates the
+    cache and opens or resolves the low-stock alert. Returns whether it was applied."""
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        row = StockLevel.objects.select_for_update().filter(product_id=product_id, variant=variant or "").first()
+        previous_level: int | None = None
+        if row is None:
+            try:
+                with transaction.atomic(using=DB):
+                    row = StockLevel.objects.create(tenant_id=tenant_id, product_id=product_id, variant=variant or "",
+                                                    level=level, threshold=threshold, sequence=sequence)
+            except IntegrityError:
+                row = StockLevel.objects.select_for_update().get(product_id=product_id, variant=variant or "")
+                if row.sequence >= sequence:
+                    return False
+                previous_level = row.level
+        else:
+            if row.sequence >= sequence:
+                return False
+            previous_level = row.level
+        if previous_level is not None or row.sequence != sequence:
+            StockLevel.objects.filter(pk=row.pk).update(level=level, threshold=threshold, sequence=sequence,
+                                                        updated_at=timezone.now())
+        # Under the row lock, so caches are written in sequence order.
+        stock_cache.put(tenant_id, product_id, variant, level=level, threshold=threshold, sequence=sequence)
+        _alert_update(tenant_id=tenant_id, product_id=product_id, variant=variant, level=level, threshold=threshold,
+                      previous_level=previous_level)
+    return True
+
+
+def _alert_update(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, level: int, threshold: int,
+                  previous_level: int | None) -> None:
+    now = timezone.now()
+    open_alert = LowStockAlert.objects.filter(product_id=product_id, variant=variant or "",
+                                              status=AlertStatus.OPEN).first()
+    if level < threshold:
+        if open_alert is not None:
+            LowStockAlert.objects.filter(pk=open_alert.pk).update(current_level=level, threshold=threshold)
+            return
+        # Open on the way down (or on the first level we hear of); a manager's close holds until restocked.
+        if previous_level is None or previous_level >= threshold:
+            try:
+                with transaction.atomic(using=DB):
+                    LowStockAlert.objects.create(tenant_id=tenant_id, product_id=product_id, variant=variant or "",
+                                                 level=level, current_level=level, threshold=threshold, opened_at=now)
+            except IntegrityError:
+                pass  # another delivery opened it: still one open alert
+    elif open_alert is not None:
+        LowStockAlert.objects.filter(pk=open_alert.pk).update(
+            status=AlertStatus.CLOSED, current_level=level, closed_at=now, resolution="restocked", closed_by="system")
+
+
+def alert_close(*, tenant_id: uuid.UUID, alert_id: uuid.UUID | str, actor: str) -> LowStockAlert:
+    """A manager closes an alert (acknowledged). Closing a closed alert changes nothing."""
+    from .errors import AlertNotFound
+
+    try:
+        alert_id = uuid.UUID(str(alert_id))
+    except ValueError:
+        raise AlertNotFound(f"No alert {alert_id}.") from None
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        alert = LowStockAlert.objects.select_for_update().filter(pk=alert_id).first()
+        if alert is None:
+            raise AlertNotFound(f"No alert {alert_id}.")
+        if alert.status == AlertStatus.OPEN:
+            alert.status = AlertStatus.CLOSED
+            alert.closed_at = timezone.now()
+            alert.closed_by = actor[:100]
+            alert.resolution = "closed by manager"
+            alert.save(update_fields=["status", "closed_at", "closed_by", "resolution"])
+        return alert
+
+

@@ -85,4 +85,4 @@ def test_allocate_is_exact_and_proportional():
 
 def test_no_float_reaches_money():
     with pytest.raises(TypeError):
-        PricedLine(unit_price=mmk(100), option_deltas=(), quantity=1).unit_total * 1.5  # noqa: B018
+        PricedLine(unit_price=mmk(100), option_deltas=(), quantity=1).unit_total * 1.5

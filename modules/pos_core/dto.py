@@ -1,0 +1,85 @@
+"""Plain data pos_core hands to other modules and to its own edges: frozen dataclasses, never model instances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pos.money import Money
+
+
+@dataclass(frozen=True)
+class OrderItemInfo:
+    id: str
+    product_id: str
+    variant: str | None
+    product_names: dict[str, str]
+    variant_names: dict[str, str]
+    category_id: str | None
+    category_names: dict[str, str]
+    options: tuple[dict, ...]
+    unit_price: Money
+    options_total: Money
+    quantity: int
+    line_total: Money
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    id: str
+    number: str
+    status: str
+    version: int
+    table_id: str | None
+    subtotal: Money
+    service_charge: Money
+    tax: Money
+    tax_inclusive: bool
+    total: Money
+    rounding: Money
+    grand_total: Money
+    refunded: Money
+    payment_id: str
+    payment_method: str
+    placed_at: datetime
+    items: tuple[OrderItemInfo, ...]
+
+
+@dataclass(frozen=True)
+class CachedStockLevel:
+    product_id: str
+    variant: str | None
+    level: int  # available to sell
+    threshold: int
+    sequence: int
+    source: str  # "cache" | "inventory"
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    id: str
+    product_id: str
+    variant: str | None
+    level: int
+    current_level: int
+    threshold: int
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    resolution: str
+
+
+@dataclass(frozen=True)
+class SagaInfo:
+    id: str
+    tenant_id: str
+    status: str
+    step: str
+    current: str
+    order_id: str
+    reservation_id: str
+    payment_id: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,96 @@
+"""Errors of the pos_core module; each carries what a terminal needs to recover in `extra`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pos.errors import Conflict, DomainError, InvalidInput, NotFound, StaleVersion, Unprocessable
+
+STOCK_CHANGED_DETAIL = "Stock levels changed. Please refresh and try again."
+
+
+class InvalidOrder(InvalidInput):
+    """The order request is malformed or names things that do not exist; `extra["errors"]` lists each field."""
+
+    type = "invalid-order"
+    title = "Invalid order"
+
+
+class StockChanged(Conflict):
+    """Stock moved since the terminal read the catalog; `extra["lines"]` holds the current levels."""
+
+    type = "stock-changed"
+    title = "Stock levels changed"
+
+    def __init__(self, lines: list[dict[str, Any]], **extra: Any) -> None:
+        super().__init__(STOCK_CHANGED_DETAIL, lines=lines, **extra)
+
+
+class OrderPaymentDeclined(DomainError):
+    status = 402
+    type = "payment-declined"
+    title = "Payment declined"
+
+
+class PaymentUnavailable(DomainError):
+    """The payment provider's answer is unknown; the saga is kept and finished by recovery or a retry."""
+
+    status = 503
+    type = "payment-unavailable"
+    title = "Payment outcome not known yet"
+
+
+class OrderExpired(Conflict):
+    type = "reservation-expired"
+    title = "The stock reservation expired before the order was finished"
+
+
+class SagaInProgress(Conflict):
+    type = "order-in-progress"
+    title = "This order is still being placed"
+
+
+class SagaFailed(DomainError):
+    """Replays the problem a finished, compensated saga answered the first time."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        data = dict(problem)
+        self.status = int(data.pop("status", 409))
+        self.type = str(data.pop("type", "order-failed"))
+        self.title = str(data.pop("title", "The order could not be placed"))
+        super().__init__(data.pop("detail", None), **data)
+
+
+class SagaNotFound(NotFound):
+    type = "saga-not-found"
+    title = "Saga not found"
+
+
+class SagaNotRecoverable(Conflict):
+    type = "saga-not-recoverable"
+    title = "The saga cannot be driven that way"
+
+
+class OrderNotFound(NotFound):
+    type = "order-not-found"
+    title = "Order not found"
+
+
+class InvalidTransition(Conflict):
+    type = "invalid-order-transition"
+    title = "The order cannot move to that state"
+
+
+class StaleOrder(StaleVersion):
+    type = "stale-order"
+    title = "The order was changed by someone else; reload it"
+
+
+class RefundRejected(Unprocessable):
+    type = "refund-rejected"
+    title = "The refund cannot be made"
+
+
+class AlertNotFound(NotFound):
+    type = "alert-not-found"
+    title = "Alert not found"

@@ -1,0 +1,272 @@
+"""Serializers of pos_core's terminal API. Requests are checked by the saga's validation (one place for the
+rules); these describe the shapes for the schema and render responses."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from pos.money import Money
+
+
+class PosCoreMoneyOut(serializers.Serializer):
+    amount = serializers.IntegerField(help_text="Minor units.")
+    currency = serializers.CharField()
+
+
+def money(amount: int | None, currency: str) -> dict | None:
+    return None if amount is None else Money(amount, currency).to_dict()
+
+
+class PosCoreOrderItemIn(serializers.Serializer):
+    product_id = serializers.CharField()
+    variant = serializers.CharField(required=False, allow_null=True)
+    quantity = serializers.IntegerField(min_value=1)
+    options = serializers.ListField(child=serializers.JSONField(), required=False,
+                                    help_text='Choice keys, or {"group", "choice"} objects.')
+
+
+class PosCorePaymentIn(serializers.Serializer):
+    method = serializers.CharField()
+    tendered = serializers.IntegerField(required=False, allow_null=True, help_text="Cash handed over, minor units.")
+
+
+class OrderIn(serializers.Serializer):
+    items = PosCoreOrderItemIn(many=True)
+    payment = PosCorePaymentIn()
+    table_id = serializers.CharField(required=False, allow_null=True)
+    note = serializers.CharField(required=False, allow_blank=True)
+
+
+class PosCoreOptionOut(serializers.Serializer):
+    group = serializers.CharField()
+    key = serializers.CharField()
+    names = serializers.DictField(child=serializers.CharField())
+    price_delta = PosCoreMoneyOut()
+
+
+class OrderItemOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    product_id = serializers.CharField()
+    variant = serializers.CharField(allow_null=True)
+    product_names = serializers.DictField(child=serializers.CharField())
+    variant_names = serializers.DictField(child=serializers.CharField())
+    category_id = serializers.CharField(allow_null=True)
+    category_names = serializers.DictField(child=serializers.CharField())
+    options = PosCoreOptionOut(many=True)
+    unit_price = PosCoreMoneyOut()
+    options_total = PosCoreMoneyOut()
+    quantity = serializers.IntegerField()
+    refunded_quantity = serializers.IntegerField()
+    line_total = PosCoreMoneyOut()
+
+    def to_representation(self, item):
+        c = item.currency
+        return {
+            "id": str(item.id), "product_id": item.product_id, "variant": item.variant or None,
+            "product_names": item.product_names, "variant_names": item.variant_names,
+            "category_id": item.category_id or None, "category_names": item.category_names,
+            "options": [{"group": o["group"], "key": o["key"], "names": o["names"],
+                         "price_delta": money(o["price_delta"], c)} for o in item.options],
+            "unit_price": money(item.unit_price, c), "options_total": money(item.options_total, c),
+            "quantity": item.quantity, "refunded_quantity": item.refunded_quantity,
+            "line_total": money(item.line_total, c),
+        }
+
+
+class PosCoreTotalsOut(serializers.Serializer):
+    subtotal = PosCoreMoneyOut()
+    service_charge = PosCoreMoneyOut()
+    tax = PosCoreMoneyOut()
+    tax_inclusive = serializers.BooleanField()
+    total = PosCoreMoneyOut()
+    rounding = PosCoreMoneyOut(help_text="Cash rounding line (from the payment).")
+    grand_total = PosCoreMoneyOut()
+    refunded = PosCoreMoneyOut()
+
+
+class OrderPaymentOut(serializers.Serializer):
+    id = serializers.CharField()
+    method = serializers.CharField()
+    captured = PosCoreMoneyOut()
+    tendered = PosCoreMoneyOut(allow_null=True)
+    change_due = PosCoreMoneyOut(allow_null=True)
+
+
+class OrderOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    number = serializers.CharField()
+    status = serializers.CharField()
+    version = serializers.IntegerField()
+    table_id = serializers.CharField(allow_null=True)
+    note = serializers.CharField()
+    placed_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    items = OrderItemOut(many=True)
+    totals = PosCoreTotalsOut()
+    payment = OrderPaymentOut()
+
+    def to_representation(self, order):
+        c = order.currency
+        return {
+            "id": str(order.id), "number": order.number, "status": order.status, "version": order.version,
+            "table_id": order.table_id, "note": order.note,
+            "placed_at": serializers.DateTimeField().to_representation(order.placed_at),
+            "completed_at": (serializers.DateTimeField().to_representation(order.completed_at)
+                             if order.completed_at else None),
+            "items": [OrderItemOut().to_representation(item) for item in order.items.all()],
+            "totals": {"subtotal": money(order.subtotal, c), "service_charge": money(order.service_charge, c),
+                       "tax": money(order.tax, c), "tax_inclusive": order.tax_inclusive,
+                       "total": money(order.total, c), "rounding": money(order.rounding, c),
+                       "grand_total": money(order.grand_total, c), "refunded": money(order.refunded, c)},
+            "payment": {"id": order.payment_id, "method": order.payment_method,
+                        "captured": money(order.grand_total, c), "tendered": money(order.tendered, c),
+                        "change_due": money(order.change_due, c)},
+        }
+
+
+class PosCoreOrderFilters(serializers.Serializer):
+    date_from = serializers.DateField(required=False, help_text="Placed on or after this day (tenant's time zone).")
+    date_to = serializers.DateField(required=False, help_text="Placed on or before this day.")
+    status = serializers.ChoiceField(required=False, choices=["open", "completed", "cancelled", "partially_refunded",
+                                                              "refunded"])
+    table_id = serializers.CharField(required=False)
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": "date_to must not be before date_from."})
+        return attrs
+
+
+class PosCoreRefundItemIn(serializers.Serializer):
+    item_id = serializers.UUIDField()
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class PosCoreRefundIn(serializers.Serializer):
+    amount = serializers.IntegerField(required=False, min_value=1, help_text="Minor units; default: what is left.")
+    items = PosCoreRefundItemIn(many=True, required=False)
+    restock = serializers.BooleanField(default=False, help_text="Put the refunded items back in stock.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+    version = serializers.IntegerField(required=False, help_text="The order version you saw; stale -> 409.")
+
+
+class PosCoreRefundOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    order_id = serializers.UUIDField()
+    amount = PosCoreMoneyOut()
+    payment_method = serializers.CharField()
+    payment_refund_id = serializers.CharField()
+    restocked = serializers.BooleanField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    order = OrderOut()
+
+    def to_representation(self, refund):
+        return {"id": str(refund.id), "order_id": str(refund.order_id), "amount": money(refund.amount, refund.currency),
+                "payment_method": refund.payment_method, "payment_refund_id": refund.payment_refund_id,
+                "restocked": refund.restocked, "reason": refund.reason,
+                "created_at": serializers.DateTimeField().to_representation(refund.created_at),
+                "order": OrderOut().to_representation(refund.order)}
+
+
+class PosCoreReceiptLineOut(serializers.Serializer):
+    quantity = serializers.IntegerField()
+    names = serializers.DictField(child=serializers.CharField(), help_text="Per locale.")
+    options = serializers.ListField(child=serializers.DictField())
+    unit_price = serializers.CharField()
+    line_total = serializers.CharField()
+
+
+class PosCoreReceiptOut(serializers.Serializer):
+    order_id = serializers.UUIDField()
+    number = serializers.CharField()
+    restaurant = serializers.CharField()
+    locales = serializers.ListField(child=serializers.CharField())
+    placed_at = serializers.DateTimeField()
+    table = serializers.CharField(allow_null=True)
+    lines = PosCoreReceiptLineOut(many=True)
+    totals = serializers.ListField(child=serializers.DictField())
+    payment = serializers.DictField()
+    text = serializers.DictField(child=serializers.CharField(), help_text="The printable receipt per locale.")
+
+
+class PosCoreSalesFilters(serializers.Serializer):
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    group_by = serializers.ChoiceField(choices=["day", "product", "category", "payment_method"], default="day")
+
+    def validate(self, attrs):
+        if attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"to": "to must not be before from."})
+        if (attrs["date_to"] - attrs["date_from"]).days > 366:
+            raise serializers.ValidationError({"to": "A report covers at most 366 days."})
+        return attrs
+
+
+class PosCoreSalesRowOut(serializers.Serializer):
+    day = serializers.DateField(required=False)
+    product_id = serializers.CharField(required=False)
+    variant = serializers.CharField(required=False, allow_null=True)
+    category_id = serializers.CharField(required=False, allow_null=True)
+    payment_method = serializers.CharField(required=False)
+    names = serializers.DictField(required=False)
+    quantity = serializers.IntegerField()
+    orders = serializers.IntegerField()
+    gross = serializers.IntegerField()
+    refunds = serializers.IntegerField()
+    refunded_quantity = serializers.IntegerField()
+    net = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class PosCoreSalesReportOut(serializers.Serializer):
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    group_by = serializers.CharField()
+    currency = serializers.CharField()
+    rows = PosCoreSalesRowOut(many=True)
+    totals = serializers.DictField()
+
+
+class PosCoreEndOfDayOut(serializers.Serializer):
+    date = serializers.DateField()
+    timezone = serializers.CharField()
+    currency = serializers.CharField()
+    orders = serializers.IntegerField()
+    items_sold = serializers.IntegerField()
+    subtotal = serializers.IntegerField()
+    service_charge = serializers.IntegerField()
+    tax = serializers.IntegerField()
+    rounding = serializers.IntegerField()
+    gross = serializers.IntegerField()
+    refunds = serializers.IntegerField()
+    refund_count = serializers.IntegerField()
+    net = serializers.IntegerField()
+    open_tabs = serializers.IntegerField()
+    payment_methods = serializers.ListField(child=serializers.DictField())
+
+
+class PosCoreAlertOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    product_id = serializers.CharField()
+    variant = serializers.CharField(allow_null=True)
+    level = serializers.IntegerField()
+    current_level = serializers.IntegerField()
+    threshold = serializers.IntegerField()
+    status = serializers.CharField()
+    opened_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    resolution = serializers.CharField()
+
+
+class PosCoreAlertFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["open", "closed"], required=False)
+
+
+class PosCoreStockLevelOut(serializers.Serializer):
+    product_id = serializers.CharField()
+    variant = serializers.CharField(allow_null=True)
+    level = serializers.IntegerField()
+    threshold = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    source = serializers.CharField()

@@ -1,0 +1,221 @@
+"""Terminal API of pos_core: orders (placed through the saga), refunds, receipts, reports, alerts, stock."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from modules.accounts import api as accounts
+from pos.api.idempotency import idempotent
+from pos.api.pagination import Pagination
+from pos.api.permissions import roles
+
+from .. import receipts, selectors, services
+from ..refunds import refund_order
+from ..saga import place_order
+from .serializers import (
+    OrderIn,
+    OrderOut,
+    PosCoreAlertFilters,
+    PosCoreAlertOut,
+    PosCoreEndOfDayOut,
+    PosCoreOrderFilters,
+    PosCoreReceiptOut,
+    PosCoreRefundIn,
+    PosCoreRefundOut,
+    PosCoreSalesFilters,
+    PosCoreSalesReportOut,
+    PosCoreStockLevelOut,
+)
+
+IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
+                                      description="Required; a retry with the same key never charges twice.")
+PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json).")
+
+
+def _tenant(request):
+    return accounts.get_tenant(request.user.tenant_id)
+
+
+class OrderListView(APIView):
+    @extend_schema(parameters=[PosCoreOrderFilters], responses=OrderOut(many=True),
+                   summary="Orders, newest first (filter by date range, status, table; paginated)")
+    def get(self, request):
+        filters = PosCoreOrderFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        tenant = _tenant(request)
+        queryset = selectors.order_list(tenant_id=tenant.id, tz=tenant.timezone, **filters.validated_data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response([OrderOut().to_representation(order) for order in page])
+
+    @extend_schema(request=OrderIn, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: OrderOut, 400: PROBLEM, 402: PROBLEM, 409: PROBLEM, 503: PROBLEM},
+                   summary="Place an order: reserve stock, take the payment, record the order")
+    @idempotent
+    def post(self, request):
+        terminal = getattr(request.user, "terminal", None)
+        order = place_order(tenant_id=request.user.tenant_id, idempotency_key=request.idempotency_key,
+                            data=request.data, terminal_id=str(getattr(terminal, "id", "")))
+        return Response(OrderOut().to_representation(order), status=201)
+
+
+class OrderDetailView(APIView):
+    @extend_schema(responses={200: OrderOut, 404: PROBLEM}, summary="One order with its item snapshots")
+    def get(self, request, order_id):
+        order = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
+        return Response(OrderOut().to_representation(order))
+
+
+class OrderRefundView(APIView):
+    permission_classes = [roles("manager", "cashier")]
+
+    @extend_schema(request=PosCoreRefundIn, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: PosCoreRefundOut, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+                   summary="Refund all or part of an order (through payment; restock optional)")
+    @idempotent
+    def post(self, request, order_id):
+        body = PosCoreRefundIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        items = [{"item_id": str(i["item_id"]), "quantity": i["quantity"]} for i in data.get("items", [])]
+        terminal = getattr(request.user, "terminal", None)
+        refund = refund_order(tenant_id=request.user.tenant_id, order_id=order_id,
+                              idempotency_key=request.idempotency_key, amount=data.get("amount"), items=items or None,
+                              restock=data["restock"], reason=data["reason"],
+                              actor=f"terminal:{getattr(terminal, 'name', '')}", expected_version=data.get("version"))
+        refund = selectors.refund_get(tenant_id=request.user.tenant_id, refund_id=refund.id)
+        return Response(PosCoreRefundOut().to_representation(refund), status=201)
+
+
+class OrderReceiptView(APIView):
+    @extend_schema(responses={200: PosCoreReceiptOut, 404: PROBLEM}, summary="The receipt, in the restaurant's locales")
+    def get(self, request, order_id):
+        tenant = _tenant(request)
+        order = selectors.order_get(tenant_id=tenant.id, order_id=order_id)
+        return Response(receipts.build_receipt(order, restaurant=tenant.name, locales=list(tenant.locales),
+                                               timezone=tenant.timezone))
+
+
+def _wants_csv(request) -> bool:
+    return request.query_params.get("format") == "csv" or "text/csv" in request.headers.get("Accept", "")
+
+
+class SalesReportView(APIView):
+    permission_classes = [roles("manager", "cashier")]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("from", str, required=True, description="First day (YYYY-MM-DD, tenant's time zone)."),
+        OpenApiParameter("to", str, required=True, description="Last day, inclusive."),
+        OpenApiParameter("group_by", str, enum=["day", "product", "category", "payment_method"]),
+        OpenApiParameter("format", str, enum=["json", "csv"], description="Or send Accept: text/csv."),
+    ], responses={200: PosCoreSalesReportOut, 400: PROBLEM},
+        summary="Sales from order snapshots: quantity, gross, refunds, net per group (JSON or CSV)")
+    def get(self, request):
+        params = {"date_from": request.query_params.get("from"), "date_to": request.query_params.get("to"),
+                  "group_by": request.query_params.get("group_by", "day")}
+        filters = PosCoreSalesFilters(data=params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        tenant = _tenant(request)
+        rows = selectors.sales_report(tenant_id=tenant.id, date_from=data["date_from"], date_to=data["date_to"],
+                                      group_by=data["group_by"], tz=tenant.timezone, currency=tenant.currency)
+        totals = {key: sum(row[key] for row in rows) for key in ("quantity", "gross", "refunds", "net")}
+        if _wants_csv(request):
+            return _csv(rows, data["group_by"], tenant, data)
+        return Response({"date_from": data["date_from"], "date_to": data["date_to"], "group_by": data["group_by"],
+                         "currency": tenant.currency, "rows": rows, "totals": totals})
+
+
+
+def _csv(rows, group_by, tenant, data) -> HttpResponse:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    label = {"day": ["day"], "product": ["product_id", "variant", "name"], "category": ["category_id", "name"],
+             "payment_method": ["payment_method"]}[group_by]
+    writer.writerow([*label, "quantity", "orders", "gross", "refunds", "net", "currency"])
+    locale = tenant.locales[0] if tenant.locales else "en"
+    for row in rows:
+        if group_by == "product":
+            names = row["names"].get("product", {}) if row["names"] else {}
+            head = [row["product_id"], row["variant"] or "", names.get(locale, "")]
+        elif group_by == "category":
+            head = [row["category_id"] or "", (row["names"] or {}).get(locale, "")]
+        else:
+            head = [row[group_by]]
+        writer.writerow([*head, row["quantity"], row["orders"], row["gross"], row["refunds"], row["net"],
+                         row["currency"]])
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (f'attachment; filename="sales-{group_by}-{data["date_from"]}-'
+                                       f'{data["date_to"]}.csv"')
+    return response
+
+
+class EndOfDayView(APIView):
+    permission_classes = [roles("manager", "cashier")]
+
+    @extend_schema(parameters=[OpenApiParameter("date", str, required=False, description="Default: today.")],
+                   responses={200: PosCoreEndOfDayOut, 400: PROBLEM}, summary="End-of-day summary of the restaurant")
+    def get(self, request):
+        import zoneinfo
+
+        from django.utils import timezone
+        from rest_framework import serializers
+
+        tenant = _tenant(request)
+        raw = request.query_params.get("date")
+        field = serializers.DateField()
+        try:
+            day = field.to_internal_value(raw) if raw else timezone.now().astimezone(
+                zoneinfo.ZoneInfo(tenant.timezone)).date()
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"date": exc.detail}) from None
+        return Response(selectors.end_of_day(tenant_id=tenant.id, day=day, tz=tenant.timezone,
+                                             currency=tenant.currency))
+
+
+class AlertListView(APIView):
+    @extend_schema(parameters=[PosCoreAlertFilters], responses=PosCoreAlertOut(many=True),
+                   summary="Low-stock alerts, newest first (filter open/closed; paginated)")
+    def get(self, request):
+        filters = PosCoreAlertFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.alert_list(tenant_id=request.user.tenant_id, status=filters.validated_data.get("status"))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(PosCoreAlertOut(page, many=True).data)
+
+
+class AlertCloseView(APIView):
+    permission_classes = [roles("manager")]
+
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_HEADER], responses={200: PosCoreAlertOut, 404: PROBLEM},
+                   summary="Close (acknowledge) a low-stock alert")
+    @idempotent
+    def post(self, request, alert_id):
+        terminal = getattr(request.user, "terminal", None)
+        alert = services.alert_close(tenant_id=request.user.tenant_id, alert_id=alert_id,
+                                     actor=f"terminal:{getattr(terminal, 'name', '')}")
+        return Response(PosCoreAlertOut(alert).data)
+
+
+class StockLevelsView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("items", str, required=True,
+                                                description="Comma-separated product ids, `product:variant` for a "
+                                                            "variant (at most 200).")],
+                   responses={200: PosCoreStockLevelOut(many=True), 400: PROBLEM},
+                   summary="Stock levels for the catalog, from the POS stock cache (falls back to inventory)")
+    def get(self, request):
+        from rest_framework import serializers
+
+        raw = [part.strip() for part in request.query_params.get("items", "").split(",") if part.strip()]
+        if not raw or len(raw) > 200:
+            raise serializers.ValidationError({"items": "Name between 1 and 200 items."})
+        items = [(p, v or None) for p, _, v in (part.partition(":") for part in raw)]
+        levels = selectors.stock_levels(tenant_id=request.user.tenant_id, items=items)
+        return Response(PosCoreStockLevelOut([levels[item] for item in items if item in levels], many=True).data)
