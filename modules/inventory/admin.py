@@ -1,1 +1,481 @@
-"""Admin of the inventory module for managers."""
+"""Admin of the inventory module for managers: catalog with per-locale names and structured variants,
+stock with an adjustment action, the ledger and reservations read-only. Every write goes through the
+services, so the admin validates, versions, records and publishes exactly like the API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import ChangeList
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from modules.accounts import api as accounts
+from pos import tenancy
+from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
+from pos.errors import DomainError
+
+from .errors import InvalidProduct, StaleVersion
+from .models import Category, Movement, Product, Reservation, StockItem
+from .selectors import low_stock_items, sold_out_items
+from .services import (
+    category_create,
+    category_update,
+    clean_product,
+    product_create,
+    product_update,
+    stock_adjust,
+    stock_count,
+    stock_set_threshold,
+)
+
+EXTRA_VARIANT_ROWS = 2
+
+
+def _locales_for(request, obj=None) -> list[str]:
+    """The locales names are asked in: the row's tenant, else the manager's tenant, else every language."""
+    tenant_id = getattr(obj, "tenant_id", None)
+    if tenant_id is None:
+        scope = tenancy.current_scope()
+        tenant_id = scope if isinstance(scope, uuid.UUID) else None
+    if tenant_id is not None:
+        try:
+            return list(accounts.get_tenant(tenant_id).locales)
+        except accounts.TenantNotFound:
+            pass
+    return [code for code, _ in settings.LANGUAGES]
+
+
+def _language(code: str) -> str:
+    return dict(settings.LANGUAGES).get(code, code)
+
+
+def _apply_problems(form: forms.Form, error: InvalidProduct, field_map) -> None:
+    for problem in error.extra.get("errors", []):
+        field = field_map(problem["field"])
+        form.add_error(field if field in form.fields else None, f"{problem['field']}: {problem['message']}")
+
+
+# --- Categories ------------------------------------------------------------------------------------
+
+class CategoryAdminForm(forms.ModelForm):
+    locales: list[str] = []
+
+    class Meta:
+        model = Category
+        fields = ["position", "is_active"]
+
+
+@admin.register(Category)
+class CategoryAdmin(TenantScopedAdmin):
+    list_display = ["label", "position", "is_active", "id"]
+    list_filter = ["is_active"]
+    ordering = ["position", "id"]
+    form = CategoryAdminForm
+
+    @admin.display(description="Name")
+    def label(self, obj) -> str:
+        return " / ".join(obj.names.values())
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        locales = _locales_for(request, obj)
+        attrs = {"locales": locales}
+        for code in locales:
+            attrs[f"name_{code}"] = forms.CharField(label=f"Name ({_language(code)})", max_length=200,
+                                                    initial=(obj.names.get(code) if obj else ""))
+        kwargs["form"] = type("CategoryForm", (CategoryAdminForm,), attrs)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        fields = [f"name_{code}" for code in _locales_for(request, obj)]
+        fieldsets = [(None, {"fields": [*fields, "position", "is_active"]})]
+        if self._superuser(request) and obj is None:
+            fieldsets.insert(0, (None, {"fields": ["tenant"]}))
+        return fieldsets
+
+    def save_in_tenant(self, request, obj, form, change) -> None:
+        names = {code: form.cleaned_data[f"name_{code}"] for code in form.locales}
+        try:
+            if change:
+                category_update(tenant_id=obj.tenant_id, category_id=obj.pk, names=names, position=obj.position,
+                                is_active=obj.is_active)
+            else:
+                info = category_create(tenant_id=obj.tenant_id, names=names, position=obj.position)
+                obj.pk = info.id
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+
+
+# --- Products --------------------------------------------------------------------------------------
+
+class ProductAdminForm(forms.ModelForm):
+    """Names and descriptions per locale and variants as rows of fields; option groups and free-form
+    attributes stay JSON. Validation is the service's, so the admin accepts exactly what the API would."""
+
+    locales: list[str] = []
+    variant_rows: int = EXTRA_VARIANT_ROWS
+    existing_variants: list[dict] = []
+
+    product_id = forms.CharField(label="Id", required=False, max_length=64,
+                                 help_text="Optional short id such as mohinga (letters, digits, - _ .); generated if "
+                                           "empty. Cannot change later.")
+    price = forms.IntegerField(label="Base price", min_value=0,
+                               help_text="In whole minor units of the restaurant's currency (MMK: kyat).")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    category_id = forms.ChoiceField(label="Category", required=False)
+    option_groups = forms.JSONField(required=False, initial=list, widget=forms.Textarea(attrs={"rows": 6}),
+                                    help_text='Options for every variant, e.g. [{"key": "extras", "names": {...}, '
+                                              '"min_select": 0, "max_select": 2, "choices": [{"key": "egg", '
+                                              '"names": {...}, "price_delta": 500}]}]')
+    attributes = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 6}),
+                                 help_text='Free-form facts, e.g. {"halal": true, "images": ["https://..."], '
+                                           '"nutrition": {"kcal": 450}}. Use text for decimals ("12.5").')
+
+    class Meta:
+        model = Product
+        fields = ["position", "is_active", "is_sold_out", "track_stock"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category_id"].choices = [("", "—"), *(
+            (c.pk, str(c)) for c in Category.objects.using("inventory").order_by("position", "id"))]
+        if not self.instance._state.adding:
+            self.fields["product_id"].disabled = True
+            self.initial.update({
+                "product_id": self.instance.pk, "price": self.instance.price_amount, "version": self.instance.version,
+                "category_id": self.instance.category_id or "", "option_groups": self.instance.option_groups,
+                "attributes": self.instance.attributes,
+            })
+
+    def _tenant_id(self):
+        return self.instance.tenant_id or self.cleaned_data.get("tenant") or tenancy.current_tenant_id()
+
+    def document(self) -> dict:
+        data = self.cleaned_data
+        names = {code: data.get(f"name_{code}") or "" for code in self.locales}
+        descriptions = {code: data.get(f"description_{code}") or "" for code in self.locales}
+        previous = {v.get("key"): v for v in self.existing_variants}
+        variants = []
+        for row in range(self.variant_rows):
+            key = (data.get(f"variant_{row}_key") or "").strip()
+            if not key or data.get(f"variant_{row}_delete"):
+                continue
+            variants.append({
+                "key": key, "price": data.get(f"variant_{row}_price"),
+                "names": {code: data.get(f"variant_{row}_name_{code}") or "" for code in self.locales},
+                # a variant's own option groups are kept as they were (edit them through the api)
+                "option_groups": previous.get(key, {}).get("option_groups", []),
+            })
+        return {
+            "names": names, "descriptions": {k: v for k, v in descriptions.items() if v},
+            "category_id": data.get("category_id") or None, "price": data.get("price"), "variants": variants,
+            "option_groups": data.get("option_groups") or [], "attributes": data.get("attributes") or {},
+            "is_active": data.get("is_active", True), "is_sold_out": data.get("is_sold_out", False),
+            "track_stock": data.get("track_stock", True), "position": data.get("position") or 0,
+        }
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        tenant_id = self._tenant_id()
+        if not self.instance._state.adding and data.get("version") != self.instance.version:
+            raise forms.ValidationError(
+                f"Someone changed this product while you were editing (now version {self.instance.version}). "
+                "Reload the page and apply your change again.")
+        try:
+            pid = data.get("product_id") or "new" if self.instance._state.adding else self.instance.pk
+            with tenancy.tenant_context(tenant_id):
+                clean_product(tenant_id=tenant_id, document=self.document(), product_id=pid)
+        except InvalidProduct as exc:
+            _apply_problems(self, exc, self._field_for)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from None
+        return data
+
+    def _field_for(self, path: str) -> str | None:
+        if path.startswith("names."):
+            return "name_" + path.split(".")[1]
+        if path.startswith("descriptions."):
+            return "description_" + path.split(".")[1]
+        if path.startswith("variants["):
+            row = path[len("variants["):].split("]")[0]
+            rest = path.split("].", 1)[1] if "]." in path else ""
+            if rest.startswith("names."):
+                return f"variant_{row}_name_{rest.split('.')[1]}"
+            if rest == "names":
+                empty = [c for c in self.locales if not self.cleaned_data.get(f"variant_{row}_name_{c}")]
+                return f"variant_{row}_name_{empty[0]}" if empty else f"variant_{row}_key"
+            return f"variant_{row}_{rest}" if rest in ("key", "price") else f"variant_{row}_key"
+        return path.split(".")[0].split("[")[0] or None
+
+
+class StockFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return [("low", "Low (at or below threshold)"), ("sold_out", "Sold out")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "low":
+            return queryset.filter(id__in=list(low_stock_items().values_list("product_id", flat=True)))
+        if self.value() == "sold_out":
+            flagged = set(queryset.filter(is_sold_out=True).values_list("id", flat=True))
+            exhausted = set(sold_out_items().values_list("product_id", flat=True))
+            return queryset.filter(id__in=list(flagged | exhausted))
+        return queryset
+
+
+class CategoryFilter(admin.SimpleListFilter):
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request, model_admin):
+        return [(c.pk, str(c)) for c in Category.objects.using("inventory").order_by("position", "id")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(category_id=self.value()) if self.value() else queryset
+
+
+class StockChangeList(ChangeList):
+    """Loads the stock and categories of the page's products in two queries, not two per row."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        ids = [p.pk for p in self.result_list]
+        stock: dict[str, list[StockItem]] = {}
+        for item in StockItem.objects.using("inventory").filter(product_id__in=ids):
+            stock.setdefault(item.product_id, []).append(item)
+        categories = {c.pk: c for c in Category.objects.using("inventory").filter(
+            pk__in={p.category_id for p in self.result_list if p.category_id})}
+        for product in self.result_list:
+            product.stock_rows = stock.get(product.pk, [])
+            product.category_row = categories.get(product.category_id)
+
+
+@admin.register(Product)
+class ProductAdmin(TenantScopedAdmin):
+    form = ProductAdminForm
+    list_display = ["label", "category", "price", "stock", "is_active", "is_sold_out", "version"]
+    list_filter = [CategoryFilter, StockFilter, "is_active", "is_sold_out"]
+    search_fields = ["search_text", "id"]
+    search_help_text = "Name in any language, or id."
+    ordering = ["position", "id"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def get_changelist(self, request, **kwargs):
+        return StockChangeList
+
+    @admin.display(description="Name")
+    def label(self, obj) -> str:
+        return " / ".join(obj.names.values())
+
+    @admin.display(description="Category")
+    def category(self, obj) -> str:
+        row = getattr(obj, "category_row", None)
+        return str(row) if row else "—"
+
+    @admin.display(description="Price")
+    def price(self, obj) -> str:
+        from pos.money import Money
+
+        return Money(obj.price_amount, obj.price_currency).format()
+
+    @admin.display(description="Available")
+    def stock(self, obj) -> str:
+        if not obj.track_stock:
+            return "not tracked"
+        rows = sorted(getattr(obj, "stock_rows", []), key=lambda s: s.variant)
+        text = ", ".join(f"{s.variant + ': ' if s.variant else ''}{s.available}" for s in rows) or "—"
+        low = any(s.available <= s.threshold for s in rows)
+        return format_html('<span style="color:{}">{}</span>', "#ba2121" if low else "inherit", text)
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, search_term.lower())
+
+    def _layout(self, request, obj):
+        locales = _locales_for(request, obj)
+        existing = list(obj.variants) if obj else []
+        return locales, existing, len(existing) + EXTRA_VARIANT_ROWS
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        locales, existing, rows = self._layout(request, obj)
+        attrs: dict = {"locales": locales, "existing_variants": existing, "variant_rows": rows}
+        for code in locales:
+            language = _language(code)
+            attrs[f"name_{code}"] = forms.CharField(label=f"Name ({language})", max_length=200,
+                                                    initial=obj.names.get(code, "") if obj else "")
+            attrs[f"description_{code}"] = forms.CharField(
+                label=f"Description ({language})", required=False, max_length=2000,
+                widget=forms.Textarea(attrs={"rows": 2}), initial=obj.descriptions.get(code, "") if obj else "")
+        for row in range(rows):
+            variant = existing[row] if row < len(existing) else {}
+            attrs[f"variant_{row}_key"] = forms.CharField(
+                label=f"Variant {row + 1}: key", required=False, max_length=64, initial=variant.get("key", ""),
+                help_text="e.g. small, large. Leave empty for no variant." if row == 0 else "")
+            for code in locales:
+                attrs[f"variant_{row}_name_{code}"] = forms.CharField(
+                    label=f"Variant {row + 1}: name ({_language(code)})", required=False, max_length=200,
+                    initial=variant.get("names", {}).get(code, ""))
+            attrs[f"variant_{row}_price"] = forms.IntegerField(
+                label=f"Variant {row + 1}: price", required=False, min_value=0, initial=variant.get("price"))
+            if variant:
+                attrs[f"variant_{row}_delete"] = forms.BooleanField(label=f"Variant {row + 1}: remove", required=False)
+        kwargs["form"] = type("ProductForm", (ProductAdminForm,), attrs)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        locales, existing, rows = self._layout(request, obj)
+        fieldsets = [
+            (None, {"fields": ["product_id", *[f"name_{c}" for c in locales], "category_id", "price", "position",
+                               "is_active", "is_sold_out", "track_stock", "version"]}),
+            ("Descriptions", {"fields": [f"description_{c}" for c in locales], "classes": ["collapse"]}),
+        ]
+        for row in range(rows):
+            fields = [f"variant_{row}_key", *[f"variant_{row}_name_{c}" for c in locales], f"variant_{row}_price"]
+            if row < len(existing):
+                fields.append(f"variant_{row}_delete")
+            fieldsets.append((f"Variant {row + 1}" if row < len(existing) else f"New variant {row + 1 - len(existing)}",
+                              {"fields": fields}))
+        fieldsets.append(("Options and attributes (JSON)", {"fields": ["option_groups", "attributes"]}))
+        if obj:
+            fieldsets.append(("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}))
+        if self._superuser(request) and obj is None:
+            fieldsets.insert(0, (None, {"fields": ["tenant"]}))
+        return fieldsets
+
+    def save_in_tenant(self, request, obj, form, change) -> None:
+        document = form.document()
+        try:
+            if change:
+                product_update(tenant_id=obj.tenant_id, product_id=obj.pk, expected_version=form.cleaned_data["version"],
+                               changes=document)
+            else:
+                price = document.pop("price")
+                info = product_create(tenant_id=obj.tenant_id, product_id=form.cleaned_data.get("product_id") or None,
+                                      price=price, **document)
+                obj.pk = info.id
+        except StaleVersion as exc:
+            messages.error(request, f"Not saved: {exc.detail} Reload and apply your change again.")
+        except DomainError as exc:
+            messages.error(request, f"Not saved: {exc.detail}")
+
+
+# --- Stock -----------------------------------------------------------------------------------------
+
+class StockAdjustForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("receive", "Receive (delivery)"), ("waste", "Write off (waste)"),
+                                      ("return", "Return to stock"), ("count", "Physical count (sets on hand)")])
+    quantity = forms.IntegerField(min_value=0, max_value=1_000_000,
+                                  help_text="How many received, wasted or returned; for a count, the level counted.")
+    reason = forms.CharField(max_length=200, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") != "count" and data.get("quantity") == 0:
+            self.add_error("quantity", "Must be more than 0.")
+        return data
+
+
+class StockLevelFilter(admin.SimpleListFilter):
+    title = "level"
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        return [("low", "Low (at or below threshold)"), ("sold_out", "Sold out")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "low":
+            return queryset.filter(pk__in=list(low_stock_items().values_list("pk", flat=True)))
+        if self.value() == "sold_out":
+            return queryset.filter(pk__in=list(sold_out_items().values_list("pk", flat=True)))
+        return queryset
+
+
+@admin.register(StockItem)
+class StockItemAdmin(TenantScopedAdmin):
+    list_display = ["product_id", "variant", "on_hand", "reserved", "available", "threshold", "low", "sequence"]
+    list_filter = [StockLevelFilter]
+    search_fields = ["product_id", "variant"]
+    fields = ["product_id", "variant", "on_hand", "reserved", "threshold", "sequence"]
+    readonly_fields = ["product_id", "variant", "on_hand", "reserved", "sequence"]
+    actions = ["adjust_stock"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Available")
+    def available(self, obj) -> int:
+        return obj.available
+
+    @admin.display(boolean=True, description="Low")
+    def low(self, obj) -> bool:
+        return obj.available <= obj.threshold
+
+    def save_in_tenant(self, request, obj, form, change) -> None:
+        stock_set_threshold(tenant_id=obj.tenant_id, product_id=obj.product_id, variant=obj.variant or None,
+                            threshold=obj.threshold)
+
+    @admin.action(description="Adjust stock of the selected items…")
+    def adjust_stock(self, request, queryset):
+        items = list(queryset)
+        form = StockAdjustForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            kind, quantity = form.cleaned_data["kind"], form.cleaned_data["quantity"]
+            reason = form.cleaned_data["reason"] or f"{kind} from the admin"
+            actor = f"staff:{request.user.get_username()}"
+            done = 0
+            for item in items:
+                try:
+                    with tenancy.tenant_context(item.tenant_id):
+                        if kind == "count":
+                            stock_count(tenant_id=item.tenant_id, product_id=item.product_id,
+                                        variant=item.variant or None, counted=quantity, actor=actor, reason=reason)
+                        else:
+                            stock_adjust(tenant_id=item.tenant_id, product_id=item.product_id,
+                                         variant=item.variant or None, kind=kind, quantity=quantity, reason=reason,
+                                         actor=actor)
+                    done += 1
+                except DomainError as exc:
+                    self.message_user(request, f"{item}: {exc.detail}", messages.ERROR)
+            if done:
+                self.message_user(request, f"Adjusted {done} stock item(s): {kind} {quantity}.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request), "title": "Adjust stock", "opts": self.model._meta,
+            "form": form, "items": [{"pk": i.pk, "label": str(i), "on_hand": i.on_hand, "reserved": i.reserved,
+                                     "available": i.available} for i in items],
+            "action_checkbox_name": ACTION_CHECKBOX_NAME, "action": "adjust_stock",
+        }
+        return TemplateResponse(request, "admin/inventory/stock_adjust.html", context)
+
+
+@admin.register(Movement)
+class MovementAdmin(ReadOnlyTenantAdmin):
+    list_display = ["created_at", "product_id", "variant", "kind", "quantity", "on_hand_delta", "reserved_delta",
+                    "on_hand_after", "reserved_after", "reason", "actor", "reference"]
+    list_filter = ["kind"]
+    search_fields = ["product_id", "reference", "actor", "reason"]
+    date_hierarchy = None
+    ordering = ["-created_at"]
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyTenantAdmin):
+    list_display = ["key", "status", "summary", "expires_at", "created_at", "closed_at"]
+    list_filter = ["status"]
+    search_fields = ["key", "id"]
+    ordering = ["-created_at"]
+
+    @admin.display(description="Lines")
+    def summary(self, obj) -> str:
+        return json.dumps(obj.lines, ensure_ascii=False)
