@@ -8,11 +8,13 @@ class PosCoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from datetime import timedelta
+
         from django.conf import settings
 
         from . import handlers  # noqa: F401 - registers the event subscriptions
 
         settings.CELERY_BEAT_SCHEDULE.setdefault("pos_core.recover_sagas", {
             "task": "pos_core.recover_sagas",
-            "schedule": float(getattr(settings, "POS_SAGA_RECOVERY_INTERVAL", 30)),
+            "schedule": timedelta(seconds=int(getattr(settings, "POS_SAGA_RECOVERY_INTERVAL", 30))),
         })

@@ -514,8 +514,13 @@ def _compensate(saga: OrderSaga) -> None:
             reservation_id = _reserve(saga, learning=True) or ""
             services.saga_advance(saga=saga, action="reserve-lookup", reservation_id=reservation_id,
                                   detail=f"reservation {reservation_id or 'none'}")
+        committed = saga.reservation_committed
+        if reservation_id and not committed and in_flight == "commit":
+            # The commit may have gone through before its answer was lost: ask inventory.
+            committed = inventory.get_reservation(tenant_id=saga.tenant_id,
+                                                  reservation_id=reservation_id).status == "committed"
         if reservation_id:
-            if saga.reservation_committed:
+            if committed:
                 services.saga_begin(saga=saga, action="return")
                 for index, line in enumerate(_stock_lines(saga.request)):
                     inventory.adjust_stock(tenant_id=saga.tenant_id, product_id=line.product_id, variant=line.variant,
