@@ -88,6 +88,6 @@ def seed_demo_catalog(*, tenant_id: uuid.UUID) -> str:
                                       quantity=quantity, reason="opening stock", actor="system:seed", key=key)
                 received += 1
     if not (created_categories or created_products or received):
-        return f"catalog already seeded ({len(CATEGORIES)} categories, {len(PRODUCTS)} products)"
-    return (f"catalog: {created_categories} categories, {created_products} products created, "
+        return f"already seeded ({len(CATEGORIES)} categories, {len(PRODUCTS)} products)"
+    return (f"{created_categories} categories, {created_products} products created, "
             f"{received} stock receipts")

@@ -191,3 +191,27 @@ def reservation_get(*, tenant_id: uuid.UUID, reservation_id: str) -> Reservation
             return reservation_info(Reservation.objects.using(DB).get(pk=str(reservation_id)))
         except Reservation.DoesNotExist:
             raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id)) from None
+
+
+def ledger_disagreements() -> tuple[int, list[dict]]:
+    """Every stock item (all tenants) whose level differs from the sum of its ledger. System work."""
+    from django.db.models import Sum
+
+    from pos.tenancy import all_tenants
+
+    from .models import Movement
+
+    with all_tenants():
+        sums = {(row["tenant_id"], row["product_id"], row["variant"]): row for row in
+                Movement.objects.using(DB).values("tenant_id", "product_id", "variant")
+                .annotate(on_hand_sum=Sum("on_hand_delta"), reserved_sum=Sum("reserved_delta")).order_by()}
+        items = list(StockItem.objects.using(DB).all())
+    problems = []
+    for item in items:
+        row = sums.get((item.tenant_id, item.product_id, item.variant), {})
+        ledger = (row.get("on_hand_sum") or 0, row.get("reserved_sum") or 0)
+        if ledger != (item.on_hand, item.reserved):
+            problems.append({"tenant_id": str(item.tenant_id), "product_id": item.product_id, "variant": item.variant,
+                             "on_hand": item.on_hand, "reserved": item.reserved, "ledger_on_hand": ledger[0],
+                             "ledger_reserved": ledger[1]})
+    return len(items), problems

@@ -6,12 +6,13 @@ updates nothing). Every change appends a movement to the ledger and publishes in
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -59,6 +60,20 @@ Kind = Movement.Kind
 ADJUSTMENT_KINDS = {"receive": Kind.RECEIVE, "waste": Kind.WASTE, "return": Kind.RETURN}
 
 
+@contextlib.contextmanager
+def _atomic() -> Iterator[None]:
+    """transaction.atomic(using="inventory"); on MongoDB also a MongoDB transaction, which Django's atomic()
+    does not open there (django-mongodb-backend provides its own; it needs a replica set)."""
+    with transaction.atomic(using=DB):
+        if connections[DB].vendor == "mongodb":
+            from django_mongodb_backend.transaction import atomic as mongodb_atomic
+
+            with mongodb_atomic(using=DB):
+                yield
+        else:
+            yield
+
+
 # --- Catalog ---------------------------------------------------------------------------------------
 
 def _tenant(tenant_id: uuid.UUID):
@@ -74,7 +89,7 @@ def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id:
     if not is_int(position):
         problems.add("position", "A whole number.")
     problems.raise_if_any("category")
-    with transaction.atomic(using=DB), tenant_context(tenant_id):
+    with _atomic(), tenant_context(tenant_id):
         if Category.objects.using(DB).filter(pk=cid).exists() or Category.unscoped.using(DB).filter(pk=cid).exists():
             raise ProductExists(f"Category id {cid!r} is taken.", category_id=cid)
         category = Category(id=cid, tenant_id=tenant_id, names=cleaned, position=position, is_active=is_active)
@@ -85,7 +100,7 @@ def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id:
 def category_update(*, tenant_id: uuid.UUID, category_id: str, names: dict[str, str] | None = None,
                     position: int | None = None, is_active: bool | None = None) -> CategoryInfo:
     tenant = _tenant(tenant_id)
-    with transaction.atomic(using=DB), tenant_context(tenant_id):
+    with _atomic(), tenant_context(tenant_id):
         try:
             category = Category.objects.using(DB).get(pk=category_id)
         except Category.DoesNotExist:
@@ -173,7 +188,7 @@ def product_create(*, tenant_id: uuid.UUID, names: dict[str, str], price: Money 
         "variants": variants, "option_groups": option_groups, "attributes": attributes, "is_active": is_active,
         "is_sold_out": is_sold_out, "track_stock": track_stock, "position": position,
     })
-    with transaction.atomic(using=DB), tenant_context(tenant_id):
+    with _atomic(), tenant_context(tenant_id):
         if Product.unscoped.using(DB).filter(pk=pid).exists():
             raise ProductExists(f"Product id {pid!r} is taken.", product_id=pid)
         product = Product(id=pid, tenant_id=tenant_id, version=1, **fields)
@@ -215,7 +230,7 @@ def product_update(*, tenant_id: uuid.UUID, product_id: str, expected_version: i
     changed = sorted({"price" if name == "price_amount" else name for name in changed})
     if not changed:
         return product_get(tenant_id=tenant_id, product_id=product_id)
-    with transaction.atomic(using=DB), tenant_context(tenant_id):
+    with _atomic(), tenant_context(tenant_id):
         updated = Product.objects.using(DB).filter(pk=product_id, version=expected_version).update(
             **fields, version=F("version") + 1, updated_at=timezone.now())
         if not updated:
@@ -304,7 +319,7 @@ def stock_adjust(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, 
         raise InvalidQuantity(f"Unknown adjustment {kind!r}; use receive, waste or return.", field="kind")
     quantity = clean_quantity(quantity)
     try:
-        with transaction.atomic(using=DB), tenant_context(tenant_id):
+        with _atomic(), tenant_context(tenant_id):
             product = _product(product_id)
             variant_key = _stock_key(product, variant)
             item = _item(product, variant_key)
@@ -340,7 +355,7 @@ def stock_count(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, c
     """Set on-hand to a physical count; the difference is recorded as a count correction."""
     counted = clean_quantity(counted, "counted", allow_zero=True)
     for _attempt in range(10):
-        with transaction.atomic(using=DB), tenant_context(tenant_id):
+        with _atomic(), tenant_context(tenant_id):
             product = _product(product_id)
             variant_key = _stock_key(product, variant)
             item = _item(product, variant_key)
@@ -363,7 +378,7 @@ def stock_count(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, c
 
 def stock_set_threshold(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, threshold: int) -> StockLevelInfo:
     threshold = clean_quantity(threshold, "threshold", allow_zero=True)
-    with transaction.atomic(using=DB), tenant_context(tenant_id):
+    with _atomic(), tenant_context(tenant_id):
         product = _product(product_id)
         item = _item(product, _stock_key(product, variant))
         StockItem.objects.using(DB).filter(pk=item.pk).update(threshold=threshold)
@@ -418,7 +433,7 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
         if existing is not None:
             return existing
         try:
-            with transaction.atomic(using=DB):
+            with _atomic():
                 reservation = Reservation(
                     tenant_id=tenant_id, key=key, status=Reservation.Status.ACTIVE,
                     lines=[{"product_id": pid, "variant": variant, "quantity": qty} for pid, variant, qty in cleaned],
@@ -472,7 +487,7 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
 
 def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) -> ReservationInfo:
     now = timezone.now()
-    with transaction.atomic(using=DB), tenant_context(tenant_id):
+    with _atomic(), tenant_context(tenant_id):
         try:
             reservation = Reservation.objects.using(DB).get(pk=str(reservation_id))
         except Reservation.DoesNotExist:

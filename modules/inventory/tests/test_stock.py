@@ -111,3 +111,16 @@ def test_another_tenants_stock_cannot_be_touched(tenant, other_tenant):
         api.count_stock(tenant_id=other_tenant.id, product_id=tea.id, variant=None, counted=0, actor="x")
     assert api.get_stock_levels(tenant_id=other_tenant.id, items=[(tea.id, None)]) == {}
     assert level(tenant, tea.id).on_hand == 5
+
+
+def test_ledger_check_command_finds_a_tampered_level(tenant):
+    from django.core.management import CommandError, call_command
+
+    from modules.inventory.models import StockItem
+
+    tea = product(tenant, "Tea", stock=5)
+    call_command("inventory_check_ledger")
+    with all_tenants():
+        StockItem.objects.using("inventory").filter(product_id=tea.id).update(on_hand=99)
+    with pytest.raises(CommandError, match="1 of 1 stock items disagree"):
+        call_command("inventory_check_ledger")

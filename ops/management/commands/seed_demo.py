@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from modules.accounts import api as accounts
+from modules.inventory import api as inventory
 from modules.restaurant import api as restaurant
 
 DEMO_SLUG = "demo"
@@ -54,6 +55,7 @@ class Command(BaseCommand):
     def module_seeds(self) -> list:
         """Each module's idempotent demo seed, through its api. Returns (label, fn(tenant_id) -> summary)."""
         return [
+            ("catalog", lambda tenant_id: inventory.seed_demo_catalog(tenant_id=tenant_id)),
             # after the catalog: the menus are built from it
             ("tables and menus", lambda tenant_id: restaurant.seed_demo_restaurant(tenant_id=tenant_id)),
         ]
