@@ -185,11 +185,6 @@ def menu_views(*, tenant_id: uuid.UUID, menus: list[Menu], local_now: datetime) 
     return views
 
 
-def menus_available_queryset() -> QuerySet[Menu]:
-    """Active menus of the tenant in scope with their windows (what `menus_available` filters by time)."""
-    return Menu.objects.filter(is_active=True).prefetch_related("windows").order_by("name")
-
-
 def menus_available(*, tenant_id: uuid.UUID, at: datetime | None = None) -> list[MenuView]:
     with tenant_context(tenant_id):
         local_now = tenant_now(tenant_id, at)
@@ -205,6 +200,3 @@ def menu_view(*, tenant_id: uuid.UUID, menu_id: str, at: datetime | None = None)
             raise MenuNotFound(f"No active menu {menu_id}.", menu_id=str(menu_id))
         return menu_views(tenant_id=tenant_id, menus=[menu], local_now=tenant_now(tenant_id, at))[0]
 
-
-def menu_items_for_product(*, product_id: str) -> QuerySet[MenuItem]:
-    return MenuItem.objects.filter(product_id=product_id)
