@@ -1,0 +1,200 @@
+"""Order placement under K concurrent terminals: the saga across module databases vs one local transaction.
+
+Runs against the configured databases (service mode: DATABASE_URL_* on PostgreSQL and REDIS_URL; embedded mode
+works too, on SQLite). It migrates them, creates a throw-away restaurant with a large stock, then:
+- saga: K threads place N orders each through pos_core's saga (reserve in inventory, charge in payment, commit,
+  record the order in pos_core), every step persisted;
+- reference: the same K x N orders as one transaction in one database making the same writes (decrement the
+  stock row, insert a payment row, insert the order and its items, an outbox row).
+Prints throughput, p50/p99 latency, the ratio, and the queries per order placement on each database.
+
+    .venv/bin/python bench/order_bench.py [--terminals 8] [--orders 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connections, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from modules.accounts import api as accounts  # noqa: E402
+from modules.inventory import api as inventory  # noqa: E402
+from modules.pos_core import saga  # noqa: E402
+from pos.modules import module_aliases  # noqa: E402
+
+BODY = {"items": [{"product_id": "bench-noodle", "quantity": 1, "options": ["egg"]},
+                  {"product_id": "bench-tea", "quantity": 2}], "payment": {"method": "card"}}
+
+
+def setup_tenant(total_units: int):
+    slug = f"bench-{uuid.uuid4().hex[:8]}"
+    tenant = accounts.create_tenant(name=f"Bench {slug}", slug=slug)
+    inventory.create_product(tenant_id=tenant.id, product_id="bench-noodle", names={"en": "Noodle", "my": "Noodle"},
+                             price=3000, option_groups=[{"key": "extras", "names": {"en": "Extras", "my": "Extras"},
+                                                         "min_select": 0, "max_select": 1,
+                                                         "choices": [{"key": "egg", "names": {"en": "Egg", "my": "Egg"},
+                                                                      "price_delta": 500}]}])
+    inventory.create_product(tenant_id=tenant.id, product_id="bench-tea", names={"en": "Tea", "my": "Tea"}, price=1000)
+    for product in ("bench-noodle", "bench-tea"):
+        inventory.adjust_stock(tenant_id=tenant.id, product_id=product, variant=None, kind="receive",
+                               quantity=total_units * 2, reason="bench", actor="bench")
+    return tenant
+
+
+def run(threads: int, per_thread: int, place) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def worker(index: int) -> None:
+        mine = []
+        barrier.wait()
+        for n in range(per_thread):
+            started = time.perf_counter()
+            try:
+                place(f"t{index}-n{n}-{uuid.uuid4().hex[:6]}")
+            except Exception as exc:
+                with lock:
+                    errors[0] += 1
+                    if errors[0] <= 3:
+                        print(f"  error: {type(exc).__name__}: {exc}")
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+        connections.close_all()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - started, latencies, errors[0]
+
+
+REFERENCE_DDL = [
+    "CREATE TABLE IF NOT EXISTS bench_stock (id varchar(64) PRIMARY KEY, on_hand integer NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS bench_payment (id varchar(64) PRIMARY KEY, amount bigint NOT NULL, "
+    "method varchar(20) NOT NULL, idem varchar(255) UNIQUE NOT NULL)",
+]
+
+
+def reference_place(tenant, alias: str):
+    """The same writes as the saga's, in one transaction of one database."""
+    from pos.contracts.pos_core import OrderPlaced
+    from pos.events import publish
+    from pos.tenancy import tenant_context
+
+    def place(key: str) -> None:
+        from modules.pos_core.models import Order, OrderItem
+
+        with transaction.atomic(using=alias), tenant_context(tenant.id):
+            with connections[alias].cursor() as cursor:
+                for product, quantity in (("bench-noodle", 1), ("bench-tea", 2)):
+                    cursor.execute("UPDATE bench_stock SET on_hand = on_hand - %s WHERE id = %s AND on_hand >= %s",
+                                   [quantity, product, quantity])
+                    if cursor.rowcount != 1:
+                        raise RuntimeError("out of stock")
+                payment_id = uuid.uuid4().hex
+                cursor.execute("INSERT INTO bench_payment (id, amount, method, idem) VALUES (%s, %s, %s, %s)",
+                               [payment_id, 5500, "card", key])
+            order_id = uuid.uuid4()
+            order = Order.objects.create(
+                id=order_id, tenant_id=tenant.id, number=order_id.hex[:8], saga_id=uuid.uuid4(), idempotency_key=key,
+                status="completed", currency="MMK", subtotal=5500, service_charge_rate=0, tax=262, tax_rate=5,
+                tax_inclusive=True, total=5500, grand_total=5500, payment_id=payment_id, payment_method="card",
+                placed_at=timezone.now(), completed_at=timezone.now())
+            OrderItem.objects.bulk_create([
+                OrderItem(tenant_id=tenant.id, order=order, position=0, product_id="bench-noodle", currency="MMK",
+                          unit_price=3000, options_total=500, quantity=1, line_total=3500, allocated_total=3500),
+                OrderItem(tenant_id=tenant.id, order=order, position=1, product_id="bench-tea", currency="MMK",
+                          unit_price=1000, quantity=2, line_total=2000, allocated_total=2000),
+            ])
+            publish(OrderPlaced(order_id=str(order_id), table_id=None, status="completed", total=5500, currency="MMK",
+                                item_count=3), tenant_id=tenant.id, using=alias)
+
+    return place
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+def report(label: str, elapsed: float, latencies: list[float], errors: int) -> float:
+    throughput = len(latencies) / elapsed
+    print(f"{label:<34} {len(latencies):>5} orders  {throughput:8.1f} orders/s  p50 {percentile(latencies, 50):7.1f} ms"
+          f"  p99 {percentile(latencies, 99):7.1f} ms  mean {statistics.mean(latencies) * 1000:7.1f} ms"
+          f"  errors {errors}")
+    return throughput
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--terminals", "-k", type=int, default=8)
+    parser.add_argument("--orders", "-n", type=int, default=25, help="orders per terminal")
+    args = parser.parse_args()
+    mode = "service (PostgreSQL per module, Redis)" if settings.SERVICE_MODE else "embedded (SQLite per module)"
+    engines = {alias: connections[alias].vendor for alias in module_aliases()}
+    print(f"order placement benchmark: {mode}; databases {engines}; cache {settings.CACHES['default']['BACKEND']}")
+    call_command("migrate_all", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    total = args.terminals * args.orders
+    tenant = setup_tenant(total + 10)
+
+    # Queries per placement, per database (one order, measured alone).
+    contexts = {alias: CaptureQueriesContext(connections[alias]) for alias in module_aliases()}
+    for ctx in contexts.values():
+        ctx.__enter__()
+    saga.place_order(tenant_id=tenant.id, idempotency_key="bench-probe", data=BODY)
+    for ctx in contexts.values():
+        ctx.__exit__(None, None, None)
+    per_db = {alias: len(ctx.captured_queries) for alias, ctx in contexts.items()}
+    print(f"queries per order placement (saga): total {sum(per_db.values())} = "
+          + ", ".join(f"{alias} {n}" for alias, n in per_db.items()))
+
+    elapsed, latencies, errors = run(args.terminals, args.orders, lambda key: saga.place_order(
+        tenant_id=tenant.id, idempotency_key=key, data=BODY))
+    saga_tp = report(f"saga, {args.terminals} terminals", elapsed, latencies, errors)
+
+    alias = "pos_core"
+    with connections[alias].cursor() as cursor:
+        for ddl in REFERENCE_DDL:
+            cursor.execute(ddl)
+        cursor.execute("DELETE FROM bench_stock")
+        cursor.execute("DELETE FROM bench_payment")
+        for product in ("bench-noodle", "bench-tea"):
+            cursor.execute("INSERT INTO bench_stock (id, on_hand) VALUES (%s, %s)", [product, total * 4])
+    place = reference_place(tenant, alias)
+    with CaptureQueriesContext(connections[alias]) as ctx:
+        place("reference-probe")
+    print(f"queries per order placement (one-database reference): {len(ctx.captured_queries)}")
+    elapsed, latencies, errors = run(args.terminals, args.orders, place)
+    ref_tp = report(f"reference, {args.terminals} terminals", elapsed, latencies, errors)
+    print(f"cost of the boundaries: the saga runs at {saga_tp / ref_tp:.2f}x the reference's throughput "
+          f"({ref_tp / saga_tp:.1f}x slower)")
+    with connections[alias].cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_stock")
+        cursor.execute("DROP TABLE IF EXISTS bench_payment")
+
+
+if __name__ == "__main__":
+    main()
