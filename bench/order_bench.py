@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -137,7 +137,7 @@ def reference_place(tenant, alias: str):
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
 def report(label: str, elapsed: float, latencies: list[float], errors: int) -> float:
@@ -156,7 +156,7 @@ def main() -> None:
     mode = "service (PostgreSQL per module, Redis)" if settings.SERVICE_MODE else "embedded (SQLite per module)"
     engines = {alias: connections[alias].vendor for alias in module_aliases()}
     print(f"order placement benchmark: {mode}; databases {engines}; cache {settings.CACHES['default']['BACKEND']}")
-    call_command("migrate_all", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("migrate_all", verbosity=0, stdout=open(os.devnull, "w"))
     total = args.terminals * args.orders
     tenant = setup_tenant(total + 10)
 

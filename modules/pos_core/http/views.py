@@ -7,6 +7,7 @@ import io
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -103,11 +104,23 @@ class OrderReceiptView(APIView):
 
 
 def _wants_csv(request) -> bool:
-    return request.query_params.get("format") == "csv" or "text/csv" in request.headers.get("Accept", "")
+    return getattr(request.accepted_renderer, "format", "") == "csv"
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets `Accept: text/csv` and `?format=csv` through content negotiation; the view writes the CSV itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, (bytes, str)) else b""
 
 
 class SalesReportView(APIView):
     permission_classes = [roles("manager", "cashier")]
+    renderer_classes = [JSONRenderer, CSVRenderer]
 
     @extend_schema(parameters=[
         OpenApiParameter("from", str, required=True, description="First day (YYYY-MM-DD, tenant's time zone)."),
