@@ -8,6 +8,8 @@ class InventoryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from datetime import timedelta
+
         from django.conf import settings
 
         from .conf import expiry_sweep_seconds
@@ -15,5 +17,5 @@ class InventoryConfig(AppConfig):
         # Reservations past their expiry give their stock back (beat runs this in service mode).
         settings.CELERY_BEAT_SCHEDULE["inventory.expire_reservations"] = {
             "task": "inventory.expire_reservations",
-            "schedule": float(expiry_sweep_seconds()),
+            "schedule": timedelta(seconds=expiry_sweep_seconds()),
         }
