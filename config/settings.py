@@ -174,6 +174,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}  # modules add their periodic tasks in their AppConfig.ready()
 # A broker that is down must not hold up a committed request: fail fast, the sweep sends it later.
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+# Keep a worker's database connections across tasks (Celery closes them after every task otherwise, and a
+# delivery would pay a new connection to each module database); the tasks close broken or old ones first.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 
 # --- Event backbone (pos/events) -------------------------------------------------------------------
 # In-process delivery right after commit (embedded mode); service mode enqueues a Celery task instead.

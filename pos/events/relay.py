@@ -16,18 +16,20 @@ second delivery harmless.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Q
+from django.db.models import Case, DateTimeField, Exists, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from pos import logging as pos_logging
@@ -127,6 +129,20 @@ def _maybe_sweep_in_process(using: str) -> None:
 
 # --- Claiming ----------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def bookkeeping(using: str) -> Iterator[None]:
+    """A transaction for the relay's own rows (claims, outcomes, event status). On PostgreSQL it does not wait
+    for the WAL flush: losing such a write in a server crash only means a delivery is attempted again, which
+    the consumer's inbox acknowledges without a second effect. The consumer's own transaction (inbox and
+    effect) stays fully durable."""
+    outermost = not connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        if outermost and connections[using].vendor == "postgresql":
+            with connections[using].cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
+
+
 def _due(using: str, now: datetime):
     from pos.models import EventDelivery
 
@@ -149,7 +165,7 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
     exclude_consumers = list(exclude_consumers)
     if exclude_consumers:
         due = due.exclude(consumer_alias__in=exclude_consumers)
-    with transaction.atomic(using=using):
+    with bookkeeping(using):
         candidates = due.order_by("next_attempt_at")
         if connections[using].vendor == "postgresql":
             candidates = candidates.select_for_update(skip_locked=True)
@@ -179,21 +195,41 @@ def envelope_of(event) -> Envelope:
                     occurred_at=event.occurred_at, payload=schema_for(event.name)(**event.payload))
 
 
-def _apply(delivery) -> bool:
-    """Run the handler in the consumer's transaction with its inbox record. False: already handled."""
+def _record_in_inbox(alias: str, handler_name: str, event) -> bool:
+    """Insert (handler, event id) in `alias`'s inbox. False when it is there already (handled before)."""
     from pos.models import InboxRecord
 
+    connection = connections[alias]
+    values = {"id": uuid.uuid4(), "handler_name": handler_name, "event_id": event.id, "event_name": event.name,
+              "tenant_id": event.tenant_id, "handled_at": timezone.now()}
+    if connection.vendor in ("postgresql", "sqlite"):
+        # One statement instead of a savepoint, an insert and a rollback to the savepoint on a duplicate.
+        meta = InboxRecord._meta
+        columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in values)
+        params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+                f"VALUES ({', '.join(['%s'] * len(params))}) "
+                "ON CONFLICT (handler_name, event_id) DO NOTHING RETURNING 1", params)
+            return cursor.fetchone() is not None
+    try:
+        with transaction.atomic(using=alias):
+            InboxRecord.objects.using(alias).create(**values)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _apply(delivery) -> bool:
+    """Run the handler in the consumer's transaction with its inbox record. False: already handled."""
     event = delivery.event
     sub = _subscription(event.name, delivery.handler_name)
     if sub is None:
         raise HandlerNotRegistered(f"No handler {delivery.handler_name!r} for {event.name!r} in this process.")
     envelope = envelope_of(event)
     with transaction.atomic(using=sub.using):
-        try:
-            with transaction.atomic(using=sub.using):
-                InboxRecord.objects.using(sub.using).create(
-                    handler_name=sub.handler_name, event_id=event.id, event_name=event.name, tenant_id=event.tenant_id)
-        except IntegrityError:
+        if not _record_in_inbox(sub.using, sub.handler_name, event):
             return False  # delivered before: acknowledge with no second effect
         sub.fn(envelope)
     return True
@@ -214,11 +250,13 @@ def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryRep
             dead = attempts >= settings.EVENTS_MAX_ATTEMPTS
             error = "".join(traceback.format_exception(exc))[-4000:]
             now = timezone.now()
-            mine.update(
-                attempts=attempts, last_error=error, claimed_until=None, claim_token=None, updated_at=now,
-                status=EventDelivery.Status.DEAD if dead else EventDelivery.Status.PENDING,
-                next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
-            )
+            with bookkeeping(using):
+                mine.update(
+                    attempts=attempts, last_error=error, claimed_until=None, claim_token=None, updated_at=now,
+                    status=EventDelivery.Status.DEAD if dead else EventDelivery.Status.PENDING,
+                    next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+                )
+                _refresh_events(using, [event.id])
             if dead:
                 report.dead += 1
                 logger.error("Event handler failed %s times; dead-lettered: %s", attempts, exc,
@@ -229,8 +267,10 @@ def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryRep
                                settings.EVENTS_MAX_ATTEMPTS, exc, extra={"attempts": attempts, "database": using})
         else:
             now = timezone.now()
-            mine.update(status=EventDelivery.Status.DELIVERED, delivered_at=now, attempts=delivery.attempts + 1,
-                        last_error="", claimed_until=None, claim_token=None, updated_at=now)
+            with bookkeeping(using):
+                mine.update(status=EventDelivery.Status.DELIVERED, delivered_at=now, attempts=delivery.attempts + 1,
+                            last_error="", claimed_until=None, claim_token=None, updated_at=now)
+                _refresh_events(using, [event.id])
             if applied:
                 report.delivered += 1
             else:
@@ -242,32 +282,36 @@ def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryRep
 
 def refresh_events(using: str, event_ids: Iterable[uuid.UUID]) -> None:
     """Summarise each event's deliveries into its own status, attempts and last error."""
-    from pos.models import EventDelivery, OutboxEvent
 
     event_ids = list(event_ids)
     if not event_ids:
         return
-    summary: dict[uuid.UUID, list] = {}
-    for row in EventDelivery.objects.using(using).filter(event_id__in=event_ids).values(
-            "event_id", "status", "attempts", "last_error", "next_attempt_at"):
-        summary.setdefault(row["event_id"], []).append(row)
+    with bookkeeping(using):
+        _refresh_events(using, event_ids)
+
+
+def _refresh_events(using: str, event_ids: list[uuid.UUID]) -> None:
+    """One UPDATE: each event's status, attempts, last error and next attempt, from its deliveries."""
+    from pos.models import EventDelivery, OutboxEvent
+
     now = timezone.now()
-    for event_id, rows in summary.items():
-        statuses = {r["status"] for r in rows}
-        if EventDelivery.Status.PENDING in statuses:
-            status = OutboxEvent.Status.PENDING
-        elif EventDelivery.Status.DEAD in statuses:
-            status = OutboxEvent.Status.DEAD
-        else:
-            status = OutboxEvent.Status.DELIVERED
-        pending = [r["next_attempt_at"] for r in rows if r["status"] == EventDelivery.Status.PENDING]
-        OutboxEvent.objects.using(using).filter(id=event_id).update(
-            status=status,
-            attempts=max(r["attempts"] for r in rows),
-            last_error=next((r["last_error"] for r in rows if r["last_error"]), ""),
-            next_attempt_at=min(pending) if pending else now,
-            delivered_at=now if status == OutboxEvent.Status.DELIVERED else None,
-        )
+    deliveries = EventDelivery.objects.using(using).filter(event_id=OuterRef("pk"))
+    pending = deliveries.filter(status=EventDelivery.Status.PENDING)
+    any_pending = Exists(pending)
+    any_dead = Exists(deliveries.filter(status=EventDelivery.Status.DEAD))
+    OutboxEvent.objects.using(using).filter(id__in=event_ids).update(
+        status=Case(When(any_pending, then=Value(OutboxEvent.Status.PENDING)),
+                    When(any_dead, then=Value(OutboxEvent.Status.DEAD)),
+                    default=Value(OutboxEvent.Status.DELIVERED)),
+        attempts=Coalesce(Subquery(deliveries.order_by("-attempts").values("attempts")[:1]), Value(0)),
+        last_error=Coalesce(Subquery(deliveries.exclude(last_error="").order_by("-updated_at")
+                                     .values("last_error")[:1]), Value("")),
+        next_attempt_at=Coalesce(Subquery(pending.order_by("next_attempt_at").values("next_attempt_at")[:1]),
+                                 Value(now, output_field=DateTimeField())),
+        delivered_at=Case(When(any_pending, then=Value(None, output_field=DateTimeField())),
+                          When(any_dead, then=Value(None, output_field=DateTimeField())),
+                          default=Value(now, output_field=DateTimeField())),
+    )
 
 
 def _busy_consumers() -> list[str]:
@@ -286,7 +330,6 @@ def deliver_event(using: str, event_id: uuid.UUID, *, now: datetime | None = Non
         _deliver_claimed(using, token, delivery, report)
     if busy:
         report.deferred += _defer_to_commit(using, event_id, busy)
-    refresh_events(using, report.event_ids)
     return report
 
 
@@ -314,7 +357,6 @@ def deliver_due(using: str, *, now: datetime | None = None, limit: int | None = 
         batch = DeliveryReport()
         for delivery in rows:
             _deliver_claimed(using, token, delivery, batch)
-        refresh_events(using, batch.event_ids)
         report.add(batch)
         budget -= len(rows)
     return report
@@ -341,7 +383,7 @@ def _sweep_enqueue(using: str, *, now: datetime) -> list[uuid.UUID]:
     grace = now - timedelta(seconds=settings.EVENTS_SWEEP_GRACE_SECONDS)
     resend = now - timedelta(seconds=settings.EVENTS_REENQUEUE_SECONDS)
     due = _due(using, grace).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=resend))
-    with transaction.atomic(using=using):
+    with bookkeeping(using):
         candidates = due.order_by("next_attempt_at")
         if connections[using].vendor == "postgresql":
             candidates = candidates.select_for_update(skip_locked=True)
