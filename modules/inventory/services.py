@@ -341,9 +341,12 @@ def stock_adjust(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, 
     except IntegrityError:
         if not key:
             raise
+        with tenant_context(tenant_id):
+            previous = AdjustmentKey.objects.using(DB).filter(pk=f"{tenant_id}:{key}").first()
+        if previous is None:
+            raise
     # The key was used before: the same adjustment answers the current level, a different one is refused.
     with tenant_context(tenant_id):
-        previous = AdjustmentKey.objects.using(DB).get(pk=f"{tenant_id}:{key}")
         if (previous.product_id, previous.variant, previous.kind, previous.quantity) != (
                 product_id, variant or "", kind, quantity):
             raise StockKeyConflict(f"Key {key!r} was used for a different adjustment.", key=key)
