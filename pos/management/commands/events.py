@@ -206,7 +206,9 @@ class Command(BaseCommand):
                              ("attempts", row.attempts)]:
             self.stdout.write(f"  {label:<12} {value}")
         self.stdout.write("  payload      " + json.dumps(row.payload, ensure_ascii=False, sort_keys=True))
-        deliveries = list(row.deliveries.all().order_by("handler_name"))
+        from pos.models import EventDelivery
+
+        deliveries = list(EventDelivery.objects.using(alias).filter(event_id=row.id).order_by("handler_name"))
         self.stdout.write(f"  deliveries ({len(deliveries)}):")
         for d in deliveries:
             when = d.delivered_at.isoformat() if d.delivered_at else f"next attempt {d.next_attempt_at.isoformat()}"
