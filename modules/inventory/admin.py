@@ -51,6 +51,11 @@ def _locales_for(request, obj=None) -> list[str]:
     return [code for code, _ in settings.LANGUAGES]
 
 
+def _tenant_field() -> forms.ChoiceField:
+    choices = [(str(pk), name) for pk, name in tenancy.tenant_choices()]
+    return forms.ChoiceField(choices=choices, help_text="The restaurant this row belongs to.")
+
+
 def _language(code: str) -> str:
     return dict(settings.LANGUAGES).get(code, code)
 
@@ -88,6 +93,8 @@ class CategoryAdmin(TenantScopedAdmin):
         for code in locales:
             attrs[f"name_{code}"] = forms.CharField(label=f"Name ({_language(code)})", max_length=200,
                                                     initial=(obj.names.get(code) if obj else ""))
+        if self._superuser(request) and obj is None:
+            attrs["tenant"] = _tenant_field()
         kwargs["form"] = type("CategoryForm", (CategoryAdminForm,), attrs)
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -327,6 +334,8 @@ class ProductAdmin(TenantScopedAdmin):
                 label=f"Variant {row + 1}: price", required=False, min_value=0, initial=variant.get("price"))
             if variant:
                 attrs[f"variant_{row}_delete"] = forms.BooleanField(label=f"Variant {row + 1}: remove", required=False)
+        if self._superuser(request) and obj is None:
+            attrs["tenant"] = _tenant_field()
         kwargs["form"] = type("ProductForm", (ProductAdminForm,), attrs)
         return super().get_form(request, obj, change=change, **kwargs)
 

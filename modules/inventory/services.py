@@ -60,6 +60,10 @@ Kind = Movement.Kind
 ADJUSTMENT_KINDS = {"receive": Kind.RECEIVE, "waste": Kind.WASTE, "return": Kind.RETURN}
 
 
+def _as_uuid(tenant_id: uuid.UUID | str) -> uuid.UUID:
+    return tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
+
+
 @contextlib.contextmanager
 def _atomic() -> Iterator[None]:
     """transaction.atomic(using="inventory"); on MongoDB also a MongoDB transaction, which Django's atomic()
@@ -82,6 +86,7 @@ def _tenant(tenant_id: uuid.UUID):
 
 def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id: str | None = None,
                     position: int = 0, is_active: bool = True) -> CategoryInfo:
+    tenant_id = _as_uuid(tenant_id)
     tenant = _tenant(tenant_id)
     problems = Problems()
     cid = clean_id(category_id, "id", problems) if category_id is not None else uuid.uuid4().hex
@@ -99,6 +104,7 @@ def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id:
 
 def category_update(*, tenant_id: uuid.UUID, category_id: str, names: dict[str, str] | None = None,
                     position: int | None = None, is_active: bool | None = None) -> CategoryInfo:
+    tenant_id = _as_uuid(tenant_id)
     tenant = _tenant(tenant_id)
     with _atomic(), tenant_context(tenant_id):
         try:
@@ -178,6 +184,7 @@ def product_create(*, tenant_id: uuid.UUID, names: dict[str, str], price: Money 
                    variants: list[dict] | None = None, option_groups: list[dict] | None = None,
                    attributes: dict | None = None, is_active: bool = True, is_sold_out: bool = False,
                    track_stock: bool = True, position: int = 0, threshold: int = 5) -> ProductInfo:
+    tenant_id = _as_uuid(tenant_id)
     problems = Problems()
     pid = clean_id(product_id, "id", problems) if product_id is not None else uuid.uuid4().hex
     if not is_int(threshold) or threshold < 0:
@@ -203,6 +210,7 @@ def product_update(*, tenant_id: uuid.UUID, product_id: str, expected_version: i
                    threshold: int = 5) -> ProductInfo:
     """Apply `changes` (any of PRODUCT_FIELDS) if the product is still at `expected_version`.
     Raises StaleVersion (409) when someone else changed it first, nothing applied."""
+    tenant_id = _as_uuid(tenant_id)
     unknown = sorted(set(changes) - set(PRODUCT_FIELDS))
     if unknown:
         raise InvalidProduct(f"Unknown field(s): {', '.join(unknown)}.",
@@ -315,6 +323,7 @@ def _item(product: Product, key: str) -> StockItem:
 
 def stock_adjust(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, kind: str, quantity: int, reason: str,
                  actor: str, key: str | None = None) -> StockLevelInfo:
+    tenant_id = _as_uuid(tenant_id)
     if kind not in ADJUSTMENT_KINDS:
         raise InvalidQuantity(f"Unknown adjustment {kind!r}; use receive, waste or return.", field="kind")
     quantity = clean_quantity(quantity)
@@ -356,6 +365,7 @@ def stock_adjust(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, 
 def stock_count(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, counted: int, actor: str,
                 reason: str = "") -> StockLevelInfo:
     """Set on-hand to a physical count; the difference is recorded as a count correction."""
+    tenant_id = _as_uuid(tenant_id)
     counted = clean_quantity(counted, "counted", allow_zero=True)
     for _attempt in range(10):
         with _atomic(), tenant_context(tenant_id):
@@ -380,6 +390,7 @@ def stock_count(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, c
 
 
 def stock_set_threshold(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, threshold: int) -> StockLevelInfo:
+    tenant_id = _as_uuid(tenant_id)
     threshold = clean_quantity(threshold, "threshold", allow_zero=True)
     with _atomic(), tenant_context(tenant_id):
         product = _product(product_id)
@@ -425,6 +436,7 @@ def _existing(key: str, lines: list[tuple[str, str | None, int]]) -> Reservation
 
 def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dict], key: str,
                         ttl_seconds: int | None = None, actor: str = "") -> ReservationInfo:
+    tenant_id = _as_uuid(tenant_id)
     if not isinstance(key, str) or not key or len(key) > 200:
         raise InvalidQuantity("A reservation key of 1-200 characters is required.", field="key")
     cleaned = _clean_lines(lines)
@@ -489,6 +501,7 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
 
 
 def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) -> ReservationInfo:
+    tenant_id = _as_uuid(tenant_id)
     now = timezone.now()
     with _atomic(), tenant_context(tenant_id):
         try:

@@ -172,3 +172,15 @@ def test_category_admin_names_per_locale(manager, tenant):
                                                               "position": "3", "is_active": "on"})
     assert response.status_code == 302
     assert [c.names for c in inventory.list_categories(tenant_id=tenant.id)] == [{"en": "Snacks", "my": "သရေစာ"}]
+
+
+def test_superuser_adds_a_product_for_a_chosen_restaurant(tenant, other_tenant):
+    from modules.accounts.models import User
+
+    User.objects.create_superuser(username="root", password="pw-Secret-123", email="root@example.com")
+    client = Client()
+    assert client.login(username="root", password="pw-Secret-123")
+    response = client.post("/admin/inventory/product/add/", product_form(tenant=str(other_tenant.id)))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert inventory.get_product(tenant_id=other_tenant.id, product_id="mohinga").names["en"] == "Mohinga"
+    assert inventory.get_products(tenant_id=tenant.id, product_ids=["mohinga"]) == {}
