@@ -175,9 +175,9 @@ def test_category_admin_names_per_locale(manager, tenant):
 
 
 def test_superuser_adds_a_product_for_a_chosen_restaurant(tenant, other_tenant):
-    from modules.accounts.models import User
+    from django.contrib.auth import get_user_model
 
-    User.objects.create_superuser(username="root", password="pw-Secret-123", email="root@example.com")
+    get_user_model().objects.create_superuser(username="root", password="pw-Secret-123", email="root@example.com")
     client = Client()
     assert client.login(username="root", password="pw-Secret-123")
     response = client.post("/admin/inventory/product/add/", product_form(tenant=str(other_tenant.id)))
