@@ -276,8 +276,19 @@ class ProductAdmin(TenantScopedAdmin):
     ordering = ["position", "id"]
     readonly_fields = ["created_at", "updated_at"]
 
+    actions = ["adjust_stock_of_products"]
+
     def get_changelist(self, request, **kwargs):
         return StockChangeList
+
+    @admin.action(description="Adjust stock of the selected products…")
+    def adjust_stock_of_products(self, request, queryset):
+        """Opens the stock items of these products (each variant is its own item), ready for the adjust action."""
+        from django.http import HttpResponseRedirect
+        from django.urls import reverse
+
+        ids = ",".join(queryset.values_list("id", flat=True))
+        return HttpResponseRedirect(f"{reverse('admin:inventory_stockitem_changelist')}?product_id__in={ids}")
 
     @admin.display(description="Name")
     def label(self, obj) -> str:
@@ -407,9 +418,20 @@ class StockLevelFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StockItemChangeList(ChangeList):
+    """Names the products of the page in one query."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        products = {p.pk: p for p in Product.objects.using("inventory").filter(
+            pk__in={item.product_id for item in self.result_list})}
+        for item in self.result_list:
+            item.product_row = products.get(item.product_id)
+
+
 @admin.register(StockItem)
 class StockItemAdmin(TenantScopedAdmin):
-    list_display = ["product_id", "variant", "on_hand", "reserved", "available", "threshold", "low", "sequence"]
+    list_display = ["product_name", "variant", "on_hand", "reserved", "available", "threshold", "low", "sequence"]
     list_filter = [StockLevelFilter]
     search_fields = ["product_id", "variant"]
     fields = ["product_id", "variant", "on_hand", "reserved", "threshold", "sequence"]
@@ -421,6 +443,14 @@ class StockItemAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_changelist(self, request, **kwargs):
+        return StockItemChangeList
+
+    @admin.display(description="Product")
+    def product_name(self, obj) -> str:
+        product = getattr(obj, "product_row", None)
+        return f"{product} ({obj.product_id})" if product else obj.product_id
 
     @admin.display(description="Available")
     def available(self, obj) -> int:

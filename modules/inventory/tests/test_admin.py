@@ -184,3 +184,15 @@ def test_superuser_adds_a_product_for_a_chosen_restaurant(tenant, other_tenant):
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert inventory.get_product(tenant_id=other_tenant.id, product_id="mohinga").names["en"] == "Mohinga"
     assert inventory.get_products(tenant_id=tenant.id, product_ids=["mohinga"]) == {}
+
+
+def test_product_action_opens_the_stock_of_the_selected_products(manager, tenant):
+    soup = product(tenant, names=names("Mohinga"), product_id="soup", variants=sized(), stock={"small": 2})
+    product(tenant, names=names("Tea"), product_id="tea", stock=1)
+    response = manager.post("/admin/inventory/product/", {"action": "adjust_stock_of_products",
+                                                          "_selected_action": [soup.id]})
+    assert response.status_code == 302 and "product_id__in=soup" in response["Location"]
+    listing = manager.get(response["Location"])
+    assert {(i.product_id, i.variant) for i in listing.context["cl"].result_list} == {("soup", "small"),
+                                                                                      ("soup", "large")}
+    assert "Mohinga (soup)" in listing.content.decode()
