@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer only: refuses 2.0, "2", true (DRF's IntegerField would coerce them)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class CatalogMoneyOut(serializers.Serializer):
-    amount = serializers.IntegerField(help_text="Minor units of the currency (MMK has none).")
-    currency = serializers.CharField()
-
-    def to_representation(self, instance):
-        return {"amount": instance.amount, "currency": instance.currency}
+from pos.api.fields import MoneySerializer, StrictIntegerField
 
 
 class NamesField(serializers.DictField):
@@ -31,7 +16,7 @@ class NamesField(serializers.DictField):
 class CatalogOptionChoiceOut(serializers.Serializer):
     key = serializers.CharField()
     names = NamesField()
-    price_delta = CatalogMoneyOut()
+    price_delta = MoneySerializer()
 
 
 class CatalogOptionGroupOut(serializers.Serializer):
@@ -45,7 +30,7 @@ class CatalogOptionGroupOut(serializers.Serializer):
 class CatalogVariantOut(serializers.Serializer):
     key = serializers.CharField()
     names = NamesField()
-    price = CatalogMoneyOut()
+    price = MoneySerializer()
     stock_level = serializers.IntegerField(allow_null=True, help_text="Available to sell; null when untracked.")
     is_sold_out = serializers.BooleanField()
     option_groups = CatalogOptionGroupOut(many=True)
@@ -57,7 +42,7 @@ class CatalogProductOut(serializers.Serializer):
     descriptions = NamesField()
     category_id = serializers.CharField(allow_null=True)
     category_names = NamesField()
-    price = CatalogMoneyOut()
+    price = MoneySerializer()
     is_active = serializers.BooleanField()
     is_sold_out = serializers.BooleanField()
     track_stock = serializers.BooleanField()

@@ -2,31 +2,17 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from pos.api.fields import MinorUnitsField, MoneySerializer
+
 from ..models import Method, PaymentStatus
 
 MAX_MINOR_UNITS = 10**15
 
 
-class MinorUnitsField(serializers.IntegerField):
-    """An amount in integer minor units. Strings, floats and booleans are refused, not coerced."""
-
-    default_error_messages = {"invalid": "An integer number of minor units is required (no decimals, no strings)."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class PaymentMoneyOut(serializers.Serializer):
-    amount = serializers.IntegerField(help_text="Minor units.")
-    currency = serializers.CharField()
-
-
 class PaymentRefundOut(serializers.Serializer):
     id = serializers.UUIDField()
     payment_id = serializers.UUIDField()
-    amount = PaymentMoneyOut()
+    amount = MoneySerializer()
     reason = serializers.CharField()
     status = serializers.CharField(help_text="pending, succeeded or failed.")
     provider_reference = serializers.CharField()
@@ -37,13 +23,13 @@ class PaymentOut(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField(help_text="pending, captured, declined, failed, partially_refunded, refunded.")
     method = serializers.CharField(help_text="cash, card, kbzpay or wavepay.")
-    amount = PaymentMoneyOut(help_text="What was asked for.")
-    rounding_adjustment = PaymentMoneyOut(help_text="Cash rounding, shown explicitly (may be negative).")
-    captured = PaymentMoneyOut(help_text="What was taken: amount + rounding adjustment.")
-    refunded = PaymentMoneyOut()
-    refundable = PaymentMoneyOut(help_text="What can still be refunded.")
-    tendered = PaymentMoneyOut(allow_null=True)
-    change_due = PaymentMoneyOut(allow_null=True)
+    amount = MoneySerializer(help_text="What was asked for.")
+    rounding_adjustment = MoneySerializer(help_text="Cash rounding, shown explicitly (may be negative).")
+    captured = MoneySerializer(help_text="What was taken: amount + rounding adjustment.")
+    refunded = MoneySerializer()
+    refundable = MoneySerializer(help_text="What can still be refunded.")
+    tendered = MoneySerializer(allow_null=True)
+    change_due = MoneySerializer(allow_null=True)
     provider_reference = serializers.CharField()
     reference = serializers.CharField()
     decline_reason = serializers.CharField()

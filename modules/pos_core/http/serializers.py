@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from pos.api.fields import MinorUnitsField, MoneySerializer, StrictIntegerField
 from pos.money import Money
-
-
-class PosCoreMoneyOut(serializers.Serializer):
-    amount = serializers.IntegerField(help_text="Minor units.")
-    currency = serializers.CharField()
 
 
 def money(amount: int | None, currency: str) -> dict | None:
@@ -20,14 +16,14 @@ def money(amount: int | None, currency: str) -> dict | None:
 class PosCoreOrderItemIn(serializers.Serializer):
     product_id = serializers.CharField()
     variant = serializers.CharField(required=False, allow_null=True)
-    quantity = serializers.IntegerField(min_value=1)
+    quantity = StrictIntegerField(min_value=1, max_value=10_000)
     options = serializers.ListField(child=serializers.JSONField(), required=False,
                                     help_text='Choice keys, or {"group", "choice"} objects.')
 
 
 class PosCorePaymentIn(serializers.Serializer):
     method = serializers.CharField()
-    tendered = serializers.IntegerField(required=False, allow_null=True, help_text="Cash handed over, minor units.")
+    tendered = MinorUnitsField(required=False, allow_null=True, min_value=0, help_text="Cash handed over, minor units.")
 
 
 class OrderIn(serializers.Serializer):
@@ -41,7 +37,7 @@ class PosCoreOptionOut(serializers.Serializer):
     group = serializers.CharField()
     key = serializers.CharField()
     names = serializers.DictField(child=serializers.CharField())
-    price_delta = PosCoreMoneyOut()
+    price_delta = MoneySerializer()
 
 
 class OrderItemOut(serializers.Serializer):
@@ -53,11 +49,11 @@ class OrderItemOut(serializers.Serializer):
     category_id = serializers.CharField(allow_null=True)
     category_names = serializers.DictField(child=serializers.CharField())
     options = PosCoreOptionOut(many=True)
-    unit_price = PosCoreMoneyOut()
-    options_total = PosCoreMoneyOut()
+    unit_price = MoneySerializer()
+    options_total = MoneySerializer()
     quantity = serializers.IntegerField()
     refunded_quantity = serializers.IntegerField()
-    line_total = PosCoreMoneyOut()
+    line_total = MoneySerializer()
 
     def to_representation(self, item):
         c = item.currency
@@ -74,22 +70,22 @@ class OrderItemOut(serializers.Serializer):
 
 
 class PosCoreTotalsOut(serializers.Serializer):
-    subtotal = PosCoreMoneyOut()
-    service_charge = PosCoreMoneyOut()
-    tax = PosCoreMoneyOut()
+    subtotal = MoneySerializer()
+    service_charge = MoneySerializer()
+    tax = MoneySerializer()
     tax_inclusive = serializers.BooleanField()
-    total = PosCoreMoneyOut()
-    rounding = PosCoreMoneyOut(help_text="Cash rounding line (from the payment).")
-    grand_total = PosCoreMoneyOut()
-    refunded = PosCoreMoneyOut()
+    total = MoneySerializer()
+    rounding = MoneySerializer(help_text="Cash rounding line (from the payment).")
+    grand_total = MoneySerializer()
+    refunded = MoneySerializer()
 
 
 class OrderPaymentOut(serializers.Serializer):
     id = serializers.CharField()
     method = serializers.CharField()
-    captured = PosCoreMoneyOut()
-    tendered = PosCoreMoneyOut(allow_null=True)
-    change_due = PosCoreMoneyOut(allow_null=True)
+    captured = MoneySerializer()
+    tendered = MoneySerializer(allow_null=True)
+    change_due = MoneySerializer(allow_null=True)
 
 
 class OrderOut(serializers.Serializer):
@@ -139,21 +135,21 @@ class PosCoreOrderFilters(serializers.Serializer):
 
 class PosCoreRefundItemIn(serializers.Serializer):
     item_id = serializers.UUIDField()
-    quantity = serializers.IntegerField(min_value=1)
+    quantity = StrictIntegerField(min_value=1, max_value=10_000)
 
 
 class PosCoreRefundIn(serializers.Serializer):
-    amount = serializers.IntegerField(required=False, min_value=1, help_text="Minor units; default: what is left.")
+    amount = MinorUnitsField(required=False, min_value=1, help_text="Minor units; default: what is left.")
     items = PosCoreRefundItemIn(many=True, required=False)
     restock = serializers.BooleanField(default=False, help_text="Put the refunded items back in stock.")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
-    version = serializers.IntegerField(required=False, help_text="The order version you saw; stale -> 409.")
+    version = StrictIntegerField(required=False, help_text="The order version you saw; stale -> 409.")
 
 
 class PosCoreRefundOut(serializers.Serializer):
     id = serializers.UUIDField()
     order_id = serializers.UUIDField()
-    amount = PosCoreMoneyOut()
+    amount = MoneySerializer()
     payment_method = serializers.CharField()
     payment_refund_id = serializers.CharField()
     restocked = serializers.BooleanField()

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from pos.api.fields import MoneySerializer
+
 from ..models import TableStatus
-
-
-class MoneyOut(serializers.Serializer):
-    amount = serializers.IntegerField(help_text="Minor units.")
-    currency = serializers.CharField()
 
 
 class WindowOut(serializers.Serializer):
@@ -26,7 +23,7 @@ class NamesField(serializers.DictField):
 class OptionChoiceOut(serializers.Serializer):
     key = serializers.CharField()
     names = NamesField()
-    price_delta = MoneyOut()
+    price_delta = MoneySerializer()
 
 
 class OptionGroupOut(serializers.Serializer):
@@ -40,7 +37,7 @@ class OptionGroupOut(serializers.Serializer):
 class VariantOut(serializers.Serializer):
     key = serializers.CharField()
     names = NamesField()
-    price = MoneyOut()
+    price = MoneySerializer()
     stock_level = serializers.IntegerField(allow_null=True)
     is_sold_out = serializers.BooleanField()
     option_groups = OptionGroupOut(many=True)
@@ -51,7 +48,7 @@ class MenuItemOut(serializers.Serializer):
     product_id = serializers.CharField()
     names = NamesField()
     position = serializers.IntegerField()
-    price = MoneyOut()
+    price = MoneySerializer()
     is_sold_out = serializers.BooleanField()
     stock_level = serializers.IntegerField(allow_null=True)
     category_id = serializers.CharField(allow_null=True)
