@@ -115,7 +115,10 @@ class CSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, (bytes, str)) else b""
+        if isinstance(data, (bytes, str)):
+            return data
+        # An error answered to a CSV request is still a problem+json body (its content type says so).
+        return JSONRenderer().render(data)
 
 
 class SalesReportView(APIView):
