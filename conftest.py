@@ -16,6 +16,16 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
+def _no_relay_state_leaks():
+    """The relay's per-process memory (broker cool-down, last sweep) starts fresh in every test."""
+    from pos.events import relay
+
+    relay.reset_process_state()
+    yield
+    relay.reset_process_state()
+
+
+@pytest.fixture(autouse=True)
 def _no_tenant_leaks():
     token = tenancy.activate(None)
     yield
@@ -265,8 +275,8 @@ def _worker_environment(broker_url: str, extra: dict) -> dict:
         url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         env["DATABASE_URL" if alias == "default" else f"DATABASE_URL_{alias.upper()}"] = url
     env.update({"POS_ENV": "test", "CELERY_BROKER_URL": broker_url, "EVENTS_IN_PROCESS": "false",
-                "EVENTS_SWEEP_SECONDS": "0.5", "EVENTS_SWEEP_GRACE_SECONDS": "0.5",
-                "EVENTS_REENQUEUE_SECONDS": "5", "PYTHONUNBUFFERED": "1"})
+                "EVENTS_SWEEP_MS": "500", "EVENTS_SWEEP_GRACE_MS": "500",
+                "EVENTS_REENQUEUE_MS": "5000", "PYTHONUNBUFFERED": "1"})
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

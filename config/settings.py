@@ -182,14 +182,14 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 # In-process delivery right after commit (embedded mode); service mode enqueues a Celery task instead.
 EVENTS_IN_PROCESS = env_bool("EVENTS_IN_PROCESS", default=CELERY_TASK_ALWAYS_EAGER)
 EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5)  # then the delivery is dead-lettered
-EVENTS_RETRY_BASE_SECONDS = float(env("EVENTS_RETRY_BASE_SECONDS", "2"))  # 2, 4, 8, ... capped below
-EVENTS_RETRY_MAX_SECONDS = float(env("EVENTS_RETRY_MAX_SECONDS", "300"))
-EVENTS_CLAIM_SECONDS = float(env("EVENTS_CLAIM_SECONDS", "60"))  # a relay's lease on a row; longer than a handler
-EVENTS_SWEEP_SECONDS = float(env("EVENTS_SWEEP_SECONDS", "5"))  # periodic sweep of rows left behind
-EVENTS_SWEEP_GRACE_SECONDS = float(env("EVENTS_SWEEP_GRACE_SECONDS", "2"))  # leave fresh rows to the after-commit relay
-EVENTS_REENQUEUE_SECONDS = float(env("EVENTS_REENQUEUE_SECONDS", "30"))  # a sent row not yet run is sent again after
+EVENTS_RETRY_BASE_MS = env_int("EVENTS_RETRY_BASE_MS", 2000)  # retry after 2 s, 4 s, 8 s, ... capped below
+EVENTS_RETRY_MAX_MS = env_int("EVENTS_RETRY_MAX_MS", 300_000)
+EVENTS_CLAIM_MS = env_int("EVENTS_CLAIM_MS", 60_000)  # a relay's lease on a row; longer than any handler
+EVENTS_SWEEP_MS = env_int("EVENTS_SWEEP_MS", 5000)  # periodic sweep of rows left behind
+EVENTS_SWEEP_GRACE_MS = env_int("EVENTS_SWEEP_GRACE_MS", 2000)  # fresh rows are the after-commit relay's
+EVENTS_REENQUEUE_MS = env_int("EVENTS_REENQUEUE_MS", 30_000)  # a row sent and not yet run is sent again after
 EVENTS_SWEEP_BATCH = env_int("EVENTS_SWEEP_BATCH", 500)
-EVENTS_BROKER_COOLDOWN_SECONDS = float(env("EVENTS_BROKER_COOLDOWN_SECONDS", "5"))  # broker failed: leave rows to the sweep
+EVENTS_BROKER_COOLDOWN_MS = env_int("EVENTS_BROKER_COOLDOWN_MS", 5000)  # after a broker error, rows go to the sweep
 EVENTS_HANDLER_MODULES = env_list("EVENTS_HANDLER_MODULES")  # extra handler modules to load (tests, tools)
 
 # --- Internationalisation ------------------------------------------------------------------------

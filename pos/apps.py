@@ -1,4 +1,5 @@
 import importlib
+from datetime import timedelta
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -25,6 +26,6 @@ class KernelConfig(AppConfig):
         # The periodic sweep of outbox deliveries left behind (broker down, retries due, workers lost).
         settings.CELERY_BEAT_SCHEDULE.setdefault("pos.events.sweep", {
             "task": "pos.events.sweep",
-            "schedule": settings.EVENTS_SWEEP_SECONDS,
-            "options": {"expires": max(settings.EVENTS_SWEEP_SECONDS * 2, 1.0)},
+            "schedule": timedelta(milliseconds=settings.EVENTS_SWEEP_MS),
+            "options": {"expires": max(settings.EVENTS_SWEEP_MS * 2 // 1000, 1)},
         })

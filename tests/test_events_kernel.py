@@ -26,7 +26,7 @@ TENANT = uuid.UUID("7d1c3a52-0000-4000-8000-00000000e0e0")
 @pytest.fixture(autouse=True)
 def _in_process(settings):
     settings.EVENTS_IN_PROCESS = True
-    settings.EVENTS_RETRY_BASE_SECONDS = 2
+    settings.EVENTS_RETRY_BASE_MS = 2000
     settings.EVENTS_MAX_ATTEMPTS = 5
     support.create_effect_tables()
 
@@ -121,7 +121,7 @@ def test_a_claimed_row_is_not_delivered_by_a_second_relay_until_its_lease_expire
     _token, first = relay.claim("inventory", event_id=envelope.id)
     _, second = relay.claim("inventory", event_id=envelope.id)
     assert len(first) == 2 and second == []
-    later = timezone.now() + timedelta(seconds=settings.EVENTS_CLAIM_SECONDS + 1)
+    later = timezone.now() + timedelta(milliseconds=settings.EVENTS_CLAIM_MS + 1000)
     _, after_lease = relay.claim("inventory", event_id=envelope.id, now=later)
     assert len(after_lease) == 2
 
@@ -143,7 +143,7 @@ def test_failing_handler_retries_with_backoff_then_dead_letters_without_blocking
 
     now = timezone.now()
     for attempt in range(2, 6):
-        now += timedelta(seconds=relay.backoff_seconds(attempt - 1) + 0.1)
+        now += relay.backoff(attempt - 1) + timedelta(milliseconds=100)
         assert relay.drain(now=now).handled == 1
     failing = _deliveries(envelope.id)["evt_test.effect_pos_core"]
     assert failing.status == EventDelivery.Status.DEAD and failing.attempts == 5
@@ -205,7 +205,7 @@ def test_broker_down_at_commit_accepts_the_change_and_the_sweep_delivers_later(s
     assert not EventDelivery.objects.using("inventory").filter(enqueued_at__isnull=False).exists()
 
     monkeypatch.undo()  # the broker is back (and the relay's cool-down after the failure is over)
-    monkeypatch.setattr(relay, "_broker_down_until", 0.0)
+    relay.reset_process_state()
     sent = []
     monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **kw: sent.append(args))
     assert relay.sweep(["inventory"], now=timezone.now() + timedelta(seconds=5)) == {"inventory": 3}

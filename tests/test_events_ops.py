@@ -140,7 +140,7 @@ def test_sweep_delivers_what_is_due(settings):
         tasks.deliver.apply_async = original
     assert sent and not support.effects("pos_core")
     settings.EVENTS_IN_PROCESS = True
-    relay._last_sweep.clear()
+    relay.reset_process_state()
     assert "inventory: 2 delivered" in run("sweep", "--database", "inventory")
     assert OutboxEvent.objects.using("inventory").get(id=event_id).status == OutboxEvent.Status.DELIVERED
 

@@ -26,7 +26,7 @@ WORKER_ENV = {"EVENTS_HANDLER_MODULES": "tests.events_support"}
 def broker(private_redis, use_broker, settings, monkeypatch):
     """This process and its workers both use the private Redis as broker, through the service relay."""
     settings.EVENTS_IN_PROCESS = False
-    monkeypatch.setattr(relay, "_broker_down_until", 0.0)
+    relay.reset_process_state()
     support.create_effect_tables()
     with use_broker(private_redis.url):
         yield private_redis
@@ -82,7 +82,7 @@ def test_redis_down_while_changes_commit_loses_nothing(broker, celery_worker_fac
 
 
 def test_worker_killed_mid_handler_is_redelivered_and_applied_once(broker, celery_worker_factory, tmp_path):
-    env = {**WORKER_ENV, "EVENTS_CLAIM_SECONDS": "3"}
+    env = {**WORKER_ENV, "EVENTS_CLAIM_MS": "3000"}
     first = celery_worker_factory(broker.url, env)
     pause_flag = tmp_path / "handler-started"
     event_id = _publish(Ping(key="killed", pause_flag=str(pause_flag), pause_ms=60_000))
@@ -100,7 +100,7 @@ def test_worker_killed_mid_handler_is_redelivered_and_applied_once(broker, celer
 
 def test_failing_handler_dead_letters_others_unaffected_and_replay_through_worker(broker, celery_worker_factory,
                                                                                   tmp_path):
-    env = {**WORKER_ENV, "EVENTS_MAX_ATTEMPTS": "3", "EVENTS_RETRY_BASE_SECONDS": "0.2"}
+    env = {**WORKER_ENV, "EVENTS_MAX_ATTEMPTS": "3", "EVENTS_RETRY_BASE_MS": "200"}
     celery_worker_factory(broker.url, env)
     flag = tmp_path / "fail"
     flag.write_text("1")

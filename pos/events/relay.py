@@ -40,7 +40,7 @@ from pos.tenancy import tenant_context
 
 logger = logging.getLogger("pos.events")
 
-_last_sweep: dict[str, float] = {}
+_last_sweep: dict[str, int] = {}  # alias -> monotonic ns
 _sweep_lock = threading.Lock()
 
 
@@ -70,6 +70,13 @@ class DeliveryReport:
         return self.delivered + self.duplicates + self.failed + self.dead
 
 
+def reset_process_state() -> None:
+    """Forget this process's broker cool-down and sweep times (tests, after a fork)."""
+    global _broker_down_until
+    _broker_down_until = 0
+    _last_sweep.clear()
+
+
 def in_process() -> bool:
     return bool(getattr(settings, "EVENTS_IN_PROCESS", settings.CELERY_TASK_ALWAYS_EAGER))
 
@@ -90,26 +97,26 @@ def after_commit(using: str, event_id: uuid.UUID) -> None:
                          extra={"event_id": str(event_id), "database": using})
 
 
-_broker_down_until = 0.0  # a broker that just failed is not asked again for a while (per process)
+_broker_down_until = 0  # monotonic ns; a broker that just failed is not asked again for a while (per process)
 
 
 def enqueue(using: str, event_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
     """Send one `pos.events.deliver` task per event. Returns the ids that reached the broker. A broker error
-    is logged, never raised (the rows stay pending for the sweep); for EVENTS_BROKER_COOLDOWN_SECONDS after
+    is logged, never raised (the rows stay pending for the sweep); for EVENTS_BROKER_COOLDOWN_MS after
     it, this process does not try again, so requests committed during an outage do not wait on the broker."""
     global _broker_down_until
     from pos.events.tasks import deliver
 
     sent: list[uuid.UUID] = []
     event_ids = list(event_ids)
-    if event_ids and time.monotonic() < _broker_down_until:
+    if event_ids and time.monotonic_ns() < _broker_down_until:
         logger.info("Broker recently down: %s event(s) left to the sweep.", len(event_ids), extra={"database": using})
         return sent
     for event_id in event_ids:
         try:
             deliver.apply_async(args=(using, str(event_id)), retry=False)
         except Exception as exc:  # noqa: BLE001 - broker down: kombu and redis raise several types
-            _broker_down_until = time.monotonic() + settings.EVENTS_BROKER_COOLDOWN_SECONDS
+            _broker_down_until = time.monotonic_ns() + settings.EVENTS_BROKER_COOLDOWN_MS * 1_000_000
             logger.warning("Could not enqueue event %s (%s); the sweep will send it.", event_id, exc,
                            extra={"event_id": str(event_id), "database": using})
             break
@@ -119,9 +126,9 @@ def enqueue(using: str, event_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
 
 def _maybe_sweep_in_process(using: str) -> None:
     """Embedded mode has no beat: retries that fell due are delivered when traffic passes by."""
-    now = time.monotonic()
+    now = time.monotonic_ns()
     with _sweep_lock:
-        if now - _last_sweep.get(using, 0.0) < settings.EVENTS_SWEEP_SECONDS:
+        if now - _last_sweep.get(using, 0) < settings.EVENTS_SWEEP_MS * 1_000_000:
             return
         _last_sweep[using] = now
     deliver_due(using)
@@ -174,7 +181,7 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
             return token, []
         # Conditional: a row another relay claimed in the meantime no longer matches `due`.
         due.filter(id__in=ids).update(
-            claimed_until=now + timedelta(seconds=settings.EVENTS_CLAIM_SECONDS), claim_token=token)
+            claimed_until=now + timedelta(milliseconds=settings.EVENTS_CLAIM_MS), claim_token=token)
     rows = list(EventDelivery.objects.using(using).filter(claim_token=token).select_related("event"))
     return token, rows
 
@@ -185,9 +192,10 @@ def _subscription(event_name: str, handler_name: str) -> Subscription | None:
     return next((s for s in subscriptions_for(event_name) if s.handler_name == handler_name), None)
 
 
-def backoff_seconds(attempts: int) -> float:
+def backoff(attempts: int) -> timedelta:
     """Delay before attempt `attempts + 1`: base, 2x base, 4x base, ... capped."""
-    return min(settings.EVENTS_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0)), settings.EVENTS_RETRY_MAX_SECONDS)
+    return timedelta(milliseconds=min(settings.EVENTS_RETRY_BASE_MS * 2 ** max(attempts - 1, 0),
+                                      settings.EVENTS_RETRY_MAX_MS))
 
 
 def envelope_of(event) -> Envelope:
@@ -254,7 +262,7 @@ def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryRep
                 mine.update(
                     attempts=attempts, last_error=error, claimed_until=None, claim_token=None, updated_at=now,
                     status=EventDelivery.Status.DEAD if dead else EventDelivery.Status.PENDING,
-                    next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+                    next_attempt_at=now + backoff(attempts),
                 )
                 _refresh_events(using, [event.id])
             if dead:
@@ -366,7 +374,7 @@ def deliver_due(using: str, *, now: datetime | None = None, limit: int | None = 
 
 def sweep(aliases: Iterable[str] | None = None, *, now: datetime | None = None) -> dict[str, int]:
     """Pick up deliveries left behind. Service mode enqueues one task per event (rows already sent and not
-    yet run are not sent again before EVENTS_REENQUEUE_SECONDS); embedded mode delivers them in-process.
+    yet run are not sent again before EVENTS_REENQUEUE_MS); embedded mode delivers them in-process.
     Returns, per alias, how many events were sent (or deliveries handled in-process)."""
     result: dict[str, int] = {}
     for alias in aliases or module_aliases():
@@ -380,8 +388,8 @@ def sweep(aliases: Iterable[str] | None = None, *, now: datetime | None = None) 
 def _sweep_enqueue(using: str, *, now: datetime) -> list[uuid.UUID]:
     from pos.models import EventDelivery
 
-    grace = now - timedelta(seconds=settings.EVENTS_SWEEP_GRACE_SECONDS)
-    resend = now - timedelta(seconds=settings.EVENTS_REENQUEUE_SECONDS)
+    grace = now - timedelta(milliseconds=settings.EVENTS_SWEEP_GRACE_MS)
+    resend = now - timedelta(milliseconds=settings.EVENTS_REENQUEUE_MS)
     due = _due(using, grace).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=resend))
     with bookkeeping(using):
         candidates = due.order_by("next_attempt_at")

@@ -98,7 +98,7 @@ class Command(BaseCommand):
 
         p = common(sub.add_parser("sweep", help="Send (service) or deliver (embedded) what is due now."))
         p.add_argument("--loop", action="store_true", help="Keep sweeping (embedded mode has no beat).")
-        p.add_argument("--interval", type=float, default=None, help="Seconds between sweeps with --loop.")
+        p.add_argument("--interval-ms", type=int, default=None, help="Milliseconds between sweeps with --loop.")
 
     # --- helpers -----------------------------------------------------------------------------------------
 
@@ -266,11 +266,13 @@ class Command(BaseCommand):
         from django.conf import settings
 
         aliases = self._aliases(options)
-        interval = options["interval"] or settings.EVENTS_SWEEP_SECONDS
+        interval_ms = options["interval_ms"] or settings.EVENTS_SWEEP_MS
+        if interval_ms < 1:
+            raise CommandError("--interval-ms must be at least 1.")
         while True:
             result = relay.sweep(aliases)
             what = "delivered" if relay.in_process() else "sent"
             self.stdout.write(", ".join(f"{a}: {n} {what}" for a, n in result.items()))
             if not options["loop"]:
                 return
-            time.sleep(interval)
+            time.sleep(interval_ms / 1000)
