@@ -368,8 +368,8 @@ def demo_seed(*, tenant_id: uuid.UUID) -> str:
         if not products:  # the catalog is not seeded yet: the next run builds the menus
             return f"{tables} table(s) created; menus wait for a catalog"
         if "All day" not in have_menus:
-            menu_create(tenant_id=tenant_id, name="All day", sections=_catalog_sections(products),
-                        windows=[WindowSpec(days=WEEKDAYS, starts_at=time(6, 0), ends_at=time(23, 0))])
+            # no window: served whenever the restaurant takes orders, so the demo works at any hour
+            menu_create(tenant_id=tenant_id, name="All day", sections=_catalog_sections(products), windows=[])
             menus.append("All day")
         if "Breakfast" not in have_menus:
             labels = {(p.category_id or ""): " ".join(p.category_names.values()).lower() for p in products}
