@@ -28,8 +28,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Case, DateTimeField, Exists, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
 from pos import logging as pos_logging
@@ -172,16 +171,21 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
     exclude_consumers = list(exclude_consumers)
     if exclude_consumers:
         due = due.exclude(consumer_alias__in=exclude_consumers)
-    with bookkeeping(using):
-        candidates = due.order_by("next_attempt_at")
-        if connections[using].vendor == "postgresql":
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("id", flat=True)[:limit])
-        if not ids:
-            return token, []
-        # Conditional: a row another relay claimed in the meantime no longer matches `due`.
-        due.filter(id__in=ids).update(
-            claimed_until=now + timedelta(milliseconds=settings.EVENTS_CLAIM_MS), claim_token=token)
+    lease = {"claimed_until": now + timedelta(milliseconds=settings.EVENTS_CLAIM_MS), "claim_token": token}
+    candidates = due.order_by("next_attempt_at")
+    if connections[using].vendor == "postgresql":
+        # One statement: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n). Rows another relay
+        # is claiming are skipped, not waited for; the outer WHERE re-checks `due` on the locked rows.
+        with transaction.atomic(using=using):
+            locked = candidates.select_for_update(skip_locked=True).values("id")[:limit]
+            claimed = due.filter(id__in=locked).update(**lease)
+    else:
+        with transaction.atomic(using=using):  # SQLite: IMMEDIATE transactions serialise writers
+            ids = list(candidates.values_list("id", flat=True)[:limit])
+            # Conditional: a row another relay claimed in the meantime no longer matches `due`.
+            claimed = due.filter(id__in=ids).update(**lease) if ids else 0
+    if not claimed:
+        return token, []
     rows = list(EventDelivery.objects.using(using).filter(claim_token=token).select_related("event"))
     return token, rows
 
@@ -299,27 +303,30 @@ def refresh_events(using: str, event_ids: Iterable[uuid.UUID]) -> None:
 
 
 def _refresh_events(using: str, event_ids: list[uuid.UUID]) -> None:
-    """One UPDATE: each event's status, attempts, last error and next attempt, from its deliveries."""
+    """Each event's status, attempts, last error and next attempt, from its deliveries (one read, one write
+    per event: cheaper than one UPDATE with correlated subqueries)."""
     from pos.models import EventDelivery, OutboxEvent
 
+    summary: dict[uuid.UUID, list[tuple]] = {}
+    for row in EventDelivery.objects.using(using).filter(event_id__in=event_ids).values_list(
+            "event_id", "status", "attempts", "last_error", "next_attempt_at"):
+        summary.setdefault(row[0], []).append(row[1:])
     now = timezone.now()
-    deliveries = EventDelivery.objects.using(using).filter(event_id=OuterRef("pk"))
-    pending = deliveries.filter(status=EventDelivery.Status.PENDING)
-    any_pending = Exists(pending)
-    any_dead = Exists(deliveries.filter(status=EventDelivery.Status.DEAD))
-    OutboxEvent.objects.using(using).filter(id__in=event_ids).update(
-        status=Case(When(any_pending, then=Value(OutboxEvent.Status.PENDING)),
-                    When(any_dead, then=Value(OutboxEvent.Status.DEAD)),
-                    default=Value(OutboxEvent.Status.DELIVERED)),
-        attempts=Coalesce(Subquery(deliveries.order_by("-attempts").values("attempts")[:1]), Value(0)),
-        last_error=Coalesce(Subquery(deliveries.exclude(last_error="").order_by("-updated_at")
-                                     .values("last_error")[:1]), Value("")),
-        next_attempt_at=Coalesce(Subquery(pending.order_by("next_attempt_at").values("next_attempt_at")[:1]),
-                                 Value(now, output_field=DateTimeField())),
-        delivered_at=Case(When(any_pending, then=Value(None, output_field=DateTimeField())),
-                          When(any_dead, then=Value(None, output_field=DateTimeField())),
-                          default=Value(now, output_field=DateTimeField())),
-    )
+    for event_id, rows in summary.items():
+        statuses = {status for status, *_ in rows}
+        pending = [next_at for status, _, _, next_at in rows if status == EventDelivery.Status.PENDING]
+        if pending:
+            status = OutboxEvent.Status.PENDING
+        elif EventDelivery.Status.DEAD in statuses:
+            status = OutboxEvent.Status.DEAD
+        else:
+            status = OutboxEvent.Status.DELIVERED
+        OutboxEvent.objects.using(using).filter(id=event_id).update(
+            status=status, attempts=max(attempts for _, attempts, _, _ in rows),
+            last_error=next((error for _, _, error, _ in rows if error), ""),
+            next_attempt_at=min(pending) if pending else now,
+            delivered_at=now if status == OutboxEvent.Status.DELIVERED else None,
+        )
 
 
 def _busy_consumers() -> list[str]:
