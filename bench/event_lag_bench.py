@@ -226,7 +226,7 @@ def measure(mode: str, args: argparse.Namespace) -> int:
                 for sequence in range(last + 1, current + 1):
                     seen_at.setdefault(sequence, now)
                 last = current
-            time.sleep(0.0005)
+            time.sleep(0.001)
 
     def one_change(n: int) -> int:
         stamp: list[float] = []
