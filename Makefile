@@ -25,7 +25,7 @@ seed: migrate
 ## Embedded mode: SQLite per module under var/, events delivered in-process. Serves admin and API.
 run: seed
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  API: http://$(HOST):$(PORT)/api/v1/  Docs: http://$(HOST):$(PORT)/api/v1/docs/"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py serve $(HOST):$(PORT)
 
 lint-imports: install
 	$(VENV)/bin/lint-imports

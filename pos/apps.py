@@ -29,3 +29,8 @@ class KernelConfig(AppConfig):
             "schedule": timedelta(milliseconds=settings.EVENTS_SWEEP_MS),
             "options": {"expires": max(settings.EVENTS_SWEEP_MS * 2 // 1000, 1)},
         })
+        # Idempotency keys past their retention.
+        settings.CELERY_BEAT_SCHEDULE.setdefault("pos.purge_idempotency_keys", {
+            "task": "pos.purge_idempotency_keys",
+            "schedule": timedelta(hours=1),
+        })

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.core import checks
 from django.db import models
 
-from pos.modules import KERNEL_APP, alias_of_app, module_of_app
+from pos.modules import KERNEL_APP, alias_of_app, import_task_modules, module_of_app
 
 
 def _target_app_label(field: models.Field) -> str | None:
@@ -79,17 +79,7 @@ def check_module_relations(app_configs=None, **kwargs):
 
 @checks.register("pos")
 def check_task_names(app_configs=None, **kwargs):
-    import importlib
-    import importlib.util
-
     from celery import current_app
 
-    # Import every tasks module directly (Celery's own loader would re-run these checks recursively).
-    for name in ["pos", "pos.events", *(config.name for config in apps.get_app_configs())]:
-        try:
-            found = importlib.util.find_spec(f"{name}.tasks") is not None
-        except ModuleNotFoundError:
-            found = False
-        if found:
-            importlib.import_module(f"{name}.tasks")
+    import_task_modules()
     return task_name_errors(dict(current_app.tasks))

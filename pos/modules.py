@@ -33,3 +33,18 @@ def module_aliases() -> list[str]:
 def in_every_module_database(model: type) -> bool:
     """Kernel tables that every module database carries (the outbox and the inbox)."""
     return getattr(model, "in_every_module_database", False)
+
+
+def import_task_modules() -> None:
+    """Import every `tasks` module of the kernel and the installed apps, so their Celery tasks are registered.
+    (Celery's own loader would re-run the system checks from inside them.)"""
+    import importlib
+    import importlib.util
+
+    for name in ["pos", "pos.events", *(config.name for config in apps.get_app_configs())]:
+        try:
+            found = importlib.util.find_spec(f"{name}.tasks") is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            importlib.import_module(f"{name}.tasks")

@@ -60,7 +60,7 @@ class User(AbstractUser):
     objects = UserManager()
 
     # Apps a manager administers for their own tenant, and the accounts models they may touch.
-    MANAGER_APPS = frozenset({"inventory", "pos_core", "payment", "restaurant"})
+    MANAGER_APPS = frozenset({"inventory", "pos_core", "payment", "restaurant", "pos"})
     MANAGER_ACCOUNTS_MODELS = frozenset({"terminal", "user", "tenant"})
 
     def _is_manager(self) -> bool:

@@ -10,13 +10,22 @@ from pos.modules import KERNEL_APP, alias_of_app, in_every_module_database
 
 
 class ModuleRouter:
-    def db_for_read(self, model, **hints):
+    def _alias(self, model, hints) -> str:
+        # A kernel row loaded from one module database keeps its relations in that database.
+        instance = hints.get("instance")
+        if in_every_module_database(model) and instance is not None and instance._state.db:
+            return instance._state.db
         return alias_of_app(model._meta.app_label)
+
+    def db_for_read(self, model, **hints):
+        return self._alias(model, hints)
 
     def db_for_write(self, model, **hints):
-        return alias_of_app(model._meta.app_label)
+        return self._alias(model, hints)
 
     def allow_relation(self, obj1, obj2, **hints):
+        if in_every_module_database(type(obj1)) and in_every_module_database(type(obj2)):
+            return obj1._state.db == obj2._state.db if obj1._state.db and obj2._state.db else None
         return alias_of_app(obj1._meta.app_label) == alias_of_app(obj2._meta.app_label)
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
