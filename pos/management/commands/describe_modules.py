@@ -39,12 +39,10 @@ def _calls_and_publishes(root: Path) -> tuple[set[str], set[str]]:
                     parts = alias.name.split(".")
                     if parts[0] == "modules" and len(parts) >= 3 and parts[2] == "api":
                         calls.add(parts[1])
-            elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "publish":
-                for arg in node.args[:1]:
-                    if isinstance(arg, ast.Call):
-                        name = getattr(arg.func, "id", getattr(arg.func, "attr", None))
-                        if name:
-                            published_classes.add(name)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pos.contracts."):
+                # A module publishes the events declared in its own contract file, which only it builds.
+                if node.module == f"pos.contracts.{root.name}":
+                    published_classes.update(alias.name for alias in node.names)
     return calls, published_classes
 
 
@@ -55,8 +53,7 @@ def describe() -> dict[str, dict]:
         module = config.label
         calls, classes = _calls_and_publishes(Path(config.path))
         calls.discard(module)
-        publishes = sorted({by_class[c] for c in classes if c in by_class}
-                           | {n for n in REGISTRY if n.startswith(module + ".") and classes & {REGISTRY[n].__name__}})
+        publishes = sorted(by_class[c] for c in classes if c in by_class and by_class[c].startswith(module + "."))
         handles = sorted(
             (sub.event_name, sub.handler_name)
             for subs in SUBSCRIPTIONS.values() for sub in subs if sub.handler_name.startswith(module + ".")
