@@ -1,7 +1,8 @@
 """Order placement under K concurrent terminals: the saga across module databases vs one local transaction.
 
-Runs against the configured databases (service mode: DATABASE_URL_* on PostgreSQL and REDIS_URL; embedded mode
-works too, on SQLite). It migrates them, creates a throw-away restaurant with a large stock, then:
+Runs on throw-away `bench_` databases beside the configured ones (service mode: DATABASE_URL_* on PostgreSQL and
+REDIS_URL; embedded mode works too, on SQLite), dropped at the end. It creates a restaurant with a large stock,
+then:
 - saga: K threads place N orders each through pos_core's saga (reserve in inventory, charge in payment, commit,
   record the order in pos_core), every step persisted;
 - reference: the same K x N orders as one transaction in one database making the same writes (decrement the
@@ -30,11 +31,11 @@ import django
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.bench_databases import bench_databases  # noqa: E402
 from modules.accounts import api as accounts  # noqa: E402
 from modules.inventory import api as inventory  # noqa: E402
 from modules.pos_core import saga  # noqa: E402
@@ -149,6 +150,11 @@ def report(label: str, elapsed: float, latencies: list[float], errors: int) -> f
 
 
 def main() -> None:
+    with bench_databases():
+        _main()
+
+
+def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--terminals", "-k", type=int, default=8)
     parser.add_argument("--orders", "-n", type=int, default=25, help="orders per terminal")
@@ -156,7 +162,6 @@ def main() -> None:
     mode = "service (PostgreSQL per module, Redis)" if settings.SERVICE_MODE else "embedded (SQLite per module)"
     engines = {alias: connections[alias].vendor for alias in module_aliases()}
     print(f"order placement benchmark: {mode}; databases {engines}; cache {settings.CACHES['default']['BACKEND']}")
-    call_command("migrate_all", verbosity=0, stdout=open(os.devnull, "w"))
     total = args.terminals * args.orders
     tenant = setup_tenant(total + 10)
 

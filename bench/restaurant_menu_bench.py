@@ -26,22 +26,13 @@ import django
 django.setup()
 
 from django.db import connections  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
+
+from bench.bench_databases import bench_databases  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
 SIZES = (10, 50, 150)
-
-
-def _use_bench_databases() -> None:
-    for alias in connections:
-        config = connections[alias].settings_dict
-        test = config.setdefault("TEST", {})
-        if config["ENGINE"].endswith("sqlite3"):
-            path = Path(config["NAME"])
-            test["NAME"] = str(path.with_name(f"bench_{path.name}"))
-        else:
-            test["NAME"] = f"bench_{config['NAME']}"
 
 
 def _fill():
@@ -94,10 +85,8 @@ def _measure(client: APIClient, path: str) -> tuple[float, float, dict[str, int]
 
 
 def main() -> int:
-    _use_bench_databases()
     mode = "service (PostgreSQL)" if any(connections[a].vendor == "postgresql" for a in connections) else "embedded"
-    old = setup_databases(verbosity=0, interactive=False, aliases=list(connections))
-    try:
+    with bench_databases():
         client, menus = _fill()
         print(f"restaurant menu read, {mode} mode, {REQUESTS} requests each")
         print(f"{'request':<28}{'items':>6}{'p50 ms':>9}{'p99 ms':>9}  queries per request")
@@ -113,9 +102,6 @@ def main() -> int:
             return 1
         print(f"OK: {counts[SIZES[0]]} queries per request for {SIZES[0]} to {SIZES[-1]} items")
         return 0
-    finally:
-        connections.close_all()
-        teardown_databases(old, verbosity=0)
 
 
 if __name__ == "__main__":
