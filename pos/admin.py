@@ -27,6 +27,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return dict(tenancy.tenant_choices()).get(obj.tenant_id, str(obj.tenant_id))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
+        if kwargs.get("fields"):
+            # "tenant" is a form field added below, not a model field: keep it away from the model form factory
+            kwargs["fields"] = [name for name in kwargs["fields"] if name != "tenant"]
         form = super().get_form(request, obj, change=change, **kwargs)
         if self._superuser(request) and obj is None:
             choices = [(str(pk), name) for pk, name in tenancy.tenant_choices()]
