@@ -46,8 +46,10 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A config beat -l INFO
 
+## Every benchmark in turn (set the service-mode variables to measure PostgreSQL and Redis).
 bench: install
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@failed=""; for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; done; \
+	if [ -n "$$failed" ]; then echo "did not complete:$$failed"; exit 1; fi
 
 clean:
 	rm -rf var/*.sqlite3* .pytest_cache .ruff_cache
