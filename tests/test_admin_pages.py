@@ -25,7 +25,7 @@ def demo_manager():
 def _admin_urls():
     for model, model_admin in admin.site._registry.items():
         info = (model._meta.app_label, model._meta.model_name)
-        yield model, model_admin, reverse("admin:%s_%s_changelist" % info), reverse("admin:%s_%s_add" % info)
+        yield model, model_admin, reverse(f"admin:{info[0]}_{info[1]}_changelist"), reverse(f"admin:{info[0]}_{info[1]}_add")
 
 
 def test_every_changelist_and_add_page_renders_for_a_manager(client, demo_manager):
