@@ -84,6 +84,22 @@ def _tenant(tenant_id: uuid.UUID):
     return accounts.get_tenant(tenant_id)
 
 
+def _own_id(model, requested: str, tenant_id: uuid.UUID, kind: str) -> str:
+    """Ids are unique across restaurants. A requested id this restaurant already uses is a conflict; one that
+    only another restaurant uses is prefixed with this restaurant's own prefix, so a restaurant can pick the id
+    it wants and never learns which ids other restaurants hold."""
+    candidates = [requested, f"{tenant_id.hex[:8]}-{requested}"[:64], f"{tenant_id.hex}-{requested}"[:64]]
+    owners = dict(model.unscoped.using(DB).filter(pk__in=candidates).values_list("pk", "tenant_id"))
+    if owners.get(requested) == tenant_id:
+        raise ProductExists(f"{kind.capitalize()} id {requested!r} is taken.", **{f"{kind}_id": requested})
+    for candidate in candidates:
+        if candidate not in owners:
+            return candidate
+        if owners[candidate] == tenant_id:
+            raise ProductExists(f"{kind.capitalize()} id {requested!r} is taken.", **{f"{kind}_id": requested})
+    return uuid.uuid4().hex
+
+
 def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id: str | None = None,
                     position: int = 0, is_active: bool = True) -> CategoryInfo:
     tenant_id = _as_uuid(tenant_id)
@@ -95,8 +111,7 @@ def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id:
         problems.add("position", "A whole number.")
     problems.raise_if_any("category")
     with _atomic(), tenant_context(tenant_id):
-        if Category.objects.using(DB).filter(pk=cid).exists() or Category.unscoped.using(DB).filter(pk=cid).exists():
-            raise ProductExists(f"Category id {cid!r} is taken.", category_id=cid)
+        cid = _own_id(Category, cid, tenant_id, "category")
         category = Category(id=cid, tenant_id=tenant_id, names=cleaned, position=position, is_active=is_active)
         category.save(using=DB, force_insert=True)
     return category_info(category)
@@ -196,8 +211,8 @@ def product_create(*, tenant_id: uuid.UUID, names: dict[str, str], price: Money 
         "is_sold_out": is_sold_out, "track_stock": track_stock, "position": position,
     })
     with _atomic(), tenant_context(tenant_id):
-        if Product.unscoped.using(DB).filter(pk=pid).exists():
-            raise ProductExists(f"Product id {pid!r} is taken.", product_id=pid)
+        pid = _own_id(Product, pid, tenant_id, "product")
+        fields["search_text"] = search_text(product_id=pid, names=fields["names"], variants=fields["variants"])
         product = Product(id=pid, tenant_id=tenant_id, version=1, **fields)
         product.save(using=DB, force_insert=True)
         _ensure_stock_items(tenant_id=tenant_id, product=product, threshold=threshold)

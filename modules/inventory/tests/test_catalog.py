@@ -150,3 +150,24 @@ def test_seed_demo_catalog_is_idempotent(tenant):
     tea = api.search_products(tenant_id=tenant.id, query="milk tea")[0]
     assert {v.key for v in tea.variants} == {"small", "large"}
     assert {c.names["en"] for c in api.list_categories(tenant_id=tenant.id)} == {"Noodles", "Rice", "Drinks", "Snacks"}
+
+
+def test_restaurants_pick_the_same_ids_without_learning_of_each_other(tenant, other_tenant):
+    from modules.inventory import api as inventory
+    from modules.inventory.errors import ProductExists
+
+    names = {"en": "Mohinga", "my": "မုန့်ဟင်းခါး"}
+    mine = inventory.create_product(tenant_id=tenant.id, product_id="mohinga", names=names, price=3000)
+    theirs = inventory.create_product(tenant_id=other_tenant.id, product_id="mohinga", names=names, price=2800)
+    assert mine.id == "mohinga"
+    assert theirs.id != "mohinga" and theirs.id.endswith("-mohinga")
+    assert [p.id for p in inventory.search_products(tenant_id=other_tenant.id, query="mohinga")] == [theirs.id]
+    with pytest.raises(ProductExists):  # taken in one's own restaurant is a plain conflict
+        inventory.create_product(tenant_id=other_tenant.id, product_id=theirs.id, names=names, price=1)
+    with pytest.raises(ProductExists):
+        inventory.create_product(tenant_id=tenant.id, product_id="mohinga", names=names, price=1)
+    cat_mine = inventory.create_category(tenant_id=tenant.id, names={"en": "Noodles", "my": "ခေါက်ဆွဲ"},
+                                         category_id="noodles")
+    cat_theirs = inventory.create_category(tenant_id=other_tenant.id, names={"en": "Noodles", "my": "ခေါက်ဆွဲ"},
+                                           category_id="noodles")
+    assert cat_mine.id == "noodles" and cat_theirs.id != "noodles"
