@@ -16,6 +16,20 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def _load_dotenv(path: Path) -> None:
+    """KEY=VALUE lines of a local .env file, for variables the environment does not already set."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+
+
+_load_dotenv(Path(os.environ.get("POS_ENV_FILE", BASE_DIR / ".env")))
+
+
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -191,6 +205,20 @@ EVENTS_REENQUEUE_MS = env_int("EVENTS_REENQUEUE_MS", 30_000)  # a row sent and n
 EVENTS_SWEEP_BATCH = env_int("EVENTS_SWEEP_BATCH", 500)
 EVENTS_BROKER_COOLDOWN_MS = env_int("EVENTS_BROKER_COOLDOWN_MS", 5000)  # after a broker error, rows go to the sweep
 EVENTS_HANDLER_MODULES = env_list("EVENTS_HANDLER_MODULES")  # extra handler modules to load (tests, tools)
+
+# --- Module settings ------------------------------------------------------------------------------
+# inventory: how long a reservation holds stock, and how often expired ones are released
+INVENTORY_RESERVATION_TTL_SECONDS = env_int("INVENTORY_RESERVATION_TTL_SECONDS", 15 * 60)
+INVENTORY_EXPIRY_SWEEP_SECONDS = env_int("INVENTORY_EXPIRY_SWEEP_SECONDS", 60)
+# payment: a pending charge younger than this is never declared failed; how often pending ones are resolved;
+# what the simulated card/wallet provider does by default (approve, decline, error, timeout, slow, lost, drop)
+PAYMENT_PENDING_GRACE_SECONDS = env_int("PAYMENT_PENDING_GRACE_SECONDS", 30)
+PAYMENT_RESOLVE_PENDING_EVERY_SECONDS = env_int("PAYMENT_RESOLVE_PENDING_EVERY_SECONDS", 60)
+PAYMENT_SIMULATOR_BEHAVIOUR = env("PAYMENT_SIMULATOR_BEHAVIOUR", "approve")
+# pos_core: the most lines an order may have; saga recovery interval and when a saga counts as stuck
+POS_ORDER_MAX_LINES = env_int("POS_ORDER_MAX_LINES", 50)
+POS_SAGA_RECOVERY_INTERVAL = env_int("POS_SAGA_RECOVERY_INTERVAL", 30)
+POS_SAGA_STUCK_SECONDS = env_int("POS_SAGA_STUCK_SECONDS", 60)
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

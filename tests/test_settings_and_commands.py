@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ["PATH"], "POS_VAR_DIR": str(tmp_path)}
+    base = {"PATH": os.environ["PATH"], "POS_VAR_DIR": str(tmp_path), "POS_ENV_FILE": str(tmp_path / "none.env")}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env={**base, **env})
 
@@ -35,6 +35,16 @@ def test_production_refuses_to_start_unsafely(tmp_path, env, message):
     else:
         assert result.returncode != 0
         assert message in result.stderr
+
+
+def test_a_dotenv_file_is_read_and_the_environment_wins_over_it(tmp_path):
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("# production box\nPOS_ENV=production\nDJANGO_ALLOWED_HOSTS=pos.example\n")
+    refused = _manage("check", env={"POS_ENV_FILE": str(env_file)}, tmp_path=tmp_path)
+    assert refused.returncode != 0
+    assert "DJANGO_SECRET_KEY is required" in refused.stderr
+    overridden = _manage("check", env={"POS_ENV_FILE": str(env_file), "POS_ENV": "development"}, tmp_path=tmp_path)
+    assert overridden.returncode == 0, overridden.stderr
 
 
 def test_production_passes_check_deploy_without_warnings(tmp_path):

@@ -1,8 +1,6 @@
-"""Settings of the inventory module, read from Django settings when set, else from the environment."""
+"""Settings of the inventory module (config/settings.py reads them from the environment)."""
 
 from __future__ import annotations
-
-import os
 
 from django.conf import settings
 
@@ -11,10 +9,7 @@ DEFAULT_EXPIRY_SWEEP_SECONDS = 60
 
 
 def _setting(name: str, default: int) -> int:
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name) or default
-    return int(value)
+    return int(getattr(settings, name, default))
 
 
 def reservation_ttl_seconds() -> int:
