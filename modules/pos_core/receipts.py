@@ -64,7 +64,7 @@ def build_receipt(order: Order, *, restaurant: str, locales: list[str], timezone
         text[loc] = "\n".join(out)
     return {
         "order_id": str(order.id), "number": order.number, "restaurant": restaurant, "locales": locales,
-        "placed_at": order.placed_at, "table": order.table_code or order.table_id, "lines": lines,
+        "placed_at": placed.isoformat(), "table": order.table_code or order.table_id, "lines": lines,  # local time
         "totals": [{"label": {loc: LABELS.get(loc, LABELS["en"])[key] for loc in locales},
                     "key": key, "amount": Money(amount, c).format()} for key, amount in totals],
         "payment": {"method": order.payment_method, "captured": Money(order.grand_total, c).format(),
