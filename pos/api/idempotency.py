@@ -132,3 +132,16 @@ def idempotent(method):
 def purge_expired() -> int:
     deleted, _ = IdempotencyRecord.objects.using(DB).filter(expires_at__lte=timezone.now()).delete()
     return deleted
+
+
+def idempotency_key_parameter():
+    """The Idempotency-Key header as every idempotent endpoint documents it in the OpenAPI schema."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(
+        HEADER, str, OpenApiParameter.HEADER, required=True,
+        description="Any unique string per intended write. A retry with the same key and body replays the first "
+                    "answer and never repeats the effect; the same key with another body is 422.")
+
+
+IDEMPOTENCY_KEY_PARAMETER = idempotency_key_parameter()

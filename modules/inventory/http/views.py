@@ -8,7 +8,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pos.api.idempotency import idempotent
+from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
 from pos.api.permissions import roles
 
@@ -74,7 +74,7 @@ class AdjustmentView(APIView):
         summary="Receive, write off or count stock",
         description="Needs an Idempotency-Key header; a retry with the same key applies nothing twice. "
                     "Roles: manager, cashier.",
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         request=StockAdjustmentIn, responses={201: InventoryStockLevelOut},
     )
     @idempotent

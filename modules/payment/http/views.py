@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from modules.accounts import api as accounts
-from pos.api.idempotency import idempotent
+from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
 from pos.api.permissions import IsTenantTerminal, roles
 from pos.money import Money
@@ -25,9 +25,6 @@ from .serializers import (
     PaymentRefundIn,
     PaymentRefundOut,
 )
-
-IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
-                                      description="Required; a retry with the same key never refunds twice.")
 
 
 class PaymentListView(APIView):
@@ -71,7 +68,7 @@ class PaymentRefundsView(APIView):
         return Response(PaymentRefundOut(payment_refunds(tenant_id=request.user.tenant_id, payment_id=payment_id),
                                   many=True).data)
 
-    @extend_schema(request=PaymentRefundIn, responses={201: PaymentRefundOut}, parameters=[IDEMPOTENCY_HEADER],
+    @extend_schema(request=PaymentRefundIn, responses={201: PaymentRefundOut}, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    summary="Refund all or part of a payment (Idempotency-Key required)")
     @idempotent
     def post(self, request, payment_id):

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from modules.accounts import api as accounts
-from pos.api.idempotency import idempotent
+from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
 from pos.api.permissions import roles
 
@@ -34,8 +34,6 @@ from .serializers import (
     PosCoreStockLevelOut,
 )
 
-IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
-                                      description="Required; a retry with the same key never charges twice.")
 PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json).")
 
 
@@ -55,7 +53,7 @@ class OrderListView(APIView):
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([OrderOut().to_representation(order) for order in page])
 
-    @extend_schema(request=OrderIn, parameters=[IDEMPOTENCY_HEADER],
+    @extend_schema(request=OrderIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={201: OrderOut, 400: PROBLEM, 402: PROBLEM, 409: PROBLEM, 503: PROBLEM},
                    summary="Place an order: reserve stock, take the payment, record the order")
     @idempotent
@@ -76,7 +74,7 @@ class OrderDetailView(APIView):
 class OrderRefundView(APIView):
     permission_classes = [roles("manager", "cashier")]
 
-    @extend_schema(request=PosCoreRefundIn, parameters=[IDEMPOTENCY_HEADER],
+    @extend_schema(request=PosCoreRefundIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={201: PosCoreRefundOut, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
                    summary="Refund all or part of an order (through payment; restock optional)")
     @idempotent
@@ -210,7 +208,7 @@ class AlertListView(APIView):
 class AlertCloseView(APIView):
     permission_classes = [roles("manager")]
 
-    @extend_schema(request=None, parameters=[IDEMPOTENCY_HEADER], responses={200: PosCoreAlertOut, 404: PROBLEM},
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY_PARAMETER], responses={200: PosCoreAlertOut, 404: PROBLEM},
                    summary="Close (acknowledge) a low-stock alert")
     @idempotent
     def post(self, request, alert_id):

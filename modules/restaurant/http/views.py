@@ -3,18 +3,15 @@ parse, call the module's api, and render; errors become problem responses at the
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pos.api.idempotency import idempotent
+from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
 
 from .. import api
 from .serializers import MenuOut, MergeIn, MoveIn, TableFilterIn, TableOut
-
-IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
-                                      description="Any unique string; a retry with the same key is answered once.")
 
 
 class MenuListView(APIView):
@@ -51,7 +48,7 @@ class TableDetailView(APIView):
 
 
 class TableOpenView(APIView):
-    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_HEADER],
+    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    summary="Seat guests: open a tab on a free table (409 if it is not free)")
     @idempotent
     def post(self, request, table_id: str):
@@ -59,7 +56,7 @@ class TableOpenView(APIView):
 
 
 class TableCloseView(APIView):
-    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_HEADER],
+    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    summary="Close the table's tab: its orders complete, the table needs cleaning")
     @idempotent
     def post(self, request, table_id: str):
@@ -67,7 +64,7 @@ class TableCloseView(APIView):
 
 
 class TableCleanView(APIView):
-    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_HEADER],
+    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    summary="The table was cleaned: it is free again")
     @idempotent
     def post(self, request, table_id: str):
@@ -75,7 +72,7 @@ class TableCleanView(APIView):
 
 
 class TableMoveView(APIView):
-    @extend_schema(request=MoveIn, responses=TableOut, parameters=[IDEMPOTENCY_HEADER],
+    @extend_schema(request=MoveIn, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    summary="Move the tab to a free table (answers the target table)")
     @idempotent
     def post(self, request, table_id: str):
@@ -86,7 +83,7 @@ class TableMoveView(APIView):
 
 
 class TableMergeView(APIView):
-    @extend_schema(request=MergeIn, responses=TableOut, parameters=[IDEMPOTENCY_HEADER],
+    @extend_schema(request=MergeIn, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    summary="Merge the other table's tab into this table's tab (answers this table)")
     @idempotent
     def post(self, request, table_id: str):
