@@ -99,6 +99,17 @@ def clean_amount(value: Any, field: str, currency: str, problems: Problems, *, a
     return value
 
 
+def _clean_key(key: Any, at: str, seen: set[str], problems: Problems, *, example: str = "",
+               duplicate: str = "Duplicate key") -> None:
+    """A lowercase key, unique among its siblings (`seen` collects them)."""
+    if not isinstance(key, str) or not KEY.match(key):
+        problems.add(f"{at}.key", f"Use 1-64 lowercase letters, digits, '_' or '-'{example}.")
+    elif key in seen:
+        problems.add(f"{at}.key", f"{duplicate} {key!r}.")
+    if isinstance(key, str):
+        seen.add(key)
+
+
 def clean_option_groups(value: Any, field: str, locales: tuple[str, ...], currency: str,
                         problems: Problems) -> list[dict]:
     if value is None:
@@ -114,11 +125,7 @@ def clean_option_groups(value: Any, field: str, locales: tuple[str, ...], curren
             problems.add(at, "Each option group is an object.")
             continue
         key = group.get("key")
-        if not isinstance(key, str) or not KEY.match(key):
-            problems.add(f"{at}.key", "Use 1-64 lowercase letters, digits, '_' or '-'.")
-        elif key in seen:
-            problems.add(f"{at}.key", f"Duplicate key {key!r}.")
-        seen.add(key) if isinstance(key, str) else None
+        _clean_key(key, at, seen, problems)
         names = clean_names(group.get("names"), f"{at}.names", locales, problems)
         choices: list[dict] = []
         choice_keys: set[str] = set()
@@ -132,11 +139,7 @@ def clean_option_groups(value: Any, field: str, locales: tuple[str, ...], curren
                 problems.add(c_at, "Each choice is an object.")
                 continue
             c_key = choice.get("key")
-            if not isinstance(c_key, str) or not KEY.match(c_key):
-                problems.add(f"{c_at}.key", "Use 1-64 lowercase letters, digits, '_' or '-'.")
-            elif c_key in choice_keys:
-                problems.add(f"{c_at}.key", f"Duplicate key {c_key!r}.")
-            choice_keys.add(c_key) if isinstance(c_key, str) else None
+            _clean_key(c_key, c_at, choice_keys, problems)
             c_names = clean_names(choice.get("names"), f"{c_at}.names", locales, problems)
             delta = clean_amount(choice.get("price_delta", 0), f"{c_at}.price_delta", currency, problems,
                                  allow_negative=True)
@@ -170,11 +173,7 @@ def clean_variants(value: Any, locales: tuple[str, ...], currency: str, problems
             problems.add(at, "Each variant is an object.")
             continue
         key = variant.get("key")
-        if not isinstance(key, str) or not KEY.match(key):
-            problems.add(f"{at}.key", "Use 1-64 lowercase letters, digits, '_' or '-' (e.g. small, large).")
-        elif key in seen:
-            problems.add(f"{at}.key", f"Duplicate variant key {key!r}.")
-        seen.add(key) if isinstance(key, str) else None
+        _clean_key(key, at, seen, problems, example=" (e.g. small, large)", duplicate="Duplicate variant key")
         names = clean_names(variant.get("names"), f"{at}.names", locales, problems)
         price = clean_amount(variant.get("price"), f"{at}.price", currency, problems)
         groups = clean_option_groups(variant.get("option_groups"), f"{at}.option_groups", locales, currency, problems)
