@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from . import api
+from . import services
 
 logger = logging.getLogger("inventory")
 
@@ -14,7 +14,7 @@ logger = logging.getLogger("inventory")
 @shared_task(name="inventory.expire_reservations")
 def expire_reservations() -> int:
     """Periodic: release the stock of reservations past their expiry."""
-    expired = api.expire_reservations()
+    expired = services.reservations_expire_due()
     if expired:
         logger.info("expired reservations released", extra={"expired": expired})
     return expired

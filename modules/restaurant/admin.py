@@ -18,7 +18,8 @@ from pos import tenancy
 from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
 from pos.errors import DomainError
 
-from . import api
+from . import services
+from .errors import MenuProductUnavailable
 from .models import DiningTable, Menu, MenuItem, MenuSection, MenuWindow, Tab, TabOrder
 
 
@@ -137,8 +138,8 @@ class MenuItemFormSet(forms.BaseInlineFormSet):
         tenant_id = self.instance.tenant_id or _tenant_of(None)
         if product_ids and tenant_id:
             try:
-                api.validate_menu_products(tenant_id=tenant_id, product_ids=product_ids)
-            except api.MenuProductUnavailable as exc:
+                services.menu_products_validate(tenant_id=tenant_id, product_ids=product_ids)
+            except MenuProductUnavailable as exc:
                 raise ValidationError(exc.detail) from None
 
 
@@ -243,11 +244,11 @@ class DiningTableAdmin(TenantScopedAdmin):
 
     @admin.action(description="Mark the selected tables free (cleaned)")
     def mark_free(self, request, queryset) -> None:
-        self._each(request, queryset, api.mark_table_free, "marked free")
+        self._each(request, queryset, services.table_mark_free, "marked free")
 
     @admin.action(description="Close the selected tables' tabs")
     def close_tabs(self, request, queryset) -> None:
-        self._each(request, queryset, api.close_tab, "closed")
+        self._each(request, queryset, services.table_close, "closed")
 
 
 class TabOrderInline(admin.TabularInline):

@@ -1,5 +1,5 @@
 """Terminal API of the restaurant module: menus served now, tables and their tabs. Views are thin: they
-parse, call the module's api, and render; errors become problem responses at the edge."""
+parse, call a service or selector, and render; errors become problem responses at the edge."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from rest_framework.views import APIView
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
 
-from .. import api
+from .. import selectors, services
 from .serializers import MenuOut, MergeIn, MoveIn, TableFilterIn, TableOut
 
 
 class MenuListView(APIView):
     @extend_schema(responses=MenuOut(many=True), summary="Menus served now (tenant's time), with prices and stock")
     def get(self, request):
-        menus = api.available_menus(tenant_id=request.user.tenant_id)
+        menus = selectors.menus_available(tenant_id=request.user.tenant_id)
         paginator = Pagination()
         page = paginator.paginate_queryset(menus, request, view=self)
         return paginator.get_paginated_response(MenuOut(page, many=True).data)
@@ -26,7 +26,7 @@ class MenuListView(APIView):
 class MenuDetailView(APIView):
     @extend_schema(responses=MenuOut, summary="One active menu with prices and stock (available_now says if served)")
     def get(self, request, menu_id: str):
-        return Response(MenuOut(api.get_menu_view(tenant_id=request.user.tenant_id, menu_id=menu_id)).data)
+        return Response(MenuOut(selectors.menu_view(tenant_id=request.user.tenant_id, menu_id=menu_id)).data)
 
 
 class TableListView(APIView):
@@ -34,8 +34,8 @@ class TableListView(APIView):
     def get(self, request):
         filters = TableFilterIn(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        tables = api.list_tables(tenant_id=request.user.tenant_id, area=filters.validated_data.get("area") or None,
-                                 status=filters.validated_data.get("status"))
+        tables = selectors.table_list(tenant_id=request.user.tenant_id, area=filters.validated_data.get("area") or None,
+                                       status=filters.validated_data.get("status"))
         paginator = Pagination()
         page = paginator.paginate_queryset(tables, request, view=self)
         return paginator.get_paginated_response(TableOut(page, many=True).data)
@@ -44,7 +44,7 @@ class TableListView(APIView):
 class TableDetailView(APIView):
     @extend_schema(responses=TableOut, summary="One table with its open tab's orders")
     def get(self, request, table_id: str):
-        return Response(TableOut(api.get_table(tenant_id=request.user.tenant_id, table_id=table_id)).data)
+        return Response(TableOut(selectors.table_get(tenant_id=request.user.tenant_id, table_id=table_id)).data)
 
 
 class TableOpenView(APIView):
@@ -52,7 +52,7 @@ class TableOpenView(APIView):
                    summary="Seat guests: open a tab on a free table (409 if it is not free)")
     @idempotent
     def post(self, request, table_id: str):
-        return Response(TableOut(api.open_tab(tenant_id=request.user.tenant_id, table_id=table_id)).data)
+        return Response(TableOut(services.table_open(tenant_id=request.user.tenant_id, table_id=table_id)).data)
 
 
 class TableCloseView(APIView):
@@ -60,7 +60,7 @@ class TableCloseView(APIView):
                    summary="Close the table's tab: its orders complete, the table needs cleaning")
     @idempotent
     def post(self, request, table_id: str):
-        return Response(TableOut(api.close_tab(tenant_id=request.user.tenant_id, table_id=table_id)).data)
+        return Response(TableOut(services.table_close(tenant_id=request.user.tenant_id, table_id=table_id)).data)
 
 
 class TableCleanView(APIView):
@@ -68,7 +68,7 @@ class TableCleanView(APIView):
                    summary="The table was cleaned: it is free again")
     @idempotent
     def post(self, request, table_id: str):
-        return Response(TableOut(api.mark_table_free(tenant_id=request.user.tenant_id, table_id=table_id)).data)
+        return Response(TableOut(services.table_mark_free(tenant_id=request.user.tenant_id, table_id=table_id)).data)
 
 
 class TableMoveView(APIView):
@@ -78,8 +78,8 @@ class TableMoveView(APIView):
     def post(self, request, table_id: str):
         body = MoveIn(data=request.data)
         body.is_valid(raise_exception=True)
-        return Response(TableOut(api.move_tab(tenant_id=request.user.tenant_id, table_id=table_id,
-                                              target_table_id=body.validated_data["target_table_id"])).data)
+        return Response(TableOut(services.table_move(tenant_id=request.user.tenant_id, table_id=table_id,
+                                                   target_table_id=body.validated_data["target_table_id"])).data)
 
 
 class TableMergeView(APIView):
@@ -89,5 +89,5 @@ class TableMergeView(APIView):
     def post(self, request, table_id: str):
         body = MergeIn(data=request.data)
         body.is_valid(raise_exception=True)
-        return Response(TableOut(api.merge_tables(tenant_id=request.user.tenant_id, table_id=table_id,
-                                                  other_table_id=body.validated_data["other_table_id"])).data)
+        return Response(TableOut(services.table_merge(tenant_id=request.user.tenant_id, table_id=table_id,
+                                                    other_table_id=body.validated_data["other_table_id"])).data)
