@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import shutil
 import subprocess
 import sys
@@ -23,13 +24,18 @@ def _copy_tree(tmp_path: Path) -> Path:
     target.mkdir()
     for name in ("pos", "modules", "ops", "config"):
         shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "tests"))
-    shutil.copy(ROOT / ".importlinter", target / ".importlinter")
+    # Files planted as `planted.py` test the other contracts; the exhaustive layering lets that one name pass
+    # (test_a_file_outside_every_layer_is_caught plants under another name).
+    config = (ROOT / ".importlinter").read_text()
+    assert "exhaustive = True\n" in config
+    (target / ".importlinter").write_text(config.replace("exhaustive = True\n",
+                                                         "exhaustive = True\nexhaustive_ignores = planted\n"))
     return target
 
 
 def _lint(repo: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=repo, capture_output=True, text=True, timeout=120,
-                          env={"PATH": str(LINT_IMPORTS.parent), "PYTHONPATH": str(repo)})
+                          env={"PATH": str(LINT_IMPORTS.parent), "PYTHONPATH": str(repo), "COLUMNS": "200"})
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +48,7 @@ def _planted(pristine: Path, tmp_path: Path, files: dict[str, str]) -> subproces
     shutil.copytree(pristine, repo)
     for relative, text in files.items():
         path = repo / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text((path.read_text() if path.exists() else "") + "\n" + text + "\n")
     return _lint(repo)
 
@@ -57,6 +64,46 @@ def test_importing_another_modules_models_is_caught(pristine, tmp_path):
     assert result.returncode != 0
     assert "Only a module's api.py is reachable from other modules (internals are private) BROKEN" in result.stdout
     assert "modules.payment.planted -> modules.accounts.models" in result.stdout
+
+
+def test_an_internal_that_no_list_names_is_private(pristine, tmp_path):
+    """The saga, a payment gateway or inventory's demo data are private without being listed anywhere."""
+    result = _planted(pristine, tmp_path, {"modules/restaurant/planted.py": "from modules.pos_core import saga\n"
+                                                                            "from modules.payment.gateways import cash\n"
+                                                                            "import modules.inventory.demo"})
+    assert result.returncode != 0
+    assert "modules.restaurant.planted -> modules.pos_core.saga" in result.stdout
+    assert "modules.restaurant.planted -> modules.payment.gateways.cash" in result.stdout
+    assert "modules.restaurant.planted -> modules.inventory.demo" in result.stdout
+
+
+def test_a_brand_new_file_of_a_module_is_private(pristine, tmp_path):
+    """A file a module adds later is private from the start: only api.py is a door."""
+    result = _planted(pristine, tmp_path, {
+        "modules/inventory/barcodes.py": "CODES = {}",
+        "modules/inventory/labels/__init__.py": "",
+        "modules/inventory/labels/printing.py": "WIDTH = 58",
+        "modules/pos_core/planted.py": "from modules.inventory.barcodes import CODES\n"
+                                       "from modules.inventory.labels import printing",
+        "ops/planted.py": "import modules.inventory.barcodes",
+    })
+    assert result.returncode != 0
+    assert "inventory: Only a module's api.py is reachable from other modules (internals are private) BROKEN" \
+        in result.stdout
+    for link in ("modules.pos_core.planted -> modules.inventory.barcodes",
+                 "modules.pos_core.planted -> modules.inventory.labels.printing",
+                 "ops.planted -> modules.inventory.barcodes"):
+        assert link in result.stdout
+
+
+def test_every_module_has_its_allow_list_contract():
+    """A new package under modules/ is private only once it has its contract: none may be forgotten."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".importlinter")
+    protected = {config[section]["protected_modules"].strip() for section in config.sections()
+                 if config[section].get("type") == "protected"}
+    packages = {f"modules.{path.parent.name}" for path in (ROOT / "modules").glob("*/__init__.py")}
+    assert packages == protected
 
 
 def test_going_through_api_is_legal(pristine, tmp_path):
@@ -83,6 +130,22 @@ def test_a_layer_pointing_upwards_is_caught(pristine, tmp_path):
     result = _planted(pristine, tmp_path, {"modules/accounts/models.py": "from modules.accounts import services  # noqa"})
     assert result.returncode != 0
     assert "Inside each module, dependencies point one way BROKEN" in result.stdout
+
+
+def test_an_interface_calling_its_own_modules_api_is_caught(pristine, tmp_path):
+    """api.py is the door for other modules; the module's own views, admin, handlers and tasks call its services
+    and selectors."""
+    result = _planted(pristine, tmp_path, {"modules/payment/http/views.py": "from modules.payment import api  # noqa"})
+    assert result.returncode != 0
+    assert "modules.payment.http is not allowed to import modules.payment.api" in result.stdout
+
+
+def test_a_file_outside_every_layer_is_caught(pristine, tmp_path):
+    """Every file of a module sits in a layer: a new one must be placed before the build passes."""
+    result = _planted(pristine, tmp_path, {"modules/payment/loyalty.py": "POINTS_PER_KYAT = 1"})
+    assert result.returncode != 0
+    assert "Inside each module, dependencies point one way BROKEN" in result.stdout
+    assert "- modules.payment.loyalty" in result.stdout
 
 
 @isolate_apps("modules.inventory", "modules.accounts")
