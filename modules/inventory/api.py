@@ -16,6 +16,7 @@ from . import services as _services
 from .dto import (
     CatalogPage,
     CategoryInfo,
+    ImportResult,
     OptionChoiceInfo,
     OptionGroupInfo,
     ProductInfo,
@@ -42,12 +43,14 @@ from .errors import (
 )
 
 __all__ = [
-    "CatalogPage", "CategoryInfo", "CategoryNotFound", "CountBelowReserved", "InsufficientStock", "InvalidProduct",
+    "CatalogPage", "CategoryInfo", "CategoryNotFound", "CountBelowReserved", "ImportResult", "InsufficientStock",
+    "InvalidProduct",
     "InvalidQuantity", "OptionChoiceInfo", "OptionGroupInfo", "ProductExists", "ProductInfo", "ProductNotFound",
     "ReservationInfo", "ReservationKeyConflict", "ReservationNotActive", "ReservationNotFound", "StaleVersion",
     "StockKeyConflict", "StockLevelInfo", "StockLine", "VariantInfo", "VariantNotFound", "VariantRequired",
     "adjust_stock", "commit_reservation", "count_stock", "create_category", "create_product", "get_product",
-    "get_products", "get_reservation", "get_stock_levels", "list_catalog", "list_categories", "release_reservation",
+    "get_products", "get_reservation", "get_stock_levels", "import_categories", "import_products",
+    "list_catalog", "list_categories", "release_reservation",
     "reserve_stock", "search_products", "seed_demo_catalog", "update_product",
 ]
 
@@ -115,6 +118,34 @@ def update_product(*, tenant_id: uuid.UUID, product_id: str, expected_version: i
     applied), ProductNotFound (404), InvalidProduct (400), CategoryNotFound (404)."""
     return _services.product_update(tenant_id=tenant_id, product_id=product_id, expected_version=expected_version,
                                     changes=changes)
+
+
+# --- Batched imports (catalog imports, legacy splits) --------------------------------------------
+
+def import_categories(*, tenant_id: uuid.UUID, categories: list[dict[str, Any]]) -> ImportResult:
+    """Create many categories in one transaction (one INSERT). Each entry: `id` (required: the caller's natural
+    key), `names` (every locale of the tenant), optional `position`, `is_active`. Idempotent by id: an id this
+    restaurant already holds is reported in `existing` and left unchanged; an id only another restaurant holds is
+    prefixed as in create_category (see `ImportResult.ids`). Raises InvalidProduct (400, every problem of every
+    entry listed as `categories[i].field`; nothing written)."""
+    return _services.categories_import(tenant_id=tenant_id, categories=categories)
+
+
+def import_products(*, tenant_id: uuid.UUID, products: list[dict[str, Any]], actor: str,
+                    reason: str = "opening stock") -> ImportResult:
+    """Create many products with their opening stock in one inventory transaction and a constant number of
+    statements whatever the batch size: products, stock items and ledger rows by bulk INSERT, and their events
+    (`inventory.product_updated` per product, `inventory.stock_changed` per stocked item) by one outbox INSERT.
+    The ledger agrees with the levels: each opening quantity is a `receive` movement (sequence 1) by `actor`
+    with `reason`.
+
+    Each entry is a create_product document with a required `id` (the caller's natural key), plus `threshold`
+    (default 5) and `opening_stock`: a whole number for a product without variants, or {variant key: number};
+    0 or absent for none. `category_id` must be an id this restaurant holds (as returned by import_categories).
+    Idempotent by id: an id this restaurant already holds is reported in `existing` and neither changed nor
+    restocked, so a repeated batch adds nothing. Raises InvalidProduct (400, every problem of every entry listed
+    as `products[i].field`), CategoryNotFound (404, extra category_ids); in both cases nothing is written."""
+    return _services.products_import(tenant_id=tenant_id, products=products, actor=actor, reason=reason)
 
 
 # --- Stock ---------------------------------------------------------------------------------------

@@ -120,3 +120,13 @@ class MovementInfo:
     actor: str
     reference: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What a batched import did: `ids` maps every requested id to the id the row has (an id another restaurant
+    holds is prefixed, as for create_product); `created` and `existing` list the requested ids of each kind."""
+
+    ids: dict[str, str]
+    created: tuple[str, ...]
+    existing: tuple[str, ...]

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from modules.accounts import api as accounts
 from pos.contracts.inventory import ProductUpdated, StockChanged
-from pos.events import publish
+from pos.events import publish, publish_many
 from pos.money import Money
 from pos.tenancy import all_tenants, tenant_context
 
@@ -35,7 +35,7 @@ from .documents import (
     is_int,
     search_text,
 )
-from .dto import CategoryInfo, ProductInfo, ReservationInfo, StockLevelInfo, StockLine
+from .dto import CategoryInfo, ImportResult, ProductInfo, ReservationInfo, StockLevelInfo, StockLine
 from .errors import (
     CategoryNotFound,
     CountBelowReserved,
@@ -149,32 +149,44 @@ def clean_product(*, tenant_id: uuid.UUID, document: dict[str, Any], product_id:
     Raises InvalidProduct listing every problem, CategoryNotFound for an unknown category."""
     tenant = _tenant(tenant_id)
     problems = Problems()
-    locales = tuple(tenant.locales)
-    names = clean_names(document.get("names"), "names", locales, problems)
-    descriptions = clean_names(document.get("descriptions") or {}, "descriptions", locales, problems, required=False,
-                               limit=2000)
-    price = clean_amount(document.get("price"), "price", tenant.currency, problems)
-    variants = clean_variants(document.get("variants"), locales, tenant.currency, problems)
-    option_groups = clean_option_groups(document.get("option_groups"), "option_groups", locales, tenant.currency,
-                                        problems)
-    attributes = clean_attributes(document.get("attributes"), problems)
-    flags = {}
-    for flag, default in (("is_active", True), ("is_sold_out", False), ("track_stock", True)):
-        value = document.get(flag, default)
-        if not isinstance(value, bool):
-            problems.add(flag, "true or false.")
-        flags[flag] = value
-    position = document.get("position", 0)
-    if not is_int(position):
-        problems.add("position", "A whole number.")
-    category_id = document.get("category_id") or None
-    if category_id is not None and not isinstance(category_id, str):
-        problems.add("category_id", "A category id.")
+    fields = _document_fields(tenant=tenant, document=document, product_id=product_id, problems=problems)
     problems.raise_if_any()
+    category_id = fields["category_id"]
     if category_id is not None:
         with tenant_context(tenant_id):
             if not Category.objects.using(DB).filter(pk=category_id).exists():
                 raise CategoryNotFound(f"No category {category_id!r}.", category_id=category_id)
+    return fields
+
+
+def _document_fields(*, tenant, document: dict[str, Any], product_id: str, problems: Problems,
+                     prefix: str = "") -> dict[str, Any]:
+    """The model fields of a product document, every problem added to `problems` (field names after `prefix`).
+    Pure: no query (the category's existence is the caller's check)."""
+    field_problems = Problems()
+    locales = tuple(tenant.locales)
+    names = clean_names(document.get("names"), "names", locales, field_problems)
+    descriptions = clean_names(document.get("descriptions") or {}, "descriptions", locales, field_problems,
+                               required=False, limit=2000)
+    price = clean_amount(document.get("price"), "price", tenant.currency, field_problems)
+    variants = clean_variants(document.get("variants"), locales, tenant.currency, field_problems)
+    option_groups = clean_option_groups(document.get("option_groups"), "option_groups", locales, tenant.currency,
+                                        field_problems)
+    attributes = clean_attributes(document.get("attributes"), field_problems)
+    flags = {}
+    for flag, default in (("is_active", True), ("is_sold_out", False), ("track_stock", True)):
+        value = document.get(flag, default)
+        if not isinstance(value, bool):
+            field_problems.add(flag, "true or false.")
+        flags[flag] = value
+    position = document.get("position", 0)
+    if not is_int(position):
+        field_problems.add("position", "A whole number.")
+    category_id = document.get("category_id") or None
+    if category_id is not None and not isinstance(category_id, str):
+        field_problems.add("category_id", "A category id.")
+    for problem in field_problems.errors:
+        problems.add(prefix + problem["field"], problem["message"])
     return {
         "names": names, "descriptions": descriptions, "category_id": category_id, "price_amount": price,
         "price_currency": tenant.currency, "variants": variants, "option_groups": option_groups,
@@ -585,3 +597,181 @@ def reservations_expire_due(*, now: datetime | None = None, limit: int = 500) ->
                       actor="system:expiry")
         expired += info.status == Reservation.Status.EXPIRED
     return expired
+
+
+# --- Batched imports (catalog imports, splitting a legacy database) --------------------------------
+# One transaction and a constant number of statements per batch, whatever its size: rows by bulk INSERT, the
+# opening stock through the ledger, every event through one outbox INSERT. Idempotent by the caller's ids.
+
+def _resolve_ids(model, requested: list[str], tenant_id: uuid.UUID) -> tuple[dict[str, str], dict[str, str]]:
+    """For each requested id, the id this restaurant already holds for it (`existing`), or the id a new row
+    gets (`new`), following the same rule as `_own_id`: an id only another restaurant holds is prefixed."""
+    candidates = {r: [r, f"{tenant_id.hex[:8]}-{r}"[:64], f"{tenant_id.hex}-{r}"[:64]] for r in requested}
+    wanted = {c for cs in candidates.values() for c in cs}
+    owners = dict(model.unscoped.using(DB).filter(pk__in=wanted).values_list("pk", "tenant_id"))
+    existing: dict[str, str] = {}
+    new: dict[str, str] = {}
+    taken = set(owners)
+    for requested_id, choices in candidates.items():
+        own = next((c for c in choices if owners.get(c) == tenant_id), None)
+        if own is not None:
+            existing[requested_id] = own
+            continue
+        free = next((c for c in choices if c not in taken), None) or uuid.uuid4().hex
+        taken.add(free)
+        new[requested_id] = free
+    return existing, new
+
+
+def _batch_ids(items: list[Any], what: str, problems: Problems) -> list[str]:
+    ids: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.add(f"{what}[{index}]", "Each entry is an object.")
+            ids.append("")
+            continue
+        cid = clean_id(item.get("id"), f"{what}[{index}].id", problems) or ""
+        if cid in seen:
+            problems.add(f"{what}[{index}].id", f"Duplicate id {cid!r} in the batch.")
+        seen.add(cid)
+        ids.append(cid)
+    return ids
+
+
+def categories_import(*, tenant_id: uuid.UUID, categories: list[dict[str, Any]]) -> ImportResult:
+    tenant_id = _as_uuid(tenant_id)
+    tenant = _tenant(tenant_id)
+    problems = Problems()
+    categories = list(categories)
+    ids = _batch_ids(categories, "categories", problems)
+    cleaned = []
+    for index, item in enumerate(categories):
+        if not isinstance(item, dict):
+            continue
+        at = f"categories[{index}]"
+        names = clean_names(item.get("names"), f"{at}.names", tenant.locales, problems)
+        position = item.get("position", 0)
+        if not is_int(position):
+            problems.add(f"{at}.position", "A whole number.")
+        is_active = item.get("is_active", True)
+        if not isinstance(is_active, bool):
+            problems.add(f"{at}.is_active", "true or false.")
+        cleaned.append((ids[index], names, position, is_active))
+    problems.raise_if_any("category batch")
+    for _attempt in range(3):
+        try:
+            with _atomic(), tenant_context(tenant_id):
+                existing, new = _resolve_ids(Category, ids, tenant_id)
+                Category.objects.using(DB).bulk_create([
+                    Category(id=new[cid], tenant_id=tenant_id, names=names, position=position, is_active=is_active)
+                    for cid, names, position, is_active in cleaned if cid in new])
+            break
+        except IntegrityError:
+            continue  # the same ids were imported at the same moment: resolve again
+    else:
+        raise ProductExists("The categories were being imported concurrently; retry the batch.")
+    return ImportResult(ids={**existing, **new}, created=tuple(cid for cid in ids if cid in new),
+                        existing=tuple(cid for cid in ids if cid in existing))
+
+
+def _opening_stock(value: Any, variants: list[dict], track_stock: bool, at: str, problems: Problems) -> dict[str, int]:
+    """{stock item key: quantity} from an int (product level) or {variant key: int}; every quantity >= 0."""
+    if value is None or value == 0 or value == {}:
+        return {}
+    keys = [v.get("key") for v in variants]
+    if not track_stock:
+        problems.add(f"{at}.opening_stock", "This product's stock is not tracked.")
+        return {}
+    if is_int(value):
+        if keys:
+            problems.add(f"{at}.opening_stock", "Stocked per variant: give {variant key: quantity}.")
+            return {}
+        value = {StockItem.PRODUCT_LEVEL: value}
+    elif not isinstance(value, dict):
+        problems.add(f"{at}.opening_stock", "A whole number, or {variant key: whole number}.")
+        return {}
+    elif not keys:
+        problems.add(f"{at}.opening_stock", "This product has no variants: give a whole number.")
+        return {}
+    stock: dict[str, int] = {}
+    for key, quantity in value.items():
+        if key not in keys and key != StockItem.PRODUCT_LEVEL:
+            problems.add(f"{at}.opening_stock.{key}", "No such variant.")
+        elif not is_int(quantity) or quantity < 0 or quantity > 1_000_000:
+            problems.add(f"{at}.opening_stock.{key}", "A whole number from 0 to 1000000.")
+        elif quantity:
+            stock[key] = quantity
+    return stock
+
+
+def products_import(*, tenant_id: uuid.UUID, products: list[dict[str, Any]], actor: str,
+                    reason: str = "opening stock") -> ImportResult:
+    tenant_id = _as_uuid(tenant_id)
+    tenant = _tenant(tenant_id)
+    problems = Problems()
+    products = list(products)
+    ids = _batch_ids(products, "products", problems)
+    documents: list[tuple[str, dict[str, Any], dict[str, int], int]] = []
+    for index, document in enumerate(products):
+        if not isinstance(document, dict):
+            continue
+        at = f"products[{index}]"
+        fields = _document_fields(tenant=tenant, document=document, product_id=ids[index], problems=problems,
+                                  prefix=f"{at}.")
+        threshold = document.get("threshold", 5)
+        if not is_int(threshold) or threshold < 0:
+            problems.add(f"{at}.threshold", "A whole number, 0 or more.")
+        stock = _opening_stock(document.get("opening_stock"), fields["variants"], fields["track_stock"] is True, at,
+                               problems)
+        documents.append((ids[index], fields, stock, threshold))
+    problems.raise_if_any("product batch")
+    category_ids = {fields["category_id"] for _, fields, _, _ in documents if fields["category_id"]}
+    with tenant_context(tenant_id):
+        known = set(Category.objects.using(DB).filter(pk__in=category_ids).values_list("pk", flat=True))
+    if category_ids - known:
+        missing = sorted(category_ids - known)
+        raise CategoryNotFound(f"No category {', '.join(map(repr, missing))}.", category_ids=missing)
+    for _attempt in range(3):
+        try:
+            with _atomic(), tenant_context(tenant_id):
+                existing, new = _resolve_ids(Product, ids, tenant_id)
+                _insert_products(tenant_id=tenant_id, documents=[d for d in documents if d[0] in new], new=new,
+                                 actor=actor, reason=reason)
+            break
+        except IntegrityError:
+            continue  # the same ids were imported at the same moment: resolve again
+    else:
+        raise ProductExists("The products were being imported concurrently; retry the batch.")
+    return ImportResult(ids={**existing, **new}, created=tuple(pid for pid in ids if pid in new),
+                        existing=tuple(pid for pid in ids if pid in existing))
+
+
+def _insert_products(*, tenant_id: uuid.UUID, documents: list[tuple[str, dict[str, Any], dict[str, int], int]],
+                     new: dict[str, str], actor: str, reason: str) -> None:
+    rows, items, movements, events = [], [], [], []
+    for requested_id, fields, stock, threshold in documents:
+        pid = new[requested_id]
+        fields = {**fields, "search_text": search_text(product_id=pid, names=fields["names"],
+                                                       variants=fields["variants"])}
+        product = Product(id=pid, tenant_id=tenant_id, version=1, **fields)
+        rows.append(product)
+        events.append(ProductUpdated(product_id=pid, version=1, is_active=product.is_active,
+                                     is_sold_out=product.is_sold_out, changed=["created"]))
+        if not product.track_stock:
+            continue
+        for key in [v["key"] for v in product.variants] or [StockItem.PRODUCT_LEVEL]:
+            quantity = stock.get(key, 0)
+            items.append(StockItem(tenant_id=tenant_id, product_id=pid, variant=key, threshold=threshold,
+                                   on_hand=quantity, sequence=1 if quantity else 0))
+            if quantity:
+                movements.append(Movement(
+                    tenant_id=tenant_id, product_id=pid, variant=key, kind=Kind.RECEIVE, quantity=quantity,
+                    on_hand_delta=quantity, reserved_delta=0, on_hand_after=quantity, reserved_after=0, sequence=1,
+                    reason=reason[:200], actor=actor[:200], reference=f"import:{requested_id}"[:100]))
+                events.append(StockChanged(product_id=pid, variant=key or None, level=quantity, threshold=threshold,
+                                           reason=str(Kind.RECEIVE), sequence=1))
+    Product.objects.using(DB).bulk_create(rows)
+    StockItem.objects.using(DB).bulk_create(items)
+    Movement.objects.using(DB).bulk_create(movements)
+    publish_many(events, tenant_id=tenant_id, using=DB)

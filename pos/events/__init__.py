@@ -17,7 +17,7 @@ from django.utils import timezone
 from pos.contracts import Envelope, to_payload
 from pos.events.registry import subscribe, subscriptions_for
 
-__all__ = ["Envelope", "PublishOutsideTransaction", "publish", "subscribe", "subscriptions_for"]
+__all__ = ["Envelope", "PublishOutsideTransaction", "publish", "publish_many", "subscribe", "subscriptions_for"]
 
 
 class PublishOutsideTransaction(RuntimeError):
@@ -65,3 +65,47 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str) -> Envelope:
         transaction.on_commit(lambda: relay.after_commit(using, row.id), using=using)
     return Envelope(id=row.id, name=row.name, version=row.version, tenant_id=row.tenant_id,
                     occurred_at=row.occurred_at, payload=event)
+
+
+def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str) -> list[Envelope]:
+    """Record many events of one tenant in `using`'s outbox at once: one INSERT for the events and one for their
+    deliveries, whatever their number (batched imports), with the same guarantees as `publish`: they commit or
+    roll back with the surrounding `transaction.atomic(using=using)` and are relayed after commit.
+
+    Raises SchemaError for an undeclared event, PublishOutsideTransaction when not inside
+    `transaction.atomic(using=using)`.
+    """
+    from pos.models import EventDelivery, OutboxEvent
+
+    payloads = [to_payload(event) for event in events]
+    if not events:
+        return []
+    if not connections[using].in_atomic_block:
+        raise PublishOutsideTransaction(
+            f"publish_many({len(events)} events) must run inside transaction.atomic(using={using!r}) "
+            "so the events commit with their cause."
+        )
+    now = timezone.now()
+    tenant = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
+    subscribers = {name: subscriptions_for(name) for name in {event.event_name for event in events}}
+    rows = [
+        OutboxEvent(id=uuid.uuid4(), name=event.event_name, version=event.event_version, tenant_id=tenant,
+                    occurred_at=now, payload=payload, next_attempt_at=now,
+                    status=OutboxEvent.Status.PENDING if subscribers[event.event_name] else OutboxEvent.Status.DELIVERED,
+                    delivered_at=None if subscribers[event.event_name] else now)
+        for event, payload in zip(events, payloads, strict=True)
+    ]
+    OutboxEvent.objects.using(using).bulk_create(rows)
+    deliveries = [
+        EventDelivery(event=row, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
+                      consumer_alias=sub.using, next_attempt_at=now)
+        for row in rows for sub in subscribers[row.name]
+    ]
+    if deliveries:
+        EventDelivery.objects.using(using).bulk_create(deliveries)
+        from pos.events import relay
+
+        pending = [row.id for row in rows if subscribers[row.name]]
+        transaction.on_commit(lambda: relay.after_commit_many(using, pending), using=using)
+    return [Envelope(id=row.id, name=row.name, version=row.version, tenant_id=row.tenant_id,
+                     occurred_at=row.occurred_at, payload=event) for row, event in zip(rows, events, strict=True)]

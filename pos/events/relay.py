@@ -96,6 +96,21 @@ def after_commit(using: str, event_id: uuid.UUID) -> None:
                          extra={"event_id": str(event_id), "database": using})
 
 
+def after_commit_many(using: str, event_ids: list[uuid.UUID]) -> None:
+    """`after_commit` for the events of one batch (`publish_many`): one broker call per event in service mode,
+    in-process delivery in embedded mode. Never raises."""
+    try:
+        if in_process():
+            for event_id in event_ids:
+                deliver_event(using, event_id)
+            _maybe_sweep_in_process(using)
+        else:
+            enqueue(using, event_ids)
+    except Exception:  # committed already; what is left pending is swept
+        logger.exception("Event relay failed after commit; the sweep will retry.",
+                         extra={"event_count": len(event_ids), "database": using})
+
+
 _broker_down_until = 0  # monotonic ns; a broker that just failed is not asked again for a while (per process)
 
 

@@ -1,0 +1,49 @@
+"""`publish_many`: a batch of events recorded with one INSERT for the events and one for their deliveries, with
+the guarantees of `publish` (commit or roll back with the change, delivered once to every subscriber)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
+
+from pos.events import PublishOutsideTransaction, publish_many
+from pos.models import EventDelivery, OutboxEvent
+from tests import events_support as support
+from tests.events_support import Ping, Unheard
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+TENANT = uuid.UUID("7d1c3a52-0000-4000-8000-00000000e0e1")
+
+
+@pytest.fixture(autouse=True)
+def _in_process(settings):
+    settings.EVENTS_IN_PROCESS = True
+    support.create_effect_tables()
+
+
+def test_a_batch_is_two_inserts_and_each_event_is_delivered_once_to_each_subscriber():
+    events = [Ping(key=f"k{n}") for n in range(25)] + [Unheard(key="nobody")]
+    with CaptureQueriesContext(connections["inventory"]) as queries, transaction.atomic(using="inventory"):
+        envelopes = publish_many(events, tenant_id=TENANT, using="inventory")
+        inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 2 and len(envelopes) == 26
+    assert sorted(note for _, _, note, _ in support.effects("pos_core")) == sorted(f"k{n}" for n in range(25))
+    assert len(support.effects("restaurant")) == 25
+    assert set(OutboxEvent.objects.using("inventory").values_list("status", flat=True)) == {"delivered"}
+    assert EventDelivery.objects.using("inventory").filter(status="delivered").count() == 50
+
+
+def test_a_rolled_back_batch_publishes_nothing_and_outside_a_transaction_is_refused():
+    with pytest.raises(RuntimeError), transaction.atomic(using="inventory"):
+        publish_many([Ping(key="a"), Ping(key="b")], tenant_id=TENANT, using="inventory")
+        raise RuntimeError("the change failed")
+    with pytest.raises(PublishOutsideTransaction):
+        publish_many([Ping(key="c")], tenant_id=TENANT, using="inventory")
+    assert not OutboxEvent.objects.using("inventory").exists()
+    assert support.effects("pos_core") == []
+    with transaction.atomic(using="inventory"):
+        assert publish_many([], tenant_id=TENANT, using="inventory") == []
