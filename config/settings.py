@@ -252,8 +252,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 48)
-# A request that died holding a key releases it after this many seconds, so a retry can proceed.
+# A request that died holding a key releases it after this many seconds, so a retry can proceed, unless its
+# death is seen sooner: on PostgreSQL the request holds a session advisory lock on the key that vanishes with its
+# connection (turn IDEMPOTENCY_ADVISORY_LOCKS off when `default` sits behind a transaction-mode pooler, where
+# session locks do not follow the client); on one host a retry also sees that the holder's process is gone.
 IDEMPOTENCY_LOCK_SECONDS = env_int("IDEMPOTENCY_LOCK_SECONDS", 60)
+IDEMPOTENCY_ADVISORY_LOCKS = env_bool("IDEMPOTENCY_ADVISORY_LOCKS", default=True)
 TERMINAL_LAST_USED_RESOLUTION_SECONDS = env_int("TERMINAL_LAST_USED_RESOLUTION_SECONDS", 60)
 
 # --- Logging: one JSON object a line, with tenant, request and saga ids ------------------------

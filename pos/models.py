@@ -26,6 +26,10 @@ class IdempotencyRecord(models.Model):
     response_body = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     locked_until = models.DateTimeField()
+    # Who runs the request now ("host pid process-start"), and the token its answer is written under: a retry
+    # takes a key over as soon as its holder is known to be gone, and the old holder can no longer write.
+    holder = models.CharField(max_length=300, blank=True, default="")
+    lock_token = models.UUIDField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -100,7 +104,13 @@ class EventDelivery(models.Model):
     last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)  # the latest delivery
+    # History a replay keeps: `attempts` counts every attempt ever made; the retry budget and backoff count
+    # from `attempts_at_replay` (the attempts made before the latest replay).
+    first_delivered_at = models.DateTimeField(null=True, blank=True)
+    replays = models.PositiveIntegerField(default=0)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    attempts_at_replay = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["event", "handler_name"], name="delivery_per_handler")]

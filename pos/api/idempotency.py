@@ -5,9 +5,17 @@
 - same key while the first request is still running: 409;
 - keys are scoped per tenant and kept `IDEMPOTENCY_KEY_TTL_HOURS` (at least 24 h).
 
-A request that died holding its key releases it after `IDEMPOTENCY_LOCK_SECONDS`. Transient answers
-(409 conflicts, 429, 5xx) are not stored, so a retry runs again; the services behind the endpoint are
-idempotent by the same key, so running again never doubles an effect.
+A request that died holding its key (its process killed, its connection lost) does not block the retry:
+- on PostgreSQL the request holds a session advisory lock on the key (on the `default` connection) for as
+  long as it runs; the server drops it the moment that connection goes away, so the next retry that gets
+  the lock takes the key over at once;
+- elsewhere (SQLite, embedded mode) the record names its holder (host, process id and the process's start
+  time); a retry on the same host takes the key over as soon as that process is gone;
+- otherwise (a holder on another host) the key is released after `IDEMPOTENCY_LOCK_SECONDS`.
+Each holder writes its answer only under its own lock token, so a holder that was taken over never
+overwrites its successor. Transient answers (409 conflicts, 429, 5xx) are not stored, so a retry runs
+again; the services behind the endpoint are idempotent by the same key, so running again never doubles an
+effect.
 """
 
 from __future__ import annotations
@@ -15,11 +23,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
+import os
 import re
+import socket
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -32,6 +44,82 @@ HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _NOT_STORED = {401, 403, 409, 429}
 DB = "default"
+_LOCK_NAMESPACE = b"pos.idempotency\0"
+
+logger = logging.getLogger("pos.idempotency")
+
+
+def _process_start() -> str:
+    """The process's start time in clock ticks since boot (Linux), telling a live process from a later one
+    that reused its pid; empty where /proc is not available."""
+    try:
+        with open(f"/proc/{os.getpid()}/stat", "rb") as stat:
+            return _start_of(stat.read())
+    except OSError:
+        return ""
+
+
+def _start_of(stat: bytes) -> str:
+    # Field 22; the command name (field 2) may hold spaces, so count from its closing parenthesis.
+    return stat.rsplit(b")", 1)[1].split()[19].decode()
+
+
+def holder_identity() -> str:
+    return f"{socket.gethostname()} {os.getpid()} {_process_start()}"
+
+
+def holder_is_gone(holder: str) -> bool:
+    """True when `holder` (see `holder_identity`) names a process of this host that no longer runs."""
+    try:
+        host, pid_text, started = holder.split(" ", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname() or not started:
+        return False  # another machine's process: only its lock's expiry can tell
+    if pid == os.getpid():
+        return started != _process_start()
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return _start_of(stat.read()) != started
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _lock_id(tenant_id, key: str) -> int:
+    digest = hashlib.blake2b(_LOCK_NAMESPACE + str(tenant_id).encode() + b"\0" + key.encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+class _KeyLock:
+    """A PostgreSQL session advisory lock on (tenant, key) held by this request's `default` connection: it
+    lives exactly as long as the request's connection, so a killed request frees its key at once."""
+
+    def __init__(self, tenant_id, key: str) -> None:
+        self.lock_id = _lock_id(tenant_id, key)
+        self.held = False
+
+    @staticmethod
+    def available() -> bool:
+        return settings.IDEMPOTENCY_ADVISORY_LOCKS and connections[DB].vendor == "postgresql"
+
+    def acquire(self) -> bool:
+        with connections[DB].cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.lock_id])
+            self.held = bool(cursor.fetchone()[0])
+        return self.held
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            with connections[DB].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.lock_id])
+        except Exception:  # noqa: BLE001 - a lost connection has dropped the lock already
+            logger.warning("idempotency key lock not released: its connection is gone")
 
 
 def fingerprint(method: str, path: str, data: object) -> str:
@@ -47,16 +135,19 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
-def _claim(tenant_id, key: str, method: str, path: str, digest: str) -> tuple[IdempotencyRecord | None, Response | None]:
+def _claim(tenant_id, key: str, method: str, path: str, digest: str, *, locked: bool
+           ) -> tuple[IdempotencyRecord | None, Response | None]:
+    """Create or take over the key's record for this request, or answer early (replay, 409, 422).
+    `locked`: this request holds the key's advisory lock, so no live request holds the key."""
     now = timezone.now()
     lock = now + timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
     expires = now + timedelta(hours=max(24, settings.IDEMPOTENCY_KEY_TTL_HOURS))
+    mine = {"locked_until": lock, "lock_token": uuid.uuid4(), "holder": holder_identity()}
     try:
         with transaction.atomic(using=DB):
             record = IdempotencyRecord.objects.using(DB).create(
-                tenant_id=tenant_id, key=key, method=method, path=path, fingerprint=digest,
-                locked_until=lock, expires_at=expires,
-            )
+                tenant_id=tenant_id, key=key, method=method, path=path, fingerprint=digest, expires_at=expires,
+                **mine)
         return record, None
     except IntegrityError:
         pass
@@ -65,7 +156,7 @@ def _claim(tenant_id, key: str, method: str, path: str, digest: str) -> tuple[Id
         # An expired key is a new key: take it over.
         taken = IdempotencyRecord.objects.using(DB).filter(pk=record.pk, expires_at=record.expires_at).update(
             method=method, path=path, fingerprint=digest, state=IdempotencyRecord.State.IN_PROGRESS,
-            response_status=None, response_body="", locked_until=lock, expires_at=expires)
+            response_status=None, response_body="", expires_at=expires, **mine)
         if taken:
             record.refresh_from_db(using=DB)
             return record, None
@@ -76,13 +167,19 @@ def _claim(tenant_id, key: str, method: str, path: str, digest: str) -> tuple[Id
             "idempotency-key-reused"))
     if record.state == IdempotencyRecord.State.COMPLETED:
         return None, _replay(record)
-    if record.locked_until > now:
+    holder_gone = locked or holder_is_gone(record.holder)
+    if record.locked_until > now and not holder_gone:
         return None, _in_progress()
-    # The request that held the key died: the first retry to take the lock runs again.
+    # The request that held the key died: the first retry to take it over runs again.
     taken = IdempotencyRecord.objects.using(DB).filter(
-        pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS, locked_until=record.locked_until
-    ).update(locked_until=lock)
+        pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS, lock_token=record.lock_token,
+        locked_until=record.locked_until,
+    ).update(**mine)
     if taken:
+        logger.warning("idempotency key taken over from a request that is gone",
+                       extra={"idempotency_key": key, "previous_holder": record.holder,
+                              "reason": "holder gone" if holder_gone else "lock expired"})
+        record.refresh_from_db(using=DB)
         return record, None
     return None, _in_progress()
 
@@ -109,24 +206,37 @@ def idempotent(method):
                                             "idempotency-key-invalid"))
         tenant_id = current_tenant_id()
         digest = fingerprint(request.method, request.path, request.data)
-        record, early = _claim(tenant_id, key, request.method, request.path, digest)
-        if early is not None:
-            return early
-        request.idempotency_key = key
+        key_lock = _KeyLock(tenant_id, key) if _KeyLock.available() else None
+        if key_lock is not None and not key_lock.acquire():
+            return _in_progress()  # a live request holds the key
         try:
-            response = method(view, request, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - rendered by DRF's handler, then stored or released
-            response = view.handle_exception(exc)
-        if response.status_code >= 500 or response.status_code in _NOT_STORED:
-            IdempotencyRecord.objects.using(DB).filter(pk=record.pk).delete()
-        else:
-            body = json.dumps(response.data, cls=JSONEncoder, ensure_ascii=False) if response.data is not None else ""
-            IdempotencyRecord.objects.using(DB).filter(pk=record.pk).update(
-                state=IdempotencyRecord.State.COMPLETED, response_status=response.status_code, response_body=body)
-        return response
+            return _run(view, request, args, kwargs, method, tenant_id, key, digest, locked=key_lock is not None)
+        finally:
+            if key_lock is not None:
+                key_lock.release()
 
     wrapper.idempotent = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _run(view, request, args, kwargs, method, tenant_id, key: str, digest: str, *, locked: bool):
+    record, early = _claim(tenant_id, key, request.method, request.path, digest, locked=locked)
+    if early is not None:
+        return early
+    request.idempotency_key = key
+    try:
+        response = method(view, request, *args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - rendered by DRF's handler, then stored or released
+        response = view.handle_exception(exc)
+    # Only while this request still holds the key: one that was taken over leaves the record to its successor.
+    mine = IdempotencyRecord.objects.using(DB).filter(pk=record.pk, lock_token=record.lock_token)
+    if response.status_code >= 500 or response.status_code in _NOT_STORED:
+        mine.delete()
+    else:
+        body = json.dumps(response.data, cls=JSONEncoder, ensure_ascii=False) if response.data is not None else ""
+        mine.update(state=IdempotencyRecord.State.COMPLETED, response_status=response.status_code,
+                    response_body=body)
+    return response
 
 
 def purge_expired() -> int:

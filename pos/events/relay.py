@@ -28,7 +28,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from pos import logging as pos_logging
@@ -274,28 +275,30 @@ def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryRep
             applied = _apply(delivery)
         except Exception as exc:  # noqa: BLE001 - any handler error is recorded and retried
             attempts = delivery.attempts + 1
-            dead = attempts >= settings.EVENTS_MAX_ATTEMPTS
+            since_replay = attempts - delivery.attempts_at_replay
+            dead = since_replay >= settings.EVENTS_MAX_ATTEMPTS
             error = "".join(traceback.format_exception(exc))[-4000:]
             now = timezone.now()
             with bookkeeping(using):
                 mine.update(
                     attempts=attempts, last_error=error, claimed_until=None, claim_token=None, updated_at=now,
                     status=EventDelivery.Status.DEAD if dead else EventDelivery.Status.PENDING,
-                    next_attempt_at=now + backoff(attempts),
+                    next_attempt_at=now + backoff(since_replay),
                 )
                 _refresh_events(using, [event.id])
             if dead:
                 report.dead += 1
-                logger.error("Event handler failed %s times; dead-lettered: %s", attempts, exc,
+                logger.error("Event handler failed %s times; dead-lettered: %s", since_replay, exc,
                              extra={"attempts": attempts, "database": using})
             else:
                 report.failed += 1
-                logger.warning("Event handler failed (attempt %s of %s): %s", attempts,
+                logger.warning("Event handler failed (attempt %s of %s): %s", since_replay,
                                settings.EVENTS_MAX_ATTEMPTS, exc, extra={"attempts": attempts, "database": using})
         else:
             now = timezone.now()
             with bookkeeping(using):
                 mine.update(status=EventDelivery.Status.DELIVERED, delivered_at=now, attempts=delivery.attempts + 1,
+                            first_delivered_at=Coalesce(F("first_delivered_at"), Value(now)),
                             last_error="", claimed_until=None, claim_token=None, updated_at=now)
                 _refresh_events(using, [event.id])
             if applied:
@@ -440,7 +443,9 @@ def drain(aliases: Iterable[str] | None = None, *, now: datetime | None = None) 
 
 def replay(using: str, delivery_ids: Iterable[uuid.UUID], *, include_delivered: bool = False) -> int:
     """Resubmit deliveries (dead ones; delivered ones too with `include_delivered`, which the inbox then
-    acknowledges without a second effect). Returns how many were resubmitted; each is dispatched at once."""
+    acknowledges without a second effect). Returns how many were resubmitted; each is dispatched at once.
+    The delivery's history stays: every attempt made so far, its first (and latest) delivery time and its
+    last error remain; the replay is counted and gets a fresh retry budget."""
     from pos.models import EventDelivery
 
     statuses = [EventDelivery.Status.DEAD]
@@ -451,8 +456,9 @@ def replay(using: str, delivery_ids: Iterable[uuid.UUID], *, include_delivered: 
     with transaction.atomic(using=using):
         rows = EventDelivery.objects.using(using).filter(id__in=delivery_ids, status__in=statuses)
         event_ids = list(dict.fromkeys(rows.values_list("event_id", flat=True)))
-        count = rows.update(status=EventDelivery.Status.PENDING, attempts=0, next_attempt_at=now,
-                            claimed_until=None, claim_token=None, enqueued_at=None, delivered_at=None, updated_at=now)
+        count = rows.update(status=EventDelivery.Status.PENDING, attempts_at_replay=F("attempts"),
+                            replays=F("replays") + 1, replayed_at=now, next_attempt_at=now,
+                            claimed_until=None, claim_token=None, enqueued_at=None, updated_at=now)
         refresh_events(using, event_ids)
         for event_id in event_ids:
             transaction.on_commit(lambda event_id=event_id: after_commit(using, event_id), using=using)

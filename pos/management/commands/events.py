@@ -211,9 +211,15 @@ class Command(BaseCommand):
         deliveries = list(EventDelivery.objects.using(alias).filter(event_id=row.id).order_by("handler_name"))
         self.stdout.write(f"  deliveries ({len(deliveries)}):")
         for d in deliveries:
-            when = d.delivered_at.isoformat() if d.delivered_at else f"next attempt {d.next_attempt_at.isoformat()}"
+            when = (f"delivered {d.delivered_at.isoformat()}" if d.status == EventDelivery.Status.DELIVERED
+                    else f"next attempt {d.next_attempt_at.isoformat()}")
             self.stdout.write(f"    - {d.handler_name} -> {d.consumer_alias}: {d.status}, attempts {d.attempts}, "
                               f"{when}  [delivery {d.id}]")
+            if d.first_delivered_at:
+                self.stdout.write(f"      first delivered {d.first_delivered_at.isoformat()}")
+            if d.replays:
+                self.stdout.write(f"      replayed {d.replays} time(s), last {d.replayed_at.isoformat()} "
+                                  f"(after {d.attempts_at_replay} attempts)")
             if d.last_error:
                 last = d.last_error.strip().splitlines()[-1]
                 self.stdout.write(f"      last error: {last}")
