@@ -1,5 +1,10 @@
 """Liveness and readiness probes. Readiness checks every module database, and in service mode the cache
-and the broker."""
+and the broker.
+
+A database that does not answer makes the process unready (503): it cannot take an order. The cache and the
+broker are not needed to take one (the outbox keeps events until the broker is back, catalog reads fall
+back to inventory), so their outage answers 200 with `"status": "degraded"`: a load balancer keeps the web
+processes in rotation while monitoring sees what is missing."""
 
 from __future__ import annotations
 
@@ -47,10 +52,18 @@ def _broker() -> None:
 
 def readyz(request):
     checks = {f"database:{alias}": _check(_database(alias)) for alias in settings.DATABASES}
+    essential = all(item["ok"] for item in checks.values())
     if settings.REDIS_URL:
         checks["cache"] = _check(_cache)
         checks["broker"] = _check(_broker)
-    ready = all(item["ok"] for item in checks.values())
+    if not essential:
+        status = "unavailable"
+    elif all(item["ok"] for item in checks.values()):
+        status = "ready"
+    else:
+        status = "degraded"
     mode = "service" if settings.SERVICE_MODE or settings.REDIS_URL else "embedded"
-    return JsonResponse({"status": "ready" if ready else "unavailable", "mode": mode, "checks": checks},
-                        status=200 if ready else 503)
+    body = {"status": status, "mode": mode, "checks": checks}
+    if status == "degraded":
+        body["degraded"] = sorted(name for name, item in checks.items() if not item["ok"])
+    return JsonResponse(body, status=503 if status == "unavailable" else 200)
