@@ -22,6 +22,14 @@ from tests import kernel_urls
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.urls("tests.kernel_urls")]
 
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    kernel_urls.calls.clear()
+    kernel_urls.gate.clear()
+    yield
+    kernel_urls.gate.set()
+
 # The holder: a process of its own on the test databases, stuck inside the slow endpoint until it is killed.
 HOLDER = """
 import django, sys
