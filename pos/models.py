@@ -106,9 +106,8 @@ class EventDelivery(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     delivered_at = models.DateTimeField(null=True, blank=True)  # the latest delivery
     # History a replay keeps: `attempts` counts every attempt ever made; the retry budget and backoff count
-    # from `attempts_at_replay` (the attempts made before the latest replay).
+    # from `attempts_at_replay` (the attempts made before the latest replay, at `replayed_at`).
     first_delivered_at = models.DateTimeField(null=True, blank=True)
-    replays = models.PositiveIntegerField(default=0)
     replayed_at = models.DateTimeField(null=True, blank=True)
     attempts_at_replay = models.PositiveIntegerField(default=0)
 

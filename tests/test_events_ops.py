@@ -138,20 +138,22 @@ def test_replay_keeps_the_delivery_history(dead_event, settings):
     # Replayed while still broken: the failed attempt adds to the history and the budget starts again.
     run("replay", "--id", str(event_id))
     dead.refresh_from_db()
-    assert (dead.status, dead.attempts, dead.replays, dead.attempts_at_replay) == ("dead", 2, 1, 1)
+    assert (dead.status, dead.attempts, dead.attempts_at_replay) == ("dead", 2, 1)
+    first_replay = dead.replayed_at
     flag.unlink()
     run("replay", "--id", str(event_id), "--include-delivered")
     dead.refresh_from_db()
     delivered.refresh_from_db()
-    assert (dead.status, dead.attempts, dead.replays, dead.attempts_at_replay) == ("delivered", 3, 2, 2)
+    assert (dead.status, dead.attempts, dead.attempts_at_replay) == ("delivered", 3, 2)
+    assert dead.replayed_at > first_replay
     assert dead.first_delivered_at == dead.delivered_at and dead.replayed_at is not None
     assert "told to fail" not in dead.last_error
     # The delivery that had succeeded keeps its first delivery time and counts the replay's attempt.
-    assert (delivered.attempts, delivered.replays, delivered.first_delivered_at) == (2, 1, first_delivered)
+    assert (delivered.attempts, delivered.attempts_at_replay, delivered.first_delivered_at) == (2, 1, first_delivered)
     assert delivered.delivered_at > first_delivered
     out = run("inspect", str(event_id))
     assert f"first delivered {first_delivered.isoformat()}" in out
-    assert "replayed 2 time(s)" in out and "(after 2 attempts)" in out
+    assert f"last replayed {dead.replayed_at.isoformat()} (after 2 attempts)" in out
 
 
 def test_sweep_delivers_what_is_due(settings):

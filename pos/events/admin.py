@@ -39,7 +39,7 @@ class DatabaseFilter(admin.SimpleListFilter):
 
 @admin.register(EventDelivery)
 class EventDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["event_name", "handler_name", "consumer_alias", "status", "attempts", "replays", "next_attempt_at",
+    list_display = ["event_name", "handler_name", "consumer_alias", "status", "attempts", "next_attempt_at",
                     "error_summary", "event_link", "created_at"]
     list_filter = [DatabaseFilter, "status", "event_name", "handler_name"]
     search_fields = ["=event__id", "event_name", "handler_name"]
@@ -48,7 +48,7 @@ class EventDeliveryAdmin(admin.ModelAdmin):
     list_per_page = 100
     readonly_fields = ["event_id", "event_name", "tenant_id", "handler_name", "consumer_alias", "status", "attempts",
                        "next_attempt_at", "claimed_until", "enqueued_at", "first_delivered_at", "delivered_at",
-                       "replays", "replayed_at", "attempts_at_replay", "created_at", "updated_at", "payload",
+                       "replayed_at", "attempts_at_replay", "created_at", "updated_at", "payload",
                        "last_error"]
     fields = readonly_fields
 

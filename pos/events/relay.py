@@ -457,7 +457,7 @@ def replay(using: str, delivery_ids: Iterable[uuid.UUID], *, include_delivered: 
         rows = EventDelivery.objects.using(using).filter(id__in=delivery_ids, status__in=statuses)
         event_ids = list(dict.fromkeys(rows.values_list("event_id", flat=True)))
         count = rows.update(status=EventDelivery.Status.PENDING, attempts_at_replay=F("attempts"),
-                            replays=F("replays") + 1, replayed_at=now, next_attempt_at=now,
+                            replayed_at=now, next_attempt_at=now,
                             claimed_until=None, claim_token=None, enqueued_at=None, updated_at=now)
         refresh_events(using, event_ids)
         for event_id in event_ids:

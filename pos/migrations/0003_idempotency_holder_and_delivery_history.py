@@ -34,11 +34,6 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='eventdelivery',
-            name='replays',
-            field=models.PositiveIntegerField(default=0),
-        ),
-        migrations.AddField(
             model_name='idempotencyrecord',
             name='holder',
             field=models.CharField(blank=True, default='', max_length=300),

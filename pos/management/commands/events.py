@@ -217,8 +217,8 @@ class Command(BaseCommand):
                               f"{when}  [delivery {d.id}]")
             if d.first_delivered_at:
                 self.stdout.write(f"      first delivered {d.first_delivered_at.isoformat()}")
-            if d.replays:
-                self.stdout.write(f"      replayed {d.replays} time(s), last {d.replayed_at.isoformat()} "
+            if d.replayed_at:
+                self.stdout.write(f"      last replayed {d.replayed_at.isoformat()} "
                                   f"(after {d.attempts_at_replay} attempts)")
             if d.last_error:
                 last = d.last_error.strip().splitlines()[-1]
