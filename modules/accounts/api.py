@@ -9,6 +9,7 @@ from .errors import InvalidToken, TenantNotFound, TerminalNameTaken
 from .models import Role
 from .selectors import tenant_get as _get
 from .selectors import tenant_get_by_slug as _by_slug
+from .selectors import terminal_list as _terminal_list
 from .services import staff_create as _staff_create
 from .services import tenant_create as _tenant_create
 from .services import terminal_authenticate as _authenticate
@@ -19,18 +20,24 @@ ROLES = tuple(Role.values)
 __all__ = [
     "ROLES", "InvalidToken", "IssuedTerminal", "TenantInfo", "TenantNotFound", "TerminalIdentity",
     "TerminalNameTaken", "authenticate_terminal", "create_manager", "create_tenant", "create_terminal",
-    "get_tenant", "get_tenant_by_slug",
+    "get_tenant", "get_tenant_by_slug", "list_terminals",
 ]
 
 
 def get_tenant(tenant_id: uuid.UUID | str) -> TenantInfo:
-    """The restaurant's settings (currency, locales, tax, rounding, accepted methods). Raises TenantNotFound."""
+    """The restaurant's settings (currency, locales, tax, rounding, accepted methods, whether cash payments need
+    an open shift). Raises TenantNotFound."""
     return _get(tenant_id=tenant_id)
 
 
 def get_tenant_by_slug(slug: str) -> TenantInfo:
     """Like get_tenant, by slug. Raises TenantNotFound."""
     return _by_slug(slug=slug)
+
+
+def list_terminals(*, tenant_id: uuid.UUID | str) -> list[TerminalIdentity]:
+    """The restaurant's active terminals (revoked ones left out), by name. Unknown tenant: empty."""
+    return _terminal_list(tenant_id=tenant_id)
 
 
 def create_tenant(**fields) -> TenantInfo:

@@ -21,6 +21,7 @@ class TenantInfo:
     service_charge_rate: Decimal
     payment_methods: tuple[str, ...]
     is_active: bool
+    require_open_shift_for_cash: bool = False  # cash payments need an open shift on the terminal's drawer
 
 
 @dataclass(frozen=True)

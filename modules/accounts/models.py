@@ -41,6 +41,8 @@ class Tenant(models.Model):
     service_charge_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0.00"),
                                               validators=[MinValueValidator(0), MaxValueValidator(100)])
     payment_methods = models.JSONField(default=default_payment_methods)
+    require_open_shift_for_cash = models.BooleanField(
+        default=False, help_text="Refuse cash payments on a terminal whose cash drawer has no open shift.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

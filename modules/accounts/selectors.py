@@ -15,7 +15,7 @@ def tenant_info(tenant: Tenant) -> TenantInfo:
         currency_exponent=tenant.currency_exponent, locales=tuple(tenant.locales), timezone=tenant.timezone,
         cash_rounding_unit=tenant.cash_rounding_unit, tax_rate=tenant.tax_rate, tax_inclusive=tenant.tax_inclusive,
         service_charge_rate=tenant.service_charge_rate, payment_methods=tuple(tenant.payment_methods),
-        is_active=tenant.is_active,
+        is_active=tenant.is_active, require_open_shift_for_cash=tenant.require_open_shift_for_cash,
     )
 
 
@@ -40,6 +40,13 @@ def tenant_directory() -> list[tuple[uuid.UUID, str]]:
 def terminal_identity(terminal: Terminal, tenant_slug: str) -> TerminalIdentity:
     return TerminalIdentity(id=terminal.id, tenant_id=terminal.tenant_id, tenant_slug=tenant_slug,
                             name=terminal.name, role=terminal.role, last_used_at=terminal.last_used_at)
+
+
+def terminal_list(*, tenant_id: uuid.UUID | str) -> list[TerminalIdentity]:
+    with all_tenants():
+        rows = list(Terminal.objects.select_related("tenant").filter(tenant_id=tenant_id, revoked_at__isnull=True)
+                    .order_by("name"))
+    return [terminal_identity(row, row.tenant.slug) for row in rows]
 
 
 def terminal_by_prefix(prefix: str) -> Terminal | None:

@@ -1,6 +1,6 @@
 """Errors of the payment module. Each carries what the caller needs to act (payment id, what is left)."""
 
-from pos.errors import Conflict, DomainError, InvalidInput, NotFound, Unprocessable
+from pos.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unprocessable
 
 
 class PaymentNotFound(NotFound):
@@ -82,3 +82,48 @@ class RefundFailed(DomainError):
 class IdempotencyKeyRequired(InvalidInput):
     type = "idempotency-key-required"
     title = "Idempotency key required"
+
+
+class ShiftNotFound(NotFound):
+    type = "shift-not-found"
+    title = "Shift not found"
+
+
+class DrawerNotFound(NotFound):
+    type = "drawer-not-found"
+    title = "Cash drawer not found"
+
+
+class ShiftRequired(Conflict):
+    """The restaurant requires an open shift for cash payments and the terminal's drawer has none.
+    Nothing was charged or written. extra: terminal_id, drawer_id (None when the terminal has no drawer)."""
+
+    type = "open-shift-required"
+    title = "An open shift is required for cash payments"
+
+
+class ShiftAlreadyOpen(Conflict):
+    """The drawer already has an open shift; close it first. extra: shift_id, drawer_id."""
+
+    type = "shift-already-open"
+    title = "This drawer already has an open shift"
+
+
+class ShiftClosed(Conflict):
+    """A closed shift cannot change (no cash movement, no second close, no reopening). Corrections are cash
+    movements in the current shift. extra: shift_id, closed_at."""
+
+    type = "shift-closed"
+    title = "The shift is closed"
+
+
+class NotYourDrawer(Forbidden):
+    """A cashier's terminal acts only on its own drawer's shifts; a manager's on any. extra: drawer_id."""
+
+    type = "not-your-drawer"
+    title = "This shift belongs to another cash drawer"
+
+
+class InvalidShiftRequest(InvalidInput):
+    type = "invalid-shift-request"
+    title = "Invalid shift request"

@@ -52,6 +52,14 @@ class Payment(TenantScopedModel):
     provider_key = models.CharField(max_length=80, unique=True, help_text="Idempotency key sent to the provider.")
     provider_reference = models.CharField(max_length=100, blank=True, default="")
     reference = models.CharField(max_length=100, blank=True, default="", help_text="Caller's reference (order).")
+    terminal_id = models.CharField(max_length=64, blank=True, default="", help_text="The terminal that took it.")
+    drawer = models.ForeignKey("CashDrawer", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               help_text="The terminal's cash drawer when the payment was taken.")
+    shift = models.ForeignKey("Shift", null=True, blank=True, on_delete=models.PROTECT, related_name="payments",
+                              help_text="The drawer's shift this payment counts in.")
+    late_for_shift = models.ForeignKey("Shift", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                       help_text="Started in this shift, which closed before the payment was "
+                                                 "captured: it counts in `shift` instead.")
     decline_reason = models.CharField(max_length=200, blank=True, default="")
     last_error = models.CharField(max_length=300, blank=True, default="")
     lookup_attempts = models.PositiveIntegerField(default=0)
@@ -105,6 +113,14 @@ class Refund(TenantScopedModel):
     provider_reference = models.CharField(max_length=100, blank=True, default="")
     failure_reason = models.CharField(max_length=300, blank=True, default="")
     actor = models.CharField(max_length=150, blank=True, default="", help_text="Who asked: terminal or manager.")
+    terminal_id = models.CharField(max_length=64, blank=True, default="", help_text="The terminal that refunded.")
+    drawer = models.ForeignKey("CashDrawer", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               help_text="The drawer the money left (the terminal's, else the payment's).")
+    shift = models.ForeignKey("Shift", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds",
+                              help_text="The drawer's shift this refund counts in.")
+    late_for_shift = models.ForeignKey("Shift", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                       help_text="The closed shift of the refunded payment (or the shift the refund "
+                                                 "started in, closed before it succeeded).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -121,6 +137,128 @@ class Refund(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"Refund {Money(self.amount, self.currency)} ({self.status})"
+
+
+# --- cash drawers and shifts -------------------------------------------------------------------------------
+
+
+class CashDrawer(TenantScopedModel):
+    """A physical cash drawer. Terminals are assigned to it; a terminal without one gets a drawer of its own
+    when it first opens a shift."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "name"], name="drawer_name_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DrawerTerminal(TenantScopedModel):
+    """A terminal's cash goes into this drawer. A terminal belongs to one drawer at most; `terminal_name` is a
+    snapshot of the terminal's name (terminals live in accounts) taken when it was assigned."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    drawer = models.ForeignKey(CashDrawer, on_delete=models.CASCADE, related_name="terminals")
+    terminal_id = models.UUIDField()
+    terminal_name = models.CharField(max_length=100)
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["terminal_name"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "terminal_id"], name="one_drawer_per_terminal")]
+
+    def __str__(self) -> str:
+        return f"{self.terminal_name} → {self.drawer_id}"
+
+
+class ShiftStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class Shift(TenantScopedModel):
+    """One cashier's shift on one drawer: opened with a float, closed with a count. A closed shift never
+    changes; its Z report is kept as it was at closing."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    drawer = models.ForeignKey(CashDrawer, on_delete=models.PROTECT, related_name="shifts")
+    status = models.CharField(max_length=10, choices=ShiftStatus.choices, default=ShiftStatus.OPEN)
+    currency = models.CharField(max_length=3)
+    opening_float = models.BigIntegerField(help_text="Cash in the drawer at opening, minor units.")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    opened_by = models.CharField(max_length=150, help_text="Who opened it: terminal or manager.")
+    opened_by_terminal_id = models.CharField(max_length=64, blank=True, default="")
+    open_key = models.CharField(max_length=255, help_text="The opening request's idempotency key.")
+    open_fingerprint = models.CharField(max_length=64)
+    note = models.CharField(max_length=300, blank=True, default="")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.CharField(max_length=150, blank=True, default="")
+    closed_by_terminal_id = models.CharField(max_length=64, blank=True, default="")
+    close_key = models.CharField(max_length=255, blank=True, default="")
+    close_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    close_note = models.CharField(max_length=300, blank=True, default="")
+    counted = models.JSONField(default=dict, blank=True, help_text="Counted amount per method at closing.")
+    expected_cash = models.BigIntegerField(null=True, blank=True)
+    counted_cash = models.BigIntegerField(null=True, blank=True)
+    cash_difference = models.BigIntegerField(null=True, blank=True, help_text="Counted − expected: over > 0 > short.")
+    z_report = models.JSONField(default=dict, blank=True, help_text="The Z report, as it was at closing.")
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            # One open shift per drawer, kept by the database itself (also under concurrent openings).
+            models.UniqueConstraint(fields=["drawer"], condition=models.Q(status="open"),
+                                    name="one_open_shift_per_drawer"),
+            models.UniqueConstraint(fields=["tenant_id", "open_key"], name="shift_open_key_per_tenant"),
+            models.CheckConstraint(condition=models.Q(opening_float__gte=0), name="shift_float_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant_id", "-opened_at"], name="shift_tenant_opened"),
+            models.Index(fields=["tenant_id", "status", "-opened_at"], name="shift_tenant_status"),
+            models.Index(fields=["tenant_id", "drawer", "-opened_at"], name="shift_tenant_drawer"),
+            models.Index(fields=["tenant_id", "cash_difference"], name="shift_tenant_difference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.drawer} {self.opened_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class MovementKind(models.TextChoices):
+    IN = "in", "Cash in"
+    OUT = "out", "Cash out"
+
+
+class CashMovement(TenantScopedModel):
+    """Cash put into or taken out of the drawer during a shift, other than sales and refunds: float top-ups,
+    pay-outs to suppliers, safe drops, and corrections of a closed shift's count."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shift = models.ForeignKey(Shift, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=3, choices=MovementKind.choices)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=300)
+    actor = models.CharField(max_length=150)
+    terminal_id = models.CharField(max_length=64, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "idempotency_key"], name="movement_key_per_tenant"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="movement_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {Money(self.amount, self.currency)}: {self.reason}"
 
 
 class Behaviour(models.TextChoices):

@@ -7,6 +7,7 @@ way, with the refundable amount reserved on the payment under a row lock in step
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -27,23 +28,57 @@ from pos.events import publish
 from pos.money import Money
 from pos.tenancy import all_tenants, tenant_context
 
-from .dto import METHODS, PaymentInfo, RefundInfo, payment_info, refund_info
+from .dto import (
+    METHODS,
+    CashMovementInfo,
+    DrawerInfo,
+    PaymentInfo,
+    RefundInfo,
+    ShiftInfo,
+    ShiftReport,
+    movement_info,
+    payment_info,
+    refund_info,
+    report_from_json,
+    report_to_json,
+    shift_info,
+)
 from .errors import (
+    DrawerNotFound,
     IdempotencyConflict,
     IdempotencyKeyRequired,
     InsufficientTender,
     InvalidAmount,
+    InvalidShiftRequest,
     MethodNotAccepted,
     NotRefundable,
+    NotYourDrawer,
     OverRefund,
     PaymentAmbiguous,
     PaymentDeclined,
     PaymentFailed,
     PaymentNotFound,
     RefundFailed,
+    ShiftAlreadyOpen,
+    ShiftClosed,
+    ShiftNotFound,
+    ShiftRequired,
 )
 from .gateways import GatewayAmbiguous, GatewayUnavailable, ProviderResult, gateway_for
-from .models import REFUNDABLE_STATUSES, Payment, PaymentStatus, Refund, RefundStatus
+from .models import (
+    REFUNDABLE_STATUSES,
+    CashDrawer,
+    CashMovement,
+    DrawerTerminal,
+    MovementKind,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    Shift,
+    ShiftStatus,
+)
+from .selectors import accepted_methods, drawer_of_terminal, shift_compute_report
 
 DB = "payment"
 MAX_KEY_LENGTH = 255
@@ -81,7 +116,7 @@ def _check_money(value: object, field: str) -> Money:
 
 
 def payment_charge(*, tenant_id: uuid.UUID, amount: Money, method: str, idempotency_key: str,
-                   tendered: Money | None = None, reference: str = "") -> PaymentInfo:
+                   tendered: Money | None = None, reference: str = "", terminal_id: str = "") -> PaymentInfo:
     """Take a payment once per idempotency key. See api.charge for the promise and the errors."""
     key = _check_key(idempotency_key)
     amount = _check_money(amount, "amount")
@@ -123,19 +158,35 @@ def payment_charge(*, tenant_id: uuid.UUID, amount: Money, method: str, idempote
         elif tendered is not None:
             raise InvalidAmount("Tendered applies to cash payments only.", field="tendered")
 
+        drawer_id = drawer_of_terminal(terminal_id=terminal_id)
         payment = Payment(
             tenant_id=tenant.id, method=method, currency=amount.currency, amount=amount.amount,
             rounding_adjustment=rounding.amount, tendered=tendered.amount if tendered is not None else None,
             change_due=change_due, idempotency_key=key, fingerprint=fingerprint,
             provider=gateway_for(method).name, provider_key=_provider_key("pay", tenant.id, key),
-            reference=str(reference or "")[:100],
+            reference=str(reference or "")[:100], terminal_id=str(terminal_id or "")[:64], drawer_id=drawer_id,
         )
         try:
             with transaction.atomic(using=DB):
+                # The shift row stays locked until the payment is in: a close waits for it, or it sees the close.
+                shift = _open_shift_for_update(drawer_id)
+                if shift is None and method == "cash" and tenant.require_open_shift_for_cash:
+                    raise ShiftRequired(
+                        "This restaurant takes cash only during an open shift, and this terminal's drawer has none. "
+                        "Open a shift (POST /api/v1/shifts) and take the payment again; nothing was charged.",
+                        terminal_id=str(terminal_id or ""), drawer_id=str(drawer_id) if drawer_id else None)
+                payment.shift_id = shift.id if shift else None
                 payment.save(using=DB, force_insert=True)
+                if method == "cash":
+                    # No provider stands between the guest and the drawer: a cash payment is captured in the
+                    # transaction that records it, under its shift's lock, so a close counts it whole or not at all.
+                    payment = _settle_charge(payment.pk, gateway_for(method).charge(
+                        key=payment.provider_key, tenant_id=payment.tenant_id, method=method, amount=rounded))
         except IntegrityError:
             # the same key raced us in: the first one owns the charge
             return _replay_charge(Payment.objects.using(DB).get(idempotency_key=key), fingerprint)
+        if payment.status != PaymentStatus.PENDING:
+            return _outcome(payment)
         return _send_charge(payment)
 
 
@@ -234,6 +285,7 @@ def _settle_charge(payment_id: uuid.UUID, result: ProviderResult) -> Payment:
             payment.captured_amount = payment.amount + payment.rounding_adjustment
             payment.captured_at = timezone.now()
             payment.decline_reason = ""
+            _count_in_open_shift(payment)
             event = PaymentCapturedEvent(payment_id=str(payment.id), amount=payment.captured_amount,
                                          currency=payment.currency, method=payment.method, reference=payment.reference)
         elif result.outcome == "declined":
@@ -257,7 +309,7 @@ def _settle_charge(payment_id: uuid.UUID, result: ProviderResult) -> Payment:
 
 
 def payment_refund(*, tenant_id: uuid.UUID, payment_id: str | uuid.UUID, amount: Money, idempotency_key: str,
-                   reason: str, actor: str = "") -> RefundInfo:
+                   reason: str, actor: str = "", terminal_id: str = "") -> RefundInfo:
     """Refund part or all of a captured payment once per key. See api.refund for the promise and the errors."""
     key = _check_key(idempotency_key)
     amount = _check_money(amount, "amount")
@@ -305,15 +357,32 @@ def payment_refund(*, tenant_id: uuid.UUID, payment_id: str | uuid.UUID, amount:
                 if not reserved:
                     raise OverRefund("The refund exceeds what is left to refund.", payment_id=str(payment.id),
                                      refundable=0, currency=payment.currency)
+                # The money leaves the refunding terminal's drawer (else the payment's) and counts in its open
+                # shift; a refund of a payment whose shift has closed says so.
+                drawer_id = drawer_of_terminal(terminal_id=terminal_id) or payment.drawer_id
+                shift = _open_shift_for_update(drawer_id)
+                late_for = None
+                if payment.shift_id and (shift is None or shift.id != payment.shift_id):
+                    payment_shift_open = Shift.objects.using(DB).filter(pk=payment.shift_id,
+                                                                        status=ShiftStatus.OPEN).exists()
+                    late_for = None if payment_shift_open else payment.shift_id
                 refund = Refund(tenant_id=payment.tenant_id, payment_id=payment.id, amount=amount.amount,
                                 currency=amount.currency, reason=reason[:300], idempotency_key=key,
                                 fingerprint=fingerprint, provider_key=_provider_key("rfd", payment.tenant_id, key),
-                                actor=actor[:150])
+                                actor=actor[:150], terminal_id=str(terminal_id or "")[:64], drawer_id=drawer_id,
+                                shift_id=shift.id if shift else None, late_for_shift_id=late_for)
                 refund.save(using=DB, force_insert=True)
+                if payment.method == "cash":
+                    # Cash leaves the drawer at once: settled in the same transaction, under the shift's lock.
+                    refund = _settle_refund(refund.pk, gateway_for("cash").refund(
+                        key=refund.provider_key, tenant_id=refund.tenant_id, method="cash",
+                        charge_reference=payment.provider_reference, amount=Money(refund.amount, refund.currency)))
         except _SameKeyRaced as raced:
             return _replay_refund(raced.refund, fingerprint)
         except IntegrityError:
             return _replay_refund(Refund.objects.using(DB).get(idempotency_key=key), fingerprint)
+        if refund.status != RefundStatus.PENDING:
+            return _refund_outcome(refund)
         return _send_refund(refund, payment)
 
 
@@ -379,6 +448,7 @@ def _settle_refund(refund_id: uuid.UUID, result: ProviderResult) -> Refund:
         if result.outcome == "approved":
             refund.status = RefundStatus.SUCCEEDED
             refund.provider_reference = result.reference
+            _count_in_open_shift(refund)
             payment.refunded_amount += refund.amount
             payment.status = (PaymentStatus.REFUNDED if payment.refunded_amount >= payment.captured_amount
                               else PaymentStatus.PARTIALLY_REFUNDED)
@@ -421,3 +491,292 @@ def payment_resolve_pending(*, older_than_seconds: int | None = None, limit: int
     if counts["payments_settled"] or counts["refunds_settled"]:
         logger.info("pending payments resolved", extra=counts)
     return counts
+
+
+# --- cash drawers and shifts ---------------------------------------------------------------------------------
+#
+# Lock order, everywhere: payment (or refund, then its payment) before shift. A close locks only its shift and
+# reads the rest, so a sale either committed before the close read its totals or sees the shift closed.
+
+
+def _open_shift_for_update(drawer_id: uuid.UUID | None) -> Shift | None:
+    """The drawer's open shift, locked until the surrounding transaction ends. None if it has none.
+
+    On PostgreSQL a close that commits while we wait drops the row from our answer; a shift opened meanwhile is
+    found by asking once more (a new statement sees it)."""
+    if drawer_id is None:
+        return None
+    for _ in range(3):
+        shift = Shift.objects.using(DB).select_for_update().filter(drawer_id=drawer_id, status=ShiftStatus.OPEN).first()
+        if shift is not None:
+            return shift
+        if not Shift.objects.using(DB).filter(drawer_id=drawer_id, status=ShiftStatus.OPEN).exists():
+            return None
+    return None
+
+
+def _count_in_open_shift(row: Payment | Refund) -> None:
+    """A payment or refund settled after its shift closed counts in the drawer's current shift (or none) and keeps
+    the closed one in `late_for_shift`. Runs inside the settling transaction, the row already locked."""
+    if row.shift_id is None:
+        return
+    status = (Shift.objects.using(DB).select_for_update().filter(pk=row.shift_id)
+              .values_list("status", flat=True).first())
+    if status == ShiftStatus.OPEN:
+        return
+    current = _open_shift_for_update(row.drawer_id)
+    row.late_for_shift_id = row.late_for_shift_id or row.shift_id
+    row.shift_id = current.id if current else None
+    logger.info("settled after its shift closed; counted in the current shift",
+                extra={"row_id": str(row.pk), "late_for_shift_id": str(row.late_for_shift_id),
+                       "shift_id": str(row.shift_id) if row.shift_id else None})
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _shift_money(value: object, field: str, currency: str, *, allow_zero: bool) -> int:
+    money = _check_money(value, field)
+    if money.currency != currency:
+        raise InvalidAmount(f"This restaurant counts in {currency}, not {money.currency}.", field=field,
+                            currency=currency)
+    if money.amount < 0 or (money.amount == 0 and not allow_zero):
+        raise InvalidAmount(f"{field} must be {'zero or more' if allow_zero else 'more than zero'}.", field=field)
+    if money.amount > _setting("PAYMENT_MAX_AMOUNT_MINOR", MAX_AMOUNT_MINOR):
+        raise InvalidAmount(f"{money} is above the cap.", field=field)
+    return money.amount
+
+
+def _terminal_drawer(terminal_id: uuid.UUID, terminal_name: str) -> CashDrawer:
+    """The terminal's drawer; a terminal without one gets a drawer of its own, named after it."""
+    link = DrawerTerminal.objects.using(DB).select_related("drawer").filter(terminal_id=terminal_id).first()
+    if link is not None:
+        return link.drawer
+    base = (terminal_name or f"Terminal {str(terminal_id)[:8]}")[:80]
+    for name in (base, f"{base} ({str(terminal_id)[:8]})"):
+        try:
+            with transaction.atomic(using=DB):
+                drawer = CashDrawer(name=name)
+                drawer.save(using=DB, force_insert=True)
+                DrawerTerminal(drawer=drawer, terminal_id=terminal_id,
+                               terminal_name=terminal_name[:100] or name).save(using=DB, force_insert=True)
+            return drawer
+        except IntegrityError:
+            link = DrawerTerminal.objects.using(DB).select_related("drawer").filter(terminal_id=terminal_id).first()
+            if link is not None:  # a concurrent first opening created it
+                return link.drawer
+    raise InvalidShiftRequest(f"A drawer named {base!r} already exists; assign this terminal to a drawer in the "
+                              "admin.", field="drawer_id")
+
+
+def _check_drawer_access(drawer_id: uuid.UUID, terminal_id: str, any_drawer: bool) -> None:
+    if any_drawer:
+        return
+    if drawer_of_terminal(terminal_id=terminal_id) != drawer_id:
+        raise NotYourDrawer("This terminal is not assigned to that cash drawer; a manager's terminal can act on "
+                            "any drawer.", drawer_id=str(drawer_id))
+
+
+def shift_open(*, tenant_id: uuid.UUID, opening_float: Money, idempotency_key: str, actor: str,
+               terminal_id: str = "", terminal_name: str = "", drawer_id: str | uuid.UUID | None = None,
+               any_drawer: bool = False, note: str = "") -> ShiftInfo:
+    """Open a shift on a drawer with its opening float, once per key. See api.open_shift."""
+    key = _check_key(idempotency_key)
+    tenant = accounts.get_tenant(tenant_id)
+    float_minor = _shift_money(opening_float, "opening_float", tenant.currency, allow_zero=True)
+    note = str(note or "").strip()[:300]
+    fingerprint = _digest(float_minor, opening_float.currency, drawer_id or "", note)
+    with tenant_context(tenant.id):
+        existing = Shift.objects.using(DB).filter(open_key=key).first()
+        if existing is not None:
+            return _replay_open(existing, fingerprint)
+        if drawer_id:
+            drawer = CashDrawer.objects.using(DB).filter(pk=_uuid_or_none(drawer_id)).first()
+            if drawer is None:
+                raise DrawerNotFound(f"No cash drawer {drawer_id}.", drawer_id=str(drawer_id))
+            _check_drawer_access(drawer.id, terminal_id, any_drawer)
+        else:
+            terminal = _uuid_or_none(terminal_id)
+            if terminal is None:
+                raise InvalidShiftRequest("Name the cash drawer (drawer_id).", field="drawer_id")
+            drawer = _terminal_drawer(terminal, terminal_name)
+        open_now = Shift.objects.using(DB).filter(drawer_id=drawer.id, status=ShiftStatus.OPEN).first()
+        if open_now is not None:
+            if open_now.open_key == key:  # the same request, retried while the first was committing
+                return _replay_open(open_now, fingerprint)
+            raise _already_open(open_now)
+        shift = Shift(drawer=drawer, currency=tenant.currency, opening_float=float_minor, opened_by=actor[:150],
+                      opened_by_terminal_id=str(terminal_id or "")[:64], open_key=key, open_fingerprint=fingerprint,
+                      note=note)
+        try:
+            with transaction.atomic(using=DB):
+                shift.save(using=DB, force_insert=True)
+        except IntegrityError:
+            raced = Shift.objects.using(DB).filter(open_key=key).first()
+            if raced is not None:
+                return _replay_open(raced, fingerprint)
+            open_now = Shift.objects.using(DB).filter(drawer_id=drawer.id, status=ShiftStatus.OPEN).first()
+            if open_now is None:
+                raise
+            raise _already_open(open_now) from None
+        logger.info("shift opened", extra={"shift_id": str(shift.id), "drawer_id": str(drawer.id),
+                                           "opening_float": float_minor})
+        return shift_info(shift)
+
+
+def _already_open(shift: Shift) -> ShiftAlreadyOpen:
+    return ShiftAlreadyOpen(f"The drawer {shift.drawer.name!r} already has a shift open since "
+                            f"{shift.opened_at:%Y-%m-%d %H:%M} (by {shift.opened_by}); close it first.",
+                            shift_id=str(shift.id), drawer_id=str(shift.drawer_id))
+
+
+def _replay_open(shift: Shift, fingerprint: str) -> ShiftInfo:
+    if shift.open_fingerprint != fingerprint:
+        raise IdempotencyConflict("This idempotency key already opened a shift with a different float, drawer or "
+                                  "note.", shift_id=str(shift.id))
+    return shift_info(shift)
+
+
+def _locked_shift(shift_id: str | uuid.UUID) -> Shift:
+    pk = _uuid_or_none(shift_id)
+    shift = Shift.objects.using(DB).select_for_update().filter(pk=pk).first() if pk else None
+    if shift is None:
+        raise ShiftNotFound(f"No shift {shift_id}.", shift_id=str(shift_id))
+    return shift
+
+
+def _closed(shift: Shift) -> ShiftClosed:
+    return ShiftClosed(f"This shift was closed at {shift.closed_at:%Y-%m-%d %H:%M} by {shift.closed_by} and cannot "
+                       "change; record a correction as a cash movement in the current shift.",
+                       shift_id=str(shift.id), closed_at=shift.closed_at.isoformat())
+
+
+def shift_cash_movement(*, tenant_id: uuid.UUID, shift_id: str | uuid.UUID, kind: str, amount: Money, reason: str,
+                        idempotency_key: str, actor: str, terminal_id: str = "",
+                        any_drawer: bool = False) -> CashMovementInfo:
+    """Record cash put in or taken out of an open shift's drawer, once per key. See api.record_cash_movement."""
+    key = _check_key(idempotency_key)
+    if kind not in MovementKind.values:
+        raise InvalidShiftRequest("kind must be 'in' or 'out'.", field="kind")
+    reason = str(reason or "").strip()
+    if not reason:
+        raise InvalidShiftRequest("A cash movement needs a reason.", field="reason")
+    tenant = accounts.get_tenant(tenant_id)
+    minor = _shift_money(amount, "amount", tenant.currency, allow_zero=False)
+    fingerprint = _digest(shift_id, kind, minor, amount.currency, reason)
+    with tenant_context(tenant.id):
+        existing = CashMovement.objects.using(DB).filter(idempotency_key=key).first()
+        if existing is not None:
+            return _replay_movement(existing, fingerprint)
+        try:
+            with transaction.atomic(using=DB):
+                shift = _locked_shift(shift_id)
+                _check_drawer_access(shift.drawer_id, terminal_id, any_drawer)
+                if shift.status != ShiftStatus.OPEN:
+                    raise _closed(shift)
+                movement = CashMovement(shift=shift, kind=kind, amount=minor, currency=shift.currency,
+                                        reason=reason[:300], actor=actor[:150], terminal_id=str(terminal_id or "")[:64],
+                                        idempotency_key=key, fingerprint=fingerprint)
+                movement.save(using=DB, force_insert=True)
+        except IntegrityError:
+            return _replay_movement(CashMovement.objects.using(DB).get(idempotency_key=key), fingerprint)
+        logger.info("cash movement", extra={"shift_id": str(shift.id), "kind": kind, "amount": minor})
+        return movement_info(movement)
+
+
+def _replay_movement(movement: CashMovement, fingerprint: str) -> CashMovementInfo:
+    if movement.fingerprint != fingerprint:
+        raise IdempotencyConflict("This idempotency key already recorded a different cash movement.",
+                                  movement_id=str(movement.id))
+    return movement_info(movement)
+
+
+def _check_counted(counted: object, methods: list[str], currency: str) -> dict[str, int]:
+    if not isinstance(counted, dict) or not counted:
+        raise InvalidShiftRequest("counted must map each payment method to the amount counted.", field="counted")
+    result: dict[str, int] = {}
+    for method, value in counted.items():
+        if method not in methods:
+            raise InvalidShiftRequest(f"{method!r} is not a payment method of this restaurant "
+                                      f"({', '.join(methods)}).", field=f"counted.{method}")
+        result[method] = _shift_money(value, f"counted.{method}", currency, allow_zero=True)
+    if "cash" in methods and "cash" not in result:
+        raise InvalidShiftRequest("Count the cash in the drawer (counted.cash).", field="counted.cash")
+    return dict(sorted(result.items()))
+
+
+def shift_close(*, tenant_id: uuid.UUID, shift_id: str | uuid.UUID, counted: dict[str, Money],
+                idempotency_key: str, actor: str, terminal_id: str = "", any_drawer: bool = False,
+                note: str = "") -> ShiftReport:
+    """Close an open shift with the amounts counted per method and keep its Z report. See api.close_shift."""
+    key = _check_key(idempotency_key)
+    tenant = accounts.get_tenant(tenant_id)
+    methods = accepted_methods(tenant_payment_methods=tenant.payment_methods)
+    counted_minor = _check_counted(counted, methods, tenant.currency)
+    note = str(note or "").strip()[:300]
+    fingerprint = _digest(shift_id, sorted(counted_minor.items()), note)
+    with tenant_context(tenant.id), transaction.atomic(using=DB):
+        shift = _locked_shift(shift_id)
+        _check_drawer_access(shift.drawer_id, terminal_id, any_drawer)
+        if shift.status != ShiftStatus.OPEN:
+            if shift.close_key == key:
+                if shift.close_fingerprint != fingerprint:
+                    raise IdempotencyConflict("This idempotency key already closed the shift with other counts.",
+                                              shift_id=str(shift.id))
+                return report_from_json(shift.z_report, shift_info(shift))
+            raise _closed(shift)
+        shift.status = ShiftStatus.CLOSED
+        shift.closed_at = timezone.now()
+        shift.closed_by = actor[:150]
+        shift.closed_by_terminal_id = str(terminal_id or "")[:64]
+        shift.close_key, shift.close_fingerprint, shift.close_note = key, fingerprint, note
+        report = shift_compute_report(shift=shift, methods=methods, counted=counted_minor, kind="Z")
+        cash = next(line for line in report.methods if line.method == "cash") if "cash" in counted_minor else None
+        shift.counted = counted_minor
+        shift.expected_cash = report.cash.expected.amount
+        shift.counted_cash = cash.counted.amount if cash else None
+        shift.cash_difference = cash.difference.amount if cash else None
+        shift.version += 1
+        report = dataclasses.replace(report, shift=shift_info(shift))
+        shift.z_report = report_to_json(report)
+        shift.save(using=DB)
+    logger.info("shift closed", extra={"shift_id": str(shift.id), "expected_cash": shift.expected_cash,
+                                       "counted_cash": shift.counted_cash, "cash_difference": shift.cash_difference})
+    return report
+
+
+# --- drawers (the admin) -------------------------------------------------------------------------------------
+
+
+def drawer_create(*, tenant_id: uuid.UUID, name: str) -> DrawerInfo:
+    name = str(name or "").strip()[:100]
+    if not name:
+        raise InvalidShiftRequest("A drawer needs a name.", field="name")
+    with tenant_context(tenant_id):
+        try:
+            with transaction.atomic(using=DB):
+                drawer = CashDrawer(name=name)
+                drawer.save(using=DB, force_insert=True)
+        except IntegrityError:
+            raise InvalidShiftRequest(f"There is already a drawer named {name!r}.", field="name") from None
+        return DrawerInfo(id=str(drawer.id), name=drawer.name, terminals=(), open_shift_id=None)
+
+
+def drawer_assign_terminal(*, tenant_id: uuid.UUID, drawer_id: str | uuid.UUID, terminal_id: str | uuid.UUID) -> None:
+    """Put a terminal's cash into this drawer (moving it from any other). The terminal must be the tenant's."""
+    terminals = {str(t.id): t for t in accounts.list_terminals(tenant_id=tenant_id)}
+    terminal = terminals.get(str(terminal_id))
+    if terminal is None:
+        raise InvalidShiftRequest(f"No active terminal {terminal_id} in this restaurant.", field="terminal_id")
+    with tenant_context(tenant_id), transaction.atomic(using=DB):
+        drawer = CashDrawer.objects.using(DB).filter(pk=_uuid_or_none(drawer_id)).first()
+        if drawer is None:
+            raise DrawerNotFound(f"No cash drawer {drawer_id}.", drawer_id=str(drawer_id))
+        DrawerTerminal.objects.using(DB).filter(terminal_id=terminal.id).exclude(drawer=drawer).delete()
+        DrawerTerminal.objects.using(DB).update_or_create(
+            terminal_id=terminal.id, defaults={"drawer": drawer, "terminal_name": terminal.name[:100],
+                                               "tenant_id": tenant_id})

@@ -25,7 +25,7 @@ def _err(module: Any, name: str) -> type[BaseException]:
 
 def refund_order(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idempotency_key: str, amount: int | None = None,
                  items: list[dict[str, Any]] | None = None, restock: bool = False, reason: str = "",
-                 actor: str = "", expected_version: int | None = None) -> OrderRefund:
+                 actor: str = "", expected_version: int | None = None, terminal_id: str = "") -> OrderRefund:
     """Refund all or part of an order. Raises OrderNotFound, RefundRejected (422), StaleOrder (409)."""
     order = selectors.order_get(tenant_id=tenant_id, order_id=order_id)
     existing = order.refunds.filter(idempotency_key=idempotency_key).first()
@@ -40,7 +40,7 @@ def refund_order(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idempotency
     try:
         info = payment.refund(tenant_id=tenant_id, payment_id=order.payment_id, amount=Money(plan.amount, order.currency),
                               idempotency_key=f"order-{order.id}-refund-{idempotency_key}",
-                              reason=reason or "refund at the terminal")
+                              reason=reason or "refund at the terminal", terminal_id=terminal_id)
     except (_err(payment, "OverRefund"), _err(payment, "NotRefundable"), _err(payment, "InvalidAmount")) as exc:
         raise RefundRejected(getattr(exc, "detail", str(exc)), **getattr(exc, "extra", {})) from exc
     restocked = False

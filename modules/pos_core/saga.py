@@ -248,6 +248,9 @@ def validate(*, tenant_id: uuid.UUID, data: Any, terminal_id: str = "") -> dict[
             raise InvalidOrder("Not enough cash tendered.", errors=[{
                 "field": "payment.tendered", "message": f"At least {due.amount} is due.", "code": "insufficient_tender"}],
                 due=due.amount)
+    if method == "cash" and tenant.require_open_shift_for_cash:
+        # refused before anything is reserved; the charge checks again under the shift's lock
+        payment.check_cash_shift(tenant_id=tenant_id, terminal_id=terminal_id)
     return {
         "currency": tenant.currency, "locales": list(tenant.locales), "table_id": table_id, "table_code": table_code,
         "note": note, "terminal_id": terminal_id,
@@ -377,7 +380,7 @@ def _forward(saga: OrderSaga) -> Order:
             info = payment.charge(tenant_id=tenant_id, amount=Money(request["totals"]["total"], currency),
                                   method=request["payment"]["method"], idempotency_key=f"saga-{saga.id}-charge",
                                   tendered=Money(tendered, currency) if tendered is not None else None,
-                                  reference=str(saga.order_id))
+                                  reference=str(saga.order_id), terminal_id=request.get("terminal_id") or "")
         except _err(payment, "PaymentDeclined") as exc:
             services.saga_record_failure(saga=saga, action="charge", error=f"declined: {exc}", current="",
                                          payment_id=getattr(exc, "extra", {}).get("payment_id") or "",
@@ -491,7 +494,7 @@ def _compensate(saga: OrderSaga) -> None:
                                       method=saga.request["payment"]["method"], idempotency_key=f"saga-{saga.id}-charge",
                                       tendered=(Money(saga.request["payment"]["tendered"], currency)
                                                 if saga.request["payment"].get("tendered") is not None else None),
-                                      reference=str(saga.order_id))
+                                      reference=str(saga.order_id), terminal_id=saga.request.get("terminal_id") or "")
                 payment_id = info.id
                 captured = info.captured.amount if info.status == "captured" else 0
             except Exception as exc:  # noqa: BLE001 - declined or refused: nothing was taken
@@ -503,7 +506,8 @@ def _compensate(saga: OrderSaga) -> None:
             services.saga_begin(saga=saga, action="refund")
             _hook("before", "refund")
             payment.refund(tenant_id=saga.tenant_id, payment_id=payment_id, amount=Money(captured, currency),
-                           idempotency_key=f"saga-{saga.id}-refund", reason="order not completed")
+                           idempotency_key=f"saga-{saga.id}-refund", reason="order not completed",
+                           terminal_id=saga.request.get("terminal_id") or "")
             services.saga_advance(saga=saga, action="refund", step=SagaStep.REFUNDED,
                                   detail=f"refunded {captured} of payment {payment_id}")
             _hook("after", SagaStep.REFUNDED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,16 +14,36 @@ from pos.api.pagination import Pagination
 from pos.api.permissions import IsTenantTerminal, roles
 from pos.money import Money
 
-from ..dto import payment_info
-from ..selectors import accepted_methods, payment_get, payment_list, payment_refunds
-from ..services import payment_refund
+from ..dto import payment_info, shift_info
+from ..errors import ShiftNotFound
+from ..selectors import (
+    accepted_methods,
+    current_shift,
+    drawer_list,
+    payment_get,
+    payment_list,
+    payment_refunds,
+    shift_get,
+    shift_list,
+    shift_movements,
+    shift_report,
+)
+from ..services import payment_refund, shift_cash_movement, shift_close, shift_open
 from .serializers import (
+    CashMovementIn,
+    CashMovementOut,
+    DrawerOut,
     PaymentDetailOut,
     PaymentListFilters,
     PaymentMethodsOut,
     PaymentOut,
     PaymentRefundIn,
     PaymentRefundOut,
+    ShiftCloseIn,
+    ShiftListFilters,
+    ShiftOpenIn,
+    ShiftOut,
+    ShiftReportOut,
 )
 
 
@@ -79,5 +99,128 @@ class PaymentRefundsView(APIView):
         amount = Money(data.validated_data["amount"], data.validated_data.get("currency") or payment.amount.currency)
         refund = payment_refund(tenant_id=tenant_id, payment_id=payment_id, amount=amount,
                                 idempotency_key=request.idempotency_key, reason=data.validated_data["reason"],
-                                actor=f"terminal:{request.user.terminal.name}")
+                                actor=f"terminal:{request.user.terminal.name}", terminal_id=str(request.user.terminal.id))
         return Response(PaymentRefundOut(refund).data, status=201)
+
+
+# --- cash drawers and shifts ---------------------------------------------------------------------------------
+
+PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json).")
+CASH_ROLES = ("manager", "cashier")
+
+
+def _who(request) -> tuple[str, str, str, bool]:
+    """actor, terminal id, terminal name, and whether the terminal may act on any drawer (managers)."""
+    terminal = request.user.terminal
+    return f"terminal:{terminal.name}", str(terminal.id), terminal.name, request.user.role == "manager"
+
+
+def _money(request, amount: int, currency: str | None) -> Money:
+    return Money(amount, currency or accounts.get_tenant(request.user.tenant_id).currency)
+
+
+class ShiftListView(APIView):
+    def get_permissions(self):
+        return [roles(*CASH_ROLES)()] if self.request.method == "POST" else [IsTenantTerminal()]
+
+    @extend_schema(parameters=[ShiftListFilters], responses=ShiftOut(many=True),
+                   summary="Shifts of this restaurant, newest first (paginated; filter by status, drawer, date, "
+                           "over/short)")
+    def get(self, request):
+        filters = ShiftListFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(shift_list(**filters.validated_data), request, view=self)
+        return paginator.get_paginated_response(ShiftOut([shift_info(s) for s in page], many=True).data)
+
+    @extend_schema(request=ShiftOpenIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
+                   responses={201: ShiftOut, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+                   summary="Open a shift on this terminal's cash drawer with an opening float (Idempotency-Key)")
+    @idempotent
+    def post(self, request):
+        body = ShiftOpenIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        actor, terminal_id, terminal_name, any_drawer = _who(request)
+        shift = shift_open(tenant_id=request.user.tenant_id,
+                           opening_float=_money(request, data["opening_float"], data.get("currency")),
+                           idempotency_key=request.idempotency_key, actor=actor, terminal_id=terminal_id,
+                           terminal_name=terminal_name, drawer_id=data.get("drawer_id"), any_drawer=any_drawer,
+                           note=data.get("note", ""))
+        return Response(ShiftOut(shift).data, status=201)
+
+
+class CurrentShiftView(APIView):
+    @extend_schema(responses={200: ShiftOut, 404: PROBLEM}, summary="The open shift of this terminal's drawer")
+    def get(self, request):
+        shift = current_shift(tenant_id=request.user.tenant_id, terminal_id=str(request.user.terminal.id))
+        if shift is None:
+            raise ShiftNotFound("This terminal's drawer has no open shift.", terminal_id=str(request.user.terminal.id))
+        return Response(ShiftOut(shift).data)
+
+
+class ShiftDetailView(APIView):
+    @extend_schema(responses={200: ShiftOut, 404: PROBLEM}, summary="One shift")
+    def get(self, request, shift_id):
+        return Response(ShiftOut(shift_get(tenant_id=request.user.tenant_id, shift_id=shift_id)).data)
+
+
+class ShiftReportView(APIView):
+    permission_classes = [roles("manager")]
+
+    @extend_schema(responses={200: ShiftReportOut, 404: PROBLEM},
+                   summary="X report of an open shift (so far) or Z report of a closed one (managers)")
+    def get(self, request, shift_id):
+        return Response(ShiftReportOut(shift_report(tenant_id=request.user.tenant_id, shift_id=shift_id)).data)
+
+
+class ShiftCashMovementsView(APIView):
+    def get_permissions(self):
+        return [roles(*CASH_ROLES)()] if self.request.method == "POST" else [IsTenantTerminal()]
+
+    @extend_schema(responses={200: CashMovementOut(many=True), 404: PROBLEM},
+                   summary="Cash movements of a shift, oldest first")
+    def get(self, request, shift_id):
+        return Response(CashMovementOut(shift_movements(tenant_id=request.user.tenant_id, shift_id=shift_id),
+                                        many=True).data)
+
+    @extend_schema(request=CashMovementIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
+                   responses={201: CashMovementOut, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+                   summary="Record cash put in or taken out of the drawer, with a reason (Idempotency-Key)")
+    @idempotent
+    def post(self, request, shift_id):
+        body = CashMovementIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        actor, terminal_id, _, any_drawer = _who(request)
+        movement = shift_cash_movement(
+            tenant_id=request.user.tenant_id, shift_id=shift_id, kind=data["kind"],
+            amount=_money(request, data["amount"], data.get("currency")), reason=data["reason"],
+            idempotency_key=request.idempotency_key, actor=actor, terminal_id=terminal_id, any_drawer=any_drawer)
+        return Response(CashMovementOut(movement).data, status=201)
+
+
+class ShiftCloseView(APIView):
+    permission_classes = [roles(*CASH_ROLES)]
+
+    @extend_schema(request=ShiftCloseIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
+                   responses={200: ShiftReportOut, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+                   summary="Close a shift with the amounts counted per method; answers the Z report (Idempotency-Key)")
+    @idempotent
+    def post(self, request, shift_id):
+        body = ShiftCloseIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        currency = accounts.get_tenant(request.user.tenant_id).currency
+        actor, terminal_id, _, any_drawer = _who(request)
+        report = shift_close(tenant_id=request.user.tenant_id, shift_id=shift_id,
+                             counted={method: Money(amount, currency) for method, amount in data["counted"].items()},
+                             idempotency_key=request.idempotency_key, actor=actor, terminal_id=terminal_id,
+                             any_drawer=any_drawer, note=data.get("note", ""))
+        return Response(ShiftReportOut(report).data)
+
+
+class DrawerListView(APIView):
+    @extend_schema(responses=DrawerOut(many=True), summary="Cash drawers with their terminals and open shift")
+    def get(self, request):
+        return Response(DrawerOut(drawer_list(tenant_id=request.user.tenant_id), many=True).data)

@@ -87,7 +87,8 @@ class OrderRefundView(APIView):
         refund = refund_order(tenant_id=request.user.tenant_id, order_id=order_id,
                               idempotency_key=request.idempotency_key, amount=data.get("amount"), items=items or None,
                               restock=data["restock"], reason=data["reason"],
-                              actor=f"terminal:{getattr(terminal, 'name', '')}", expected_version=data.get("version"))
+                              actor=f"terminal:{getattr(terminal, 'name', '')}", expected_version=data.get("version"),
+                              terminal_id=str(getattr(terminal, "id", "")))
         refund = selectors.refund_get(tenant_id=request.user.tenant_id, refund_id=refund.id)
         return Response(PosCoreRefundOut().to_representation(refund), status=201)
 
