@@ -99,3 +99,21 @@ def test_drawers_get_terminals_of_the_managers_own_restaurant_only(tenant, other
                           terminal_id=str(counter.id))
     assert paid.shift_id == shift.id
     assert client.post(f"{DRAWERS}{drawer.id}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_other_restaurants_drawers_and_movements_stay_out_of_sight(tenant, other_tenant):
+    their_till, theirs = open_shift(other_tenant, "Their till")
+    payment.record_cash_movement(tenant_id=other_tenant.id, shift_id=theirs.id, kind="out", amount=mmk(900),
+                                 reason="their supplier", idempotency_key="m", actor="t",
+                                 terminal_id=str(their_till.id))
+    _, ours = open_shift(tenant, "Counter")
+    client = manager_client(tenant, "boss")
+    (their_drawer,) = payment.get_drawers(tenant_id=other_tenant.id)
+    assert "Their till" not in client.get(DRAWERS).content.decode()
+    assert client.get(f"{DRAWERS}{their_drawer.id}/change/").status_code in (302, 404)
+    assert "their supplier" not in client.get("/admin/payment/cashmovement/").content.decode()
+    refused = client.post(SHIFTS, {"action": "record_cash_movement", "_selected_action": [theirs.id],
+                                   "apply": "Record", "kind": "in", "amount": 5, "reason": "x", "key": "k"})
+    assert refused.status_code in (200, 302)
+    assert len(payment.get_shift_movements(tenant_id=other_tenant.id, shift_id=theirs.id)) == 1
+    assert payment.get_shift_movements(tenant_id=tenant.id, shift_id=ours.id) == []
