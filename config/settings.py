@@ -222,6 +222,8 @@ PAYMENT_SIMULATOR_BEHAVIOUR = env("PAYMENT_SIMULATOR_BEHAVIOUR", "approve")
 POS_ORDER_MAX_LINES = env_int("POS_ORDER_MAX_LINES", 50)
 POS_SAGA_RECOVERY_INTERVAL = env_int("POS_SAGA_RECOVERY_INTERVAL", 30)
 POS_SAGA_STUCK_SECONDS = env_int("POS_SAGA_STUCK_SECONDS", 60)
+# Stock of a table check's rounds is held this long before expiry releases it (the check is flagged long before).
+POS_TABLE_RESERVATION_TTL_SECONDS = env_int("POS_TABLE_RESERVATION_TTL_SECONDS", 48 * 3600)
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

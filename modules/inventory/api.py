@@ -50,7 +50,7 @@ __all__ = [
     "StockKeyConflict", "StockLevelInfo", "StockLine", "VariantInfo", "VariantNotFound", "VariantRequired",
     "adjust_stock", "commit_reservation", "count_stock", "create_category", "create_product", "get_product",
     "get_products", "get_reservation", "get_stock_levels", "import_categories", "import_products",
-    "list_catalog", "list_categories", "release_reservation",
+    "list_catalog", "list_categories", "reduce_reservation", "release_reservation",
     "reserve_stock", "search_products", "seed_demo_catalog", "update_product",
 ]
 
@@ -208,6 +208,18 @@ def commit_reservation(*, tenant_id: uuid.UUID, reservation_id: str) -> Reservat
     reservation returns it unchanged. Allowed while active, even past expires_at if the sweep has not run yet.
     Raises ReservationNotActive (409) for a released or expired one, ReservationNotFound (404)."""
     return _services.reservation_commit(tenant_id=tenant_id, reservation_id=reservation_id)
+
+
+def reduce_reservation(*, tenant_id: uuid.UUID, reservation_id: str, product_id: str, variant: str | None,
+                       quantity: int, key: str, write_off: bool, reason: str, actor: str = "") -> ReservationInfo:
+    """Take `quantity` of one line out of an active reservation (a voided item): released back to what can
+    be sold, or, with `write_off` (the food was made), taken out of stock as waste in the ledger. Committing or
+    releasing the reservation later moves only what is left. Idempotent by `key`: the same key has one effect.
+    Raises ReservationNotFound (404), ReservationNotActive (409: committed, released or expired),
+    InvalidQuantity (400: not a positive integer, or more than the line still holds)."""
+    return _services.reservation_reduce(tenant_id=tenant_id, reservation_id=reservation_id, product_id=product_id,
+                                        variant=variant, quantity=quantity, key=key, write_off=write_off,
+                                        reason=reason, actor=actor)
 
 
 def get_reservation(*, tenant_id: uuid.UUID, reservation_id: str) -> ReservationInfo:

@@ -547,7 +547,9 @@ def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) ->
             product = products.get(line["product_id"])
             if product is None or not product.track_stock:
                 continue
-            qty, variant = line["quantity"], line.get("variant") or ""
+            qty, variant = line["quantity"] - _reduced(line), line.get("variant") or ""
+            if qty <= 0:
+                continue  # every unit of the line was taken out already (reduce_reservation)
             if to == Reservation.Status.COMMITTED:
                 done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.SALE, quantity=qty,
                                on_hand_delta=-qty, reserved_delta=-qty, reason="order placed", actor=actor,
@@ -559,6 +561,54 @@ def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) ->
                                actor=actor, reference=reservation.id)
             if done is None:  # the ledger and the level disagree: refuse rather than corrupt
                 raise RuntimeError(f"Stock of {product.id}/{variant} does not hold reservation {reservation.id}.")
+        return reservation_info(reservation)
+
+
+def _reduced(line: dict) -> int:
+    return sum(line.get("reductions", {}).values())
+
+
+def reservation_reduce(*, tenant_id: uuid.UUID, reservation_id: str, product_id: str, variant: str | None,
+                       quantity: int, key: str, write_off: bool, reason: str, actor: str = "") -> ReservationInfo:
+    """Take `quantity` of one line out of an active reservation: back to what can be sold, or (write_off)
+    out of stock as waste. Idempotent by `key` (kept on the line)."""
+    tenant_id = _as_uuid(tenant_id)
+    quantity = clean_quantity(quantity)
+    if not isinstance(key, str) or not key or len(key) > 200:
+        raise InvalidQuantity("A key of 1-200 characters is required.", field="key")
+    with _atomic(), tenant_context(tenant_id):
+        rows = Reservation.objects.using(DB).filter(pk=str(reservation_id))
+        if connections[DB].features.has_select_for_update:
+            rows = rows.select_for_update()  # two reductions of one reservation never lose each other's line
+        reservation = rows.first()
+        if reservation is None:
+            raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id))
+        if any(key in line.get("reductions", {}) for line in reservation.lines):
+            return reservation_info(reservation)
+        if reservation.status != Reservation.Status.ACTIVE:
+            raise ReservationNotActive(f"Reservation {reservation.id} is {reservation.status}.",
+                                       reservation_id=reservation.id, status=reservation.status)
+        line = next((line for line in reservation.lines if line["product_id"] == product_id
+                     and (line.get("variant") or "") == (variant or "")), None)
+        if line is None or line["quantity"] - _reduced(line) < quantity:
+            held = 0 if line is None else line["quantity"] - _reduced(line)
+            raise InvalidQuantity(f"Reservation {reservation.id} holds {held} of {product_id}, not {quantity}.",
+                                  field="quantity", held=held)
+        line.setdefault("reductions", {})[key] = quantity
+        Reservation.objects.using(DB).filter(pk=reservation.pk).update(lines=reservation.lines)
+        product = _load_products([product_id]).get(product_id)
+        if product is not None and product.track_stock:
+            variant_key = line.get("variant") or ""
+            if write_off:
+                done = _change(tenant_id=tenant_id, product_id=product_id, variant=variant_key, kind=Kind.WASTE,
+                               quantity=quantity, on_hand_delta=-quantity, reserved_delta=-quantity, reason=reason,
+                               actor=actor, reference=reservation.id)
+            else:
+                done = _change(tenant_id=tenant_id, product_id=product_id, variant=variant_key, kind=Kind.RELEASE,
+                               quantity=quantity, reserved_delta=-quantity, reason=reason, actor=actor,
+                               reference=reservation.id)
+            if done is None:
+                raise RuntimeError(f"Stock of {product_id}/{variant_key} does not hold reservation {reservation.id}.")
         return reservation_info(reservation)
 
 

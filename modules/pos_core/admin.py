@@ -14,7 +14,20 @@ from pos import tenancy
 from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
 from pos.money import Money
 
-from .models import AlertStatus, LowStockAlert, Order, OrderItem, OrderRefund, OrderSaga, SagaLogEntry
+from .models import (
+    AlertStatus,
+    KitchenStation,
+    KitchenTicket,
+    LowStockAlert,
+    Order,
+    OrderAdjustment,
+    OrderItem,
+    OrderPayment,
+    OrderRefund,
+    OrderSaga,
+    SagaLogEntry,
+    TableServiceSettings,
+)
 from .selectors import daily_totals, end_of_day
 from .services import alert_close
 
@@ -24,7 +37,8 @@ class OrderItemInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["position", "product_id", "variant", "product_names", "category_names", "options", "unit_price",
-              "options_total", "quantity", "line_total", "refunded_quantity", "snapshot"]
+              "options_total", "quantity", "line_total", "seat", "note", "voided_quantity", "comped_quantity",
+              "comped", "refunded_quantity", "snapshot"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -48,14 +62,69 @@ class OrderRefundInline(admin.TabularInline):
         return False
 
 
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OrderPaymentInline(_ReadOnlyInline):
+    """Every tender of a table check (several per check), tips apart."""
+
+    model = OrderPayment
+    fk_name = "order"
+    fields = ["created_at", "status", "method", "amount", "rounding", "tip", "captured", "tendered", "change_due",
+              "payment_id"]
+    readonly_fields = fields
+
+
+class OrderAdjustmentInline(_ReadOnlyInline):
+    """Voids, comps and discounts with their reasons and who made them."""
+
+    model = OrderAdjustment
+    fk_name = "order"
+    fields = ["created_at", "kind", "status", "item", "quantity", "made", "amount", "percent", "reason", "actor",
+              "actor_role"]
+    readonly_fields = fields
+
+
+class OrderPartInline(_ReadOnlyInline):
+    """The parts a check was split into, each paid on its own."""
+
+    model = Order
+    fk_name = "parent"
+    verbose_name = "part"
+    verbose_name_plural = "parts (split check)"
+    fields = ["number", "note", "status", "total", "rounding", "grand_total", "paid", "tips", "payment_method"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "open too long"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Flagged (open longer than the limit)")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(flagged_at__isnull=False, status="open") if self.value() == "yes" else queryset
+
+
 @admin.register(Order)
 class OrderAdmin(ReadOnlyTenantAdmin):
-    list_display = ["number", "placed_at", "status", "table_code", "payment_method", "grand_total_display",
-                    "refunded"]
-    list_filter = ["status", ("placed_at", admin.DateFieldListFilter), "payment_method", "table_code"]
+    list_display = ["number", "placed_at", "service", "status", "table_code", "payment_method",
+                    "grand_total_display", "paid", "tips", "refunded", "flagged_at"]
+    list_filter = ["status", "service", FlaggedFilter, ("placed_at", admin.DateFieldListFilter), "payment_method",
+                   "table_code"]
     search_fields = ["number", "id", "payment_id", "table_id"]
     date_hierarchy = "placed_at"
-    inlines = [OrderItemInline, OrderRefundInline]
+    inlines = [OrderItemInline, OrderAdjustmentInline, OrderPaymentInline, OrderPartInline, OrderRefundInline]
     readonly_fields = [f.name for f in Order._meta.fields]
 
     @admin.display(description="Total", ordering="grand_total")
@@ -165,3 +234,28 @@ class LowStockAlertAdmin(TenantScopedAdmin):
             alert_close(tenant_id=alert.tenant_id, alert_id=alert.id, actor=f"admin:{request.user.username}")
             count += 1
         self.message_user(request, f"Closed {count} alert(s).", messages.SUCCESS)
+
+
+@admin.register(KitchenStation)
+class KitchenStationAdmin(TenantScopedAdmin):
+    """Preparation stations: which catalog categories each one prepares (the kitchen display filters by key)."""
+
+    list_display = ["key", "names", "category_ids", "is_default", "position"]
+    fields = ["key", "names", "category_ids", "is_default", "position"]
+
+
+@admin.register(TableServiceSettings)
+class TableServiceSettingsAdmin(TenantScopedAdmin):
+    list_display = ["open_order_limit_minutes", "comps_need_manager", "discounts_need_manager", "voids_need_manager"]
+    fields = list_display
+
+
+@admin.register(KitchenTicket)
+class KitchenTicketAdmin(ReadOnlyTenantAdmin):
+    list_display = ["created_at", "station", "kind", "status", "order_number", "table_code", "round_number",
+                    "bumped_at"]
+    list_filter = ["station", "kind", "status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["order_number", "table_code"]
+    readonly_fields = ["order", "round", "adjustment", "station", "kind", "status", "order_number", "table_id",
+                       "table_code", "round_number", "lines", "created_at", "bumped_at", "bumped_by"]
+    exclude = ["tenant_id"]

@@ -18,3 +18,7 @@ class PosCoreConfig(AppConfig):
             "task": "pos_core.recover_sagas",
             "schedule": timedelta(seconds=int(getattr(settings, "POS_SAGA_RECOVERY_INTERVAL", 30))),
         })
+        settings.CELERY_BEAT_SCHEDULE.setdefault("pos_core.recover_table_service", {
+            "task": "pos_core.recover_table_service",
+            "schedule": timedelta(seconds=int(getattr(settings, "POS_SAGA_RECOVERY_INTERVAL", 30))),
+        })

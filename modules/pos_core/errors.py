@@ -94,3 +94,61 @@ class RefundRejected(Unprocessable):
 class AlertNotFound(NotFound):
     type = "alert-not-found"
     title = "Alert not found"
+
+
+# --- table service -------------------------------------------------------------------------------
+
+class CheckNotOpen(Conflict):
+    """The check is not open (paid, cancelled) or is a counter order: it takes no rounds, voids or payments."""
+
+    type = "check-not-open"
+    title = "The check is not open"
+
+
+class CheckIsSplit(Conflict):
+    """The check was split: rounds, voids, comps and payments go to its parts."""
+
+    type = "check-split"
+    title = "The check was split into parts"
+
+
+class OrderItemNotFound(NotFound):
+    type = "order-item-not-found"
+    title = "Order item not found"
+
+
+class AdjustmentRejected(Unprocessable):
+    """A void, comp or discount that the check cannot take (more than is left, below what is paid)."""
+
+    type = "adjustment-rejected"
+    title = "The void, comp or discount cannot be made"
+
+
+class ManagerRequired(DomainError):
+    status = 403
+    type = "manager-required"
+    title = "A manager must do this"
+
+
+class PaymentExceedsDue(Conflict):
+    """More than what is still due (other payments may be in flight); `extra["remaining_due"]`."""
+
+    type = "payment-exceeds-due"
+    title = "The payment is more than what is still due"
+
+
+class SplitRejected(Unprocessable):
+    type = "split-rejected"
+    title = "The check cannot be split that way"
+
+
+class TicketNotFound(NotFound):
+    type = "kitchen-ticket-not-found"
+    title = "Kitchen ticket not found"
+
+
+class CheckBusy(Conflict):
+    """A round or a void of the check is still in flight; retry shortly."""
+
+    type = "check-busy"
+    title = "The check is being changed; retry in a moment"

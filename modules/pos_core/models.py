@@ -34,8 +34,15 @@ ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+class OrderService(models.TextChoices):
+    COUNTER = "counter", "Counter (paid when placed)"
+    TABLE = "table", "Table service (open check, rounds, paid at the end)"
+
+
 class Order(TenantScopedModel):
-    """A paid order. Totals are computed on the server from the item snapshots (see pricing.py)."""
+    """An order. Counter orders are paid when placed (the saga); table-service orders are opened on a table,
+    take rounds, voids, comps and discounts, may be split into parts, and are paid by one or more payments.
+    Totals are computed on the server from the item snapshots (see pricing.py)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.CharField(max_length=20, help_text="Short number printed on the receipt.")
@@ -66,14 +73,29 @@ class Order(TenantScopedModel):
     placed_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Table service (zero / empty on counter orders).
+    service = models.CharField(max_length=10, choices=OrderService.choices, default=OrderService.COUNTER)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="parts",
+                               help_text="The check this part was split from.")
+    split_kind = models.CharField(max_length=10, blank=True, default="",
+                                  help_text="On a split check: items, seats or equal.")
+    discount = models.BigIntegerField(default=0, help_text="Comps and discounts, taken off the subtotal.")
+    paid = models.BigIntegerField(default=0, help_text="Captured toward the bill (with cash rounding, no tips).")
+    pending = models.BigIntegerField(default=0, help_text="Held by payments whose outcome is not recorded yet.")
+    tips = models.BigIntegerField(default=0, help_text="Tips captured with the payments; not sales.")
+    flagged_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Open longer than the restaurant's limit: shown to the manager.")
 
     class Meta:
         ordering = ["-placed_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "idempotency_key"],
+                                               condition=Q(service="table"), name="pc_table_order_key")]
         indexes = [
             models.Index(fields=["tenant_id", "placed_at"], name="pc_order_tenant_placed"),
             models.Index(fields=["tenant_id", "status", "placed_at"], name="pc_order_tenant_status"),
             models.Index(fields=["tenant_id", "table_id", "placed_at"], name="pc_order_tenant_table"),
             models.Index(fields=["tenant_id", "payment_method", "placed_at"], name="pc_order_tenant_method"),
+            models.Index(fields=["status", "service", "placed_at"], name="pc_order_open_table"),
         ]
 
     def __str__(self) -> str:
@@ -102,6 +124,15 @@ class OrderItem(TenantScopedModel):
     refunded_quantity = models.PositiveIntegerField(default=0)
     product_version = models.PositiveIntegerField(default=0)
     snapshot = models.JSONField(default=dict, help_text="The whole product document at order time.")
+    # Table service: the round that sent it, the guest's seat, the line note, voids and comps.
+    round = models.ForeignKey("OrderRound", null=True, blank=True, on_delete=models.PROTECT, related_name="items")
+    seat = models.PositiveSmallIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True, default="")
+    voided_quantity = models.PositiveIntegerField(default=0, help_text="Voided before payment (not in quantity).")
+    comped_quantity = models.PositiveIntegerField(default=0, help_text="Of quantity, given for free.")
+    comped = models.BigIntegerField(default=0, help_text="The comped amount (unit price with options x comped).")
+    source_item = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="split_copies", help_text="On a split part: the item it bills.")
 
     class Meta:
         ordering = ["order", "position"]
@@ -276,3 +307,202 @@ class LowStockAlert(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"Low stock {self.product_id}/{self.variant or '-'} ({self.status})"
+
+
+# --- table service ---------------------------------------------------------------------------------
+
+class RoundStatus(models.TextChoices):
+    PENDING = "pending", "Reserving stock"
+    SENT = "sent", "Sent to the kitchen"
+    REFUSED = "refused", "Refused (nothing reserved)"
+
+
+class OrderRound(TenantScopedModel):
+    """A round of items sent to the kitchen for an open check. Durable before stock is reserved (key
+    `round-<id>`), so a retried or interrupted round is finished once and never duplicated."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveSmallIntegerField()
+    idempotency_key = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=RoundStatus.choices, default=RoundStatus.PENDING)
+    lines = models.JSONField(help_text="The priced lines with their snapshots, as validated.")
+    reservation_id = models.CharField(max_length=64, blank=True, default="")
+    reservation_committed = models.BooleanField(default=False)
+    error = models.JSONField(default=dict, blank=True, help_text="The problem answered when refused.")
+    terminal_id = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "number"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "idempotency_key"], name="pc_round_key"),
+                       models.UniqueConstraint(fields=["order", "number"], name="pc_round_number")]
+        indexes = [models.Index(fields=["status", "updated_at"], name="pc_round_status")]
+
+    def __str__(self) -> str:
+        return f"Round {self.number} of {self.order_id} ({self.status})"
+
+
+class AdjustmentKind(models.TextChoices):
+    VOID = "void", "Void"
+    COMP = "comp", "Comp (on the house)"
+    DISCOUNT = "discount", "Discount"
+
+
+class OrderAdjustment(TenantScopedModel):
+    """A void, comp or discount on an open check, with its reason and who made it (the audit trail of the
+    check). A void is pending until inventory released (or wrote off) its stock."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="adjustments")
+    item = models.ForeignKey(OrderItem, null=True, blank=True, on_delete=models.PROTECT, related_name="adjustments")
+    kind = models.CharField(max_length=10, choices=AdjustmentKind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE)
+    idempotency_key = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField(default=0)
+    amount = models.BigIntegerField(default=0, help_text="Taken off the bill (comps, discounts).")
+    percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    made = models.BooleanField(null=True, blank=True, help_text="Void: the food was made (written off).")
+    reason = models.CharField(max_length=300)
+    actor = models.CharField(max_length=100, blank=True, default="")
+    actor_role = models.CharField(max_length=20, blank=True, default="")
+    error = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "idempotency_key"], name="pc_adjustment_key")]
+        indexes = [models.Index(fields=["tenant_id", "kind", "created_at"], name="pc_adjustment_kind"),
+                   models.Index(fields=["status", "created_at"], name="pc_adjustment_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.order_id}"
+
+
+class OrderPaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending (amount held on the check)"
+    CAPTURED = "captured", "Captured"
+    DECLINED = "declined", "Declined (nothing taken)"
+    REFUNDED = "refunded", "Refunded (compensated)"
+
+
+class OrderPayment(TenantScopedModel):
+    """One tender toward a check. Written (pending, holding `amount` on the check) before payment is called
+    with key `order-<order>-pay-<id>`, settled after; so no capture is ever unknown to the check."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    idempotency_key = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=OrderPaymentStatus.choices, default=OrderPaymentStatus.PENDING)
+    method = models.CharField(max_length=30)
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField(help_text="Toward the bill, before cash rounding.")
+    tip = models.BigIntegerField(default=0)
+    tendered = models.BigIntegerField(null=True, blank=True)
+    payment_id = models.CharField(max_length=64, blank=True, default="")
+    captured = models.BigIntegerField(default=0, help_text="Taken: amount + rounding + tip.")
+    rounding = models.BigIntegerField(default=0)
+    change_due = models.BigIntegerField(null=True, blank=True)
+    error = models.JSONField(default=dict, blank=True)
+    terminal_id = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "idempotency_key"], name="pc_order_payment_key")]
+        indexes = [models.Index(fields=["tenant_id", "status", "settled_at"], name="pc_order_payment_settled"),
+                   models.Index(fields=["status", "created_at"], name="pc_order_payment_pending")]
+
+    @property
+    def charge_key(self) -> str:
+        return f"order-{self.order_id}-pay-{self.id}"
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.amount} on {self.order_id} ({self.status})"
+
+
+class TableServiceSettings(TenantScopedModel):
+    """A restaurant's rules for table service, set by the manager in the admin."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    open_order_limit_minutes = models.PositiveIntegerField(
+        default=240, help_text="An open check older than this is flagged to the manager (never dropped).")
+    comps_need_manager = models.BooleanField(default=True)
+    discounts_need_manager = models.BooleanField(default=True)
+    voids_need_manager = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "table service settings"
+        constraints = [models.UniqueConstraint(fields=["tenant_id"], name="pc_table_settings_per_tenant")]
+
+    def __str__(self) -> str:
+        return "Table service settings"
+
+
+class KitchenStation(TenantScopedModel):
+    """A preparation station (grill, bar, noodles). The manager assigns catalog categories to it; items of a
+    category no station claims go to the default station."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key = models.SlugField(max_length=40)
+    names = models.JSONField(default=dict, help_text='Per locale, e.g. {"en": "Bar", "my": "ဘား"}.')
+    category_ids = models.JSONField(default=list, blank=True, help_text="Catalog category ids prepared here.")
+    is_default = models.BooleanField(default=False, help_text="Takes the categories no other station claims.")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "key"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "key"], name="pc_station_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class TicketStatus(models.TextChoices):
+    NEW = "new", "New"
+    BUMPED = "bumped", "Bumped (done)"
+
+
+class KitchenTicket(TenantScopedModel):
+    """What one station prepares for one round (or must stop preparing, for a void). Written in the same
+    transaction as the round or the void, and unique per (round, station) / (void, station)."""
+
+    class Kind(models.TextChoices):
+        ROUND = "round", "Round"
+        VOID = "void", "Void"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tickets")
+    round = models.ForeignKey(OrderRound, null=True, blank=True, on_delete=models.CASCADE, related_name="tickets")
+    adjustment = models.ForeignKey(OrderAdjustment, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="tickets")
+    station = models.CharField(max_length=40)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ROUND)
+    status = models.CharField(max_length=10, choices=TicketStatus.choices, default=TicketStatus.NEW)
+    order_number = models.CharField(max_length=20)
+    table_id = models.CharField(max_length=64, blank=True, default="")
+    table_code = models.CharField(max_length=64, blank=True, default="")
+    round_number = models.PositiveSmallIntegerField(default=0)
+    lines = models.JSONField(help_text="[{item_id, quantity, product_names, variant_names, options, note, seat}]")
+    created_at = models.DateTimeField(auto_now_add=True)
+    bumped_at = models.DateTimeField(null=True, blank=True)
+    bumped_by = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["round", "station"], name="pc_ticket_round_station"),
+                       models.UniqueConstraint(fields=["adjustment", "station"], name="pc_ticket_void_station")]
+        indexes = [models.Index(fields=["tenant_id", "station", "status", "created_at"], name="pc_ticket_display"),
+                   models.Index(fields=["tenant_id", "status", "created_at"], name="pc_ticket_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ticket {self.order_number}/{self.station}"

@@ -73,8 +73,18 @@ def compute_totals(lines: Sequence[PricedLine], policy: TaxPolicy, currency: str
     subtotal = Money.zero(currency)
     for line in lines:
         subtotal = subtotal + line.line_total
-    service = subtotal.percent(policy.service_charge_rate) if policy.service_charge_rate else Money.zero(currency)
-    taxable = subtotal + service
+    return totals_from(subtotal, policy)
+
+
+def totals_from(subtotal: Money, policy: TaxPolicy, discount: Money | None = None) -> Totals:
+    """Totals from a subtotal less comps and discounts (never below zero): the service charge applies to what
+    is left, tax to that plus the service charge."""
+    currency = subtotal.currency
+    net = subtotal - discount if discount is not None else subtotal
+    if net.amount < 0:
+        net = Money.zero(currency)
+    service = net.percent(policy.service_charge_rate) if policy.service_charge_rate else Money.zero(currency)
+    taxable = net + service
     if policy.tax_inclusive:
         tax = included_tax(taxable, policy.tax_rate)
         total = taxable

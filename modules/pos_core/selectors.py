@@ -19,9 +19,12 @@ from . import stock_cache
 from .dto import AlertInfo, CachedStockLevel, OrderInfo, OrderItemInfo, SagaInfo
 from .errors import OrderNotFound
 from .models import (
+    KitchenTicket,
     LowStockAlert,
     Order,
     OrderItem,
+    OrderPayment,
+    OrderPaymentStatus,
     OrderRefund,
     OrderSaga,
     OrderStatus,
@@ -38,14 +41,16 @@ def order_get(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> Order:
         raise OrderNotFound(f"No order {order_id}.") from None
     with tenant_context(tenant_id):
         try:
-            return Order.objects.prefetch_related("items", "refunds").get(pk=order_id)
+            return Order.objects.prefetch_related("items", "refunds", "payments", "adjustments", "parts").get(
+                pk=order_id)
         except Order.DoesNotExist:
             raise OrderNotFound(f"No order {order_id}.") from None
 
 
 def order_list(*, tenant_id: uuid.UUID, date_from: date | None = None, date_to: date | None = None,
-               status: str | None = None, table_id: str | None = None, tz: str = "UTC") -> QuerySet[Order]:
-    """Orders newest first, with items prefetched (two queries a page, whatever its size)."""
+               status: str | None = None, table_id: str | None = None, service: str | None = None,
+               flagged: bool | None = None, tz: str = "UTC") -> QuerySet[Order]:
+    """Orders newest first, with items, payments and parts prefetched (four queries a page, whatever its size)."""
     with tenant_context(tenant_id):
         queryset = Order.objects.all()
     start, end = _bounds(date_from, date_to, tz)
@@ -57,7 +62,11 @@ def order_list(*, tenant_id: uuid.UUID, date_from: date | None = None, date_to: 
         queryset = queryset.filter(status=status)
     if table_id:
         queryset = queryset.filter(table_id=table_id)
-    return queryset.prefetch_related("items").order_by("-placed_at", "-id")
+    if service:
+        queryset = queryset.filter(service=service)
+    if flagged is not None:
+        queryset = queryset.filter(flagged_at__isnull=not flagged)
+    return queryset.prefetch_related("items", "payments", "parts").order_by("-placed_at", "-id")
 
 
 def _bounds(date_from: date | None, date_to: date | None, tz: str) -> tuple[datetime | None, datetime | None]:
@@ -168,6 +177,14 @@ def alert_info(alert: LowStockAlert) -> AlertInfo:
 # --- reports -------------------------------------------------------------------------------------
 
 SALE_STATUSES = [OrderStatus.OPEN, OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED]
+# A sale: a counter order (paid when placed, open while its tab runs) or a completed table check. The parts of a
+# split check are how it was paid, not sales of their own: the check (with its items) is the sale.
+SOLD = Q(status__in=SALE_STATUSES) & (Q(service="counter") | ~Q(status=OrderStatus.OPEN)) & Q(parent__isnull=True)
+
+
+def _sold_items() -> Q:
+    return (Q(order__status__in=SALE_STATUSES) & (Q(order__service="counter") | ~Q(order__status=OrderStatus.OPEN))
+            & Q(order__parent__isnull=True) & Q(quantity__gt=0))  # a line voided whole sold nothing
 GROUPS = ("day", "product", "category", "payment_method")
 
 
@@ -178,8 +195,7 @@ def sales_report(*, tenant_id: uuid.UUID, date_from: date, date_to: date, group_
     start, end = _bounds(date_from, date_to, tz)
     zone = zoneinfo.ZoneInfo(tz)
     with tenant_context(tenant_id):
-        items = OrderItem.objects.filter(order__placed_at__gte=start, order__placed_at__lt=end,
-                                         order__status__in=SALE_STATUSES)
+        items = OrderItem.objects.filter(_sold_items(), order__placed_at__gte=start, order__placed_at__lt=end)
         refunds = RefundLine.objects.filter(refund__created_at__gte=start, refund__created_at__lt=end)
         if group_by == "day":
             sold = items.annotate(key=TruncDate("order__placed_at", tzinfo=zone)).values("key")
@@ -246,18 +262,31 @@ def end_of_day(*, tenant_id: uuid.UUID, day: date, tz: str, currency: str) -> di
     """One day's summary: orders, totals (subtotal, service charge, tax, rounding), refunds, net, per method."""
     start, end = _bounds(day, day, tz)
     with tenant_context(tenant_id):
-        orders = Order.objects.filter(placed_at__gte=start, placed_at__lt=end, status__in=SALE_STATUSES)
+        orders = Order.objects.filter(SOLD, placed_at__gte=start, placed_at__lt=end)
         totals = orders.aggregate(orders=Count("id"), subtotal=Sum("subtotal"), service_charge=Sum("service_charge"),
                                   tax=Sum("tax"), rounding=Sum("rounding"), gross=Sum("grand_total"))
         items_sold = OrderItem.objects.filter(order__in=orders).aggregate(q=Sum("quantity"))["q"] or 0
-        per_method = {row["payment_method"]: {"orders": row["n"], "gross": row["gross"] or 0, "refunds": 0}
-                      for row in orders.values("payment_method").annotate(n=Count("id"), gross=Sum("grand_total"))}
+        per_method = {row["payment_method"]: {"orders": row["n"], "gross": row["gross"] or 0, "refunds": 0, "tips": 0}
+                      for row in orders.filter(service="counter").values("payment_method")
+                      .annotate(n=Count("id"), gross=Sum("grand_total"))}
+        # Table checks: each tender on its own (a check paid by cash and card counts once under each method).
+        tenders = OrderPayment.objects.filter(Q(order__in=orders) | Q(order__parent__in=orders),
+                                              status=OrderPaymentStatus.CAPTURED)
+        for row in tenders.values("method").annotate(n=Count("order_id", distinct=True), amount=Sum("amount"),
+                                                     rounding=Sum("rounding"), tips=Sum("tip")):
+            entry = per_method.setdefault(row["method"], {"orders": 0, "gross": 0, "refunds": 0, "tips": 0})
+            entry["orders"] += row["n"]
+            entry["gross"] += (row["amount"] or 0) + (row["rounding"] or 0)
+            entry["tips"] += row["tips"] or 0
         refunds = OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end)
         for row in refunds.values("payment_method").annotate(total=Sum("amount")):
-            per_method.setdefault(row["payment_method"], {"orders": 0, "gross": 0, "refunds": 0})
+            per_method.setdefault(row["payment_method"], {"orders": 0, "gross": 0, "refunds": 0, "tips": 0})
             per_method[row["payment_method"]]["refunds"] = row["total"] or 0
         refund_total = refunds.aggregate(total=Sum("amount"), n=Count("id"))
-        open_tabs = Order.objects.filter(status=OrderStatus.OPEN, placed_at__lt=end).count()
+        open_tabs = Order.objects.filter(status=OrderStatus.OPEN, placed_at__lt=end, parent__isnull=True).count()
+        open_checks = Order.objects.filter(status=OrderStatus.OPEN, service="table", placed_at__lt=end,
+                                           parent__isnull=True).aggregate(n=Count("id"), due=Sum("grand_total"),
+                                                                          paid=Sum("paid"))
     gross = totals["gross"] or 0
     refunded = refund_total["total"] or 0
     return {
@@ -265,6 +294,9 @@ def end_of_day(*, tenant_id: uuid.UUID, day: date, tz: str, currency: str) -> di
         "items_sold": items_sold, "subtotal": totals["subtotal"] or 0, "service_charge": totals["service_charge"] or 0,
         "tax": totals["tax"] or 0, "rounding": totals["rounding"] or 0, "gross": gross, "refunds": refunded,
         "refund_count": refund_total["n"] or 0, "net": gross - refunded, "open_tabs": open_tabs,
+        "tips": sum(values["tips"] for values in per_method.values()),
+        "open_checks": open_checks["n"] or 0,
+        "open_checks_due": (open_checks["due"] or 0) - (open_checks["paid"] or 0),
         "payment_methods": [{"payment_method": method, **values, "net": values["gross"] - values["refunds"]}
                             for method, values in sorted(per_method.items())],
     }
@@ -277,7 +309,7 @@ def daily_totals(*, tenant_id: uuid.UUID, days: int, tz: str) -> list[tuple[date
     first = today - timedelta(days=days - 1)
     start, end = _bounds(first, today, tz)
     with tenant_context(tenant_id):
-        sold = dict(Order.objects.filter(placed_at__gte=start, placed_at__lt=end, status__in=SALE_STATUSES)
+        sold = dict(Order.objects.filter(SOLD, placed_at__gte=start, placed_at__lt=end)
                     .annotate(day=TruncDate("placed_at", tzinfo=zone)).values("day")
                     .annotate(total=Sum("grand_total")).values_list("day", "total"))
         back = dict(OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end)
@@ -290,3 +322,17 @@ def daily_totals(*, tenant_id: uuid.UUID, days: int, tz: str) -> list[tuple[date
 def refund_get(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str) -> OrderRefund:
     with tenant_context(tenant_id):
         return OrderRefund.objects.select_related("order").prefetch_related("order__items").get(pk=refund_id)
+
+
+# --- kitchen -------------------------------------------------------------------------------------
+
+def ticket_list(*, tenant_id: uuid.UUID, station: str | None = None, status: str | None = None
+                ) -> QuerySet[KitchenTicket]:
+    """Kitchen tickets oldest first (the order a station works in), by station and status."""
+    with tenant_context(tenant_id):
+        queryset = KitchenTicket.objects.all()
+    if station:
+        queryset = queryset.filter(station=station)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("created_at", "id")

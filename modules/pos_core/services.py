@@ -226,7 +226,9 @@ def orders_complete_tab(*, tenant_id: uuid.UUID, table_id: str, order_ids: list[
             continue
     done = 0
     with transaction.atomic(using=DB), tenant_context(tenant_id):
-        for order in Order.objects.select_for_update().filter(pk__in=valid_ids, status=OrderStatus.OPEN):
+        # A table check completes when it is paid in full, never because its table was cleared.
+        for order in Order.objects.select_for_update().filter(pk__in=valid_ids, status=OrderStatus.OPEN,
+                                                              service="counter"):
             _move(order, OrderStatus.COMPLETED, completed_at=timezone.now())
             done += 1
     return done

@@ -27,8 +27,11 @@ class PosCorePaymentIn(serializers.Serializer):
 
 
 class OrderIn(serializers.Serializer):
-    items = PosCoreOrderItemIn(many=True)
-    payment = PosCorePaymentIn()
+    service = serializers.ChoiceField(choices=["counter", "table"], default="counter",
+                                      help_text='"table" opens a check on `table_id` (no payment; pay later).')
+    items = PosCoreOrderItemIn(many=True, required=False,
+                               help_text="Required for counter orders; on a table check, its first round.")
+    payment = PosCorePaymentIn(required=False, help_text="Counter orders only.")
     table_id = serializers.CharField(required=False, allow_null=True)
     note = serializers.CharField(required=False, allow_blank=True)
 
@@ -54,6 +57,12 @@ class OrderItemOut(serializers.Serializer):
     quantity = serializers.IntegerField()
     refunded_quantity = serializers.IntegerField()
     line_total = MoneySerializer()
+    seat = serializers.IntegerField(allow_null=True)
+    note = serializers.CharField()
+    round_id = serializers.UUIDField(allow_null=True, help_text="Table service: the round that sent it.")
+    voided_quantity = serializers.IntegerField()
+    comped_quantity = serializers.IntegerField()
+    comped = MoneySerializer()
 
     def to_representation(self, item):
         c = item.currency
@@ -65,7 +74,9 @@ class OrderItemOut(serializers.Serializer):
                          "price_delta": money(o["price_delta"], c)} for o in item.options],
             "unit_price": money(item.unit_price, c), "options_total": money(item.options_total, c),
             "quantity": item.quantity, "refunded_quantity": item.refunded_quantity,
-            "line_total": money(item.line_total, c),
+            "line_total": money(item.line_total, c), "seat": item.seat, "note": item.note,
+            "round_id": str(item.round_id) if item.round_id else None, "voided_quantity": item.voided_quantity,
+            "comped_quantity": item.comped_quantity, "comped": money(item.comped, c),
         }
 
 
@@ -76,6 +87,7 @@ class PosCoreTotalsOut(serializers.Serializer):
     tax_inclusive = serializers.BooleanField()
     total = MoneySerializer()
     rounding = MoneySerializer(help_text="Cash rounding line (from the payment).")
+    discount = MoneySerializer(help_text="Comps and discounts (table service).")
     grand_total = MoneySerializer()
     refunded = MoneySerializer()
 
@@ -88,9 +100,29 @@ class OrderPaymentOut(serializers.Serializer):
     change_due = MoneySerializer(allow_null=True)
 
 
+class OrderTenderOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    method = serializers.CharField()
+    amount = MoneySerializer(help_text="Toward the bill, with its cash rounding.")
+    tip = MoneySerializer()
+    captured = MoneySerializer(help_text="What was taken: amount, rounding and tip.")
+    tendered = MoneySerializer(allow_null=True)
+    change_due = MoneySerializer(allow_null=True)
+    payment_id = serializers.CharField()
+
+    def to_representation(self, row):
+        c = row.currency
+        return {"id": str(row.id), "status": row.status, "method": row.method,
+                "amount": money(row.amount + row.rounding, c), "tip": money(row.tip, c),
+                "captured": money(row.captured, c), "tendered": money(row.tendered, c),
+                "change_due": money(row.change_due, c), "payment_id": row.payment_id}
+
+
 class OrderOut(serializers.Serializer):
     id = serializers.UUIDField()
     number = serializers.CharField()
+    service = serializers.ChoiceField(choices=["counter", "table"])
     status = serializers.CharField()
     version = serializers.IntegerField()
     table_id = serializers.CharField(allow_null=True)
@@ -100,12 +132,28 @@ class OrderOut(serializers.Serializer):
     items = OrderItemOut(many=True)
     totals = PosCoreTotalsOut()
     payment = OrderPaymentOut()
+    parent_id = serializers.UUIDField(allow_null=True, help_text="Table service: the check this part was split from.")
+    split = serializers.CharField(allow_null=True, help_text="items | seats | equal once the check was split.")
+    part_ids = serializers.ListField(child=serializers.UUIDField())
+    paid = MoneySerializer(help_text="Table service: captured toward the bill (tips apart).")
+    due = MoneySerializer(help_text="Table service: still to pay.")
+    tips = MoneySerializer()
+    payments = OrderTenderOut(many=True, help_text="Table service: every tender.")
+    flagged = serializers.BooleanField(help_text="Open longer than the restaurant's limit.")
 
     def to_representation(self, order):
         c = order.currency
+        table = order.service == "table"
+        payments = list(order.payments.all()) if table else []
         return {
-            "id": str(order.id), "number": order.number, "status": order.status, "version": order.version,
-            "table_id": order.table_id, "note": order.note,
+            "id": str(order.id), "number": order.number, "service": order.service, "status": order.status,
+            "version": order.version, "table_id": order.table_id, "note": order.note,
+            "parent_id": str(order.parent_id) if order.parent_id else None, "split": order.split_kind or None,
+            "part_ids": [str(p.id) for p in sorted(order.parts.all(), key=lambda p: (len(p.number), p.number))]
+            if order.split_kind else [],
+            "paid": money(order.paid, c), "due": money(max(order.grand_total - order.paid, 0) if table else 0, c),
+            "tips": money(order.tips, c), "payments": [OrderTenderOut().to_representation(p) for p in payments],
+            "flagged": order.flagged_at is not None,
             "placed_at": serializers.DateTimeField().to_representation(order.placed_at),
             "completed_at": (serializers.DateTimeField().to_representation(order.completed_at)
                              if order.completed_at else None),
@@ -113,7 +161,8 @@ class OrderOut(serializers.Serializer):
             "totals": {"subtotal": money(order.subtotal, c), "service_charge": money(order.service_charge, c),
                        "tax": money(order.tax, c), "tax_inclusive": order.tax_inclusive,
                        "total": money(order.total, c), "rounding": money(order.rounding, c),
-                       "grand_total": money(order.grand_total, c), "refunded": money(order.refunded, c)},
+                       "grand_total": money(order.grand_total, c), "refunded": money(order.refunded, c),
+                       "discount": money(order.discount, c)},
             "payment": {"id": order.payment_id, "method": order.payment_method,
                         "captured": money(order.grand_total, c), "tendered": money(order.tendered, c),
                         "change_due": money(order.change_due, c)},
@@ -126,6 +175,9 @@ class PosCoreOrderFilters(serializers.Serializer):
     status = serializers.ChoiceField(required=False, choices=["open", "completed", "cancelled", "partially_refunded",
                                                               "refunded"])
     table_id = serializers.CharField(required=False)
+    service = serializers.ChoiceField(required=False, choices=["counter", "table"])
+    flagged = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                       help_text="Open checks older than the restaurant's limit.")
 
     def validate(self, attrs):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
@@ -239,6 +291,9 @@ class PosCoreEndOfDayOut(serializers.Serializer):
     refund_count = serializers.IntegerField()
     net = serializers.IntegerField()
     open_tabs = serializers.IntegerField()
+    tips = serializers.IntegerField(help_text="Tips taken with table payments; not in gross or net.")
+    open_checks = serializers.IntegerField()
+    open_checks_due = serializers.IntegerField()
     payment_methods = serializers.ListField(child=serializers.DictField())
 
 

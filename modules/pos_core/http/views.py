@@ -19,6 +19,7 @@ from pos.api.permissions import roles
 from .. import receipts, selectors, services
 from ..refunds import refund_order
 from ..saga import place_order
+from ..table_service.flows import open_check
 from .serializers import (
     OrderIn,
     OrderOut,
@@ -55,12 +56,17 @@ class OrderListView(APIView):
 
     @extend_schema(request=OrderIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={201: OrderOut, 400: PROBLEM, 402: PROBLEM, 409: PROBLEM, 503: PROBLEM},
-                   summary="Place an order: reserve stock, take the payment, record the order")
+                   summary="Place a counter order (reserve stock, take the payment, record the order), or open a "
+                           "table check (`service: table`, a `table_id`, no payment)")
     @idempotent
     def post(self, request):
         terminal = getattr(request.user, "terminal", None)
-        order = place_order(tenant_id=request.user.tenant_id, idempotency_key=request.idempotency_key,
-                            data=request.data, terminal_id=str(getattr(terminal, "id", "")))
+        if isinstance(request.data, dict) and request.data.get("service") == "table":
+            order = open_check(tenant_id=request.user.tenant_id, idempotency_key=request.idempotency_key,
+                               data=request.data, terminal_id=str(getattr(terminal, "id", "")))
+        else:
+            order = place_order(tenant_id=request.user.tenant_id, idempotency_key=request.idempotency_key,
+                                data=request.data, terminal_id=str(getattr(terminal, "id", "")))
         return Response(OrderOut().to_representation(order), status=201)
 
 
