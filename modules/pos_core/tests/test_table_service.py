@@ -127,6 +127,11 @@ def test_a_whole_dinner_open_rounds_void_split_by_items_cash_card_and_tip(api, t
     levels = inventory.get_stock_levels(tenant_id=tenant.id, items=[("mohinga", None)])
     assert levels[("mohinga", None)].on_hand == 7
 
+    receipt = get(api, f"orders/{parent['id']}/receipt")
+    assert [(t["method"], t["tip"]) for t in receipt["tenders"]] == [("cash", "0 MMK"), ("card", "500 MMK")]
+    assert "Paid (card): 3,000 MMK" in receipt["text"]["en"] and "Tip: 500 MMK" in receipt["text"]["en"]
+    assert "Tea" not in receipt["text"]["en"] and "ဆုကြေး" in receipt["text"]["my"]
+
     eod = get(api, "reports/end-of-day")
     assert eod["gross"] == 10000 and eod["orders"] == 1 and eod["tips"] == 500 and eod["open_checks"] == 0
     methods = {m["payment_method"]: m for m in eod["payment_methods"]}
