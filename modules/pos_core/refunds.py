@@ -38,9 +38,14 @@ def refund_order(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idempotency
                          current_version=order.version)
     plan = services.refund_plan(order=order, amount=amount, items=items)
     try:
-        info = payment.refund(tenant_id=tenant_id, payment_id=order.payment_id, amount=Money(plan.amount, order.currency),
-                              idempotency_key=f"order-{order.id}-refund-{idempotency_key}",
-                              reason=reason or "refund at the terminal", terminal_id=terminal_id)
+        if order.service == "table":
+            info = _refund_tenders(order, plan.amount, idempotency_key, reason or "refund at the terminal",
+                                   terminal_id)
+        else:
+            info = payment.refund(tenant_id=tenant_id, payment_id=order.payment_id,
+                                  amount=Money(plan.amount, order.currency),
+                                  idempotency_key=f"order-{order.id}-refund-{idempotency_key}",
+                                  reason=reason or "refund at the terminal", terminal_id=terminal_id)
     except (_err(payment, "OverRefund"), _err(payment, "NotRefundable"), _err(payment, "InvalidAmount")) as exc:
         raise RefundRejected(getattr(exc, "detail", str(exc)), **getattr(exc, "extra", {})) from exc
     restocked = False
@@ -59,3 +64,28 @@ def refund_order(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idempotency
     return services.order_refund_record(tenant_id=tenant_id, order_id=order.id, idempotency_key=idempotency_key,
                                         plan=plan, payment_refund_id=info.id, reason=reason, restocked=restocked,
                                         actor=actor, expected_version=expected_version)
+
+
+def _refund_tenders(order, amount: int, idempotency_key: str, reason: str, terminal_id: str):
+    """A table check may have been paid by several tenders (and by its parts when split): refunds are taken from
+    the newest tender first, each at most what it paid toward the bill (tips stay with the staff). The split is
+    worked out from what the check had refunded before this refund, so a retry makes the same calls with the same
+    keys (one per tender, derived from the terminal's) and nothing is refunded twice. Returns the first refund."""
+    tenders = selectors.check_tenders(tenant_id=order.tenant_id, order_id=order.id)
+    already, left, first = order.refunded, amount, None
+    for tender in reversed(tenders):
+        paid = tender.amount + tender.rounding
+        used = min(already, paid)
+        already -= used
+        part = min(left, paid - used)
+        if part <= 0:
+            continue
+        made = payment.refund(tenant_id=order.tenant_id, payment_id=tender.payment_id,
+                              amount=Money(part, order.currency),
+                              idempotency_key=f"order-{order.id}-refund-{idempotency_key}-{tender.id}", reason=reason,
+                              terminal_id=terminal_id)
+        first = first or made
+        left -= part
+    if first is None or left > 0:
+        raise RefundRejected(f"The tenders of order {order.number} cannot cover {Money(amount, order.currency)}.")
+    return first

@@ -324,6 +324,13 @@ def refund_get(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str) -> OrderRefu
         return OrderRefund.objects.select_related("order").prefetch_related("order__items").get(pk=refund_id)
 
 
+def check_tenders(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> list[OrderPayment]:
+    """The captured tenders of a table check, or of its parts when it was split, oldest first."""
+    with tenant_context(tenant_id):
+        return list(OrderPayment.objects.filter(Q(order_id=order_id) | Q(order__parent_id=order_id),
+                                                status=OrderPaymentStatus.CAPTURED).order_by("created_at", "id"))
+
+
 # --- kitchen -------------------------------------------------------------------------------------
 
 def ticket_list(*, tenant_id: uuid.UUID, station: str | None = None, status: str | None = None

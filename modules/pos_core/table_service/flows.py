@@ -270,6 +270,9 @@ def pay(*, tenant_id: uuid.UUID, order_id: str, idempotency_key: str, data: dict
         if errors:
             raise InvalidOrder("The payment has invalid fields.", errors=errors)
         _order(tenant_id, order_id)
+        if method == "cash" and tenant.require_open_shift_for_cash:
+            # refused before anything is held; the charge checks again under the shift's lock
+            payment.check_cash_shift(tenant_id=tenant_id, terminal_id=terminal_id)
         existing = store.payment_start(tenant_id=tenant_id, order_id=order_id, idempotency_key=idempotency_key,
                                        method=method, amount=amount, tip=tip, tendered=tendered,
                                        cash_unit=tenant.cash_rounding_unit, terminal_id=terminal_id)
@@ -287,7 +290,7 @@ def _finish_payment(row: OrderPayment) -> OrderPayment:
                 info = payment.charge(tenant_id=row.tenant_id, amount=Money(row.amount + row.tip, currency),
                                       method=row.method, idempotency_key=row.charge_key,
                                       tendered=Money(row.tendered, currency) if row.tendered is not None else None,
-                                      reference=str(row.order_id))
+                                      reference=str(row.order_id), terminal_id=row.terminal_id)
             except payment.PaymentAmbiguous as exc:
                 raise PaymentUnavailable("The payment provider did not answer clearly. Retry with the same "
                                          "Idempotency-Key; the guest will not be charged twice.",
@@ -303,6 +306,9 @@ def _finish_payment(row: OrderPayment) -> OrderPayment:
                                                             "code": exc.type}])
                 store.payment_released(payment=row, status=OrderPaymentStatus.DECLINED, problem=_problem(refused))
                 raise refused from exc
+            except payment.ShiftRequired as exc:  # nothing was written or charged
+                store.payment_released(payment=row, status=OrderPaymentStatus.DECLINED, problem=_problem(exc))
+                raise
             if info.status not in ("captured", "partially_refunded", "refunded"):
                 raise PaymentUnavailable("The payment is not settled yet; retry with the same Idempotency-Key.")
             store.payment_captured(payment=row, payment_id=info.id, captured=info.captured.amount,
@@ -325,15 +331,15 @@ def compensate_payment(*, tenant_id: uuid.UUID, payment_row_id: uuid.UUID | str,
         info = payment.charge(tenant_id=tenant_id, amount=Money(row.amount + row.tip, row.currency), method=row.method,
                               idempotency_key=row.charge_key,
                               tendered=Money(row.tendered, row.currency) if row.tendered is not None else None,
-                              reference=str(row.order_id))
+                              reference=str(row.order_id), terminal_id=row.terminal_id)
     except (payment.PaymentDeclined, payment.MethodNotAccepted, payment.InvalidAmount, payment.InsufficientTender,
-            payment.IdempotencyConflict) as exc:
+            payment.IdempotencyConflict, payment.ShiftRequired) as exc:
         store.payment_released(payment=row, status=OrderPaymentStatus.DECLINED, problem={"detail": exc.detail},
                                payment_id=exc.extra.get("payment_id") or "")
     else:
         if info.captured.amount > 0:
             payment.refund(tenant_id=tenant_id, payment_id=info.id, amount=info.captured,
-                           idempotency_key=f"{row.charge_key}-refund", reason=reason)
+                           idempotency_key=f"{row.charge_key}-refund", reason=reason, terminal_id=row.terminal_id)
         store.payment_released(payment=row, status=OrderPaymentStatus.REFUNDED,
                                problem={"status": 409, "type": "payment-refunded", "title": "Payment refunded",
                                         "detail": reason}, payment_id=info.id)

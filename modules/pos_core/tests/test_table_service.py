@@ -378,3 +378,21 @@ def test_listing_checks_costs_a_constant_number_of_queries(api, tenant, catalog,
         assert get(api, "orders?service=table")["count"] == 3
     with django_assert_max_num_queries(2, connection=connections["pos_core"]):
         assert get(api, "kitchen/tickets")["count"] == 3
+
+
+def test_a_check_paid_by_several_tenders_is_refunded_newest_tender_first(api, manager_api, tenant, catalog, table):
+    check = open_check(api, table, [{"product_id": "mohinga", "quantity": 2}])  # 6000
+    first = post(api, f"orders/{check['id']}/payments", {"method": "cash", "amount": 2000})
+    second = post(api, f"orders/{check['id']}/payments", {"method": "card", "amount": 4000, "tip": 300})
+    assert second.json()["order"]["status"] == "completed"
+    refund = post(manager_api, f"orders/{check['id']}/refund", {"amount": 5000, "reason": "cold"}, key="refund-1")
+    assert refund.status_code == 201, refund.json()
+    again = post(manager_api, f"orders/{check['id']}/refund", {"amount": 5000, "reason": "cold"}, key="refund-1")
+    assert again.status_code == 201
+    card = payment.get_payment(tenant_id=tenant.id, payment_id=second.json()["payment_id"])
+    cash = payment.get_payment(tenant_id=tenant.id, payment_id=first.json()["payment_id"])
+    assert card.refunded.amount == 4000 and cash.refunded.amount == 1000  # the tip stays
+    rest = post(manager_api, f"orders/{check['id']}/refund", {"reason": "all of it"})
+    assert rest.status_code == 201 and rest.json()["order"]["status"] == "refunded"
+    cash = payment.get_payment(tenant_id=tenant.id, payment_id=first.json()["payment_id"])
+    assert cash.refunded.amount == 2000
