@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import uuid
 
-from .dto import IssuedTerminal, TenantInfo, TerminalIdentity
-from .errors import InvalidToken, TenantNotFound, TerminalNameTaken
+from .dto import ImportedStaff, IssuedTerminal, TenantInfo, TerminalIdentity
+from .errors import InvalidImport, InvalidToken, TenantNotFound, TerminalNameTaken
 from .models import Role
 from .selectors import tenant_get as _get
 from .selectors import tenant_get_by_slug as _by_slug
 from .selectors import terminal_list as _terminal_list
+from .selectors import username_owners as _username_owners
 from .services import staff_create as _staff_create
+from .services import staff_import as _staff_import
 from .services import tenant_create as _tenant_create
+from .services import tenant_import as _tenant_import
 from .services import terminal_authenticate as _authenticate
 from .services import terminal_create as _terminal_create
 
 ROLES = tuple(Role.values)
 
 __all__ = [
-    "ROLES", "InvalidToken", "IssuedTerminal", "TenantInfo", "TenantNotFound", "TerminalIdentity",
+    "ROLES", "ImportedStaff", "InvalidImport", "InvalidToken", "IssuedTerminal", "TenantInfo", "TenantNotFound",
+    "TerminalIdentity",
     "TerminalNameTaken", "authenticate_terminal", "create_manager", "create_tenant", "create_terminal",
-    "get_tenant", "get_tenant_by_slug", "list_terminals",
+    "get_tenant", "get_tenant_by_slug", "get_username_owners", "import_staff", "import_tenant",
+    "list_terminals",
 ]
 
 
@@ -59,3 +64,28 @@ def create_terminal(*, tenant_id: uuid.UUID, name: str, role: str = "cashier") -
 def authenticate_terminal(token: str) -> TerminalIdentity:
     """Resolve a bearer token. Raises InvalidToken (unknown, malformed, revoked)."""
     return _authenticate(token=token)
+
+
+def import_tenant(*, slug: str, name: str, currency: str, locales: list[str],
+                  timezone_name: str) -> tuple[TenantInfo, bool]:
+    """The restaurant with `slug`, created with these settings if there is none; returns it and whether it was
+    created. Idempotent by slug: an existing restaurant is returned unchanged. Raises InvalidImport (400: bad slug,
+    name, unsupported currency, locales or unknown time zone; nothing written)."""
+    return _tenant_import(slug=slug, name=name, currency=currency, locales=locales, timezone_name=timezone_name)
+
+
+def import_staff(*, tenant_id: uuid.UUID, staff: list[dict]) -> ImportedStaff:
+    """Create many staff users of a restaurant in one transaction (one INSERT). Each: `username`, `role` (one of
+    ROLES; managers may sign in to the admin), optional `email`, `first_name`, `last_name`, `is_active`.
+    Passwords are unusable: imported staff set theirs with a reset (`manage.py changepassword`). Idempotent by
+    username: a username this restaurant already has is reported in `existing` and left unchanged; one held by
+    anyone else is reported in `taken` and not created. Raises InvalidImport (400, every problem as
+    `staff[i].field`; nothing written), TenantNotFound."""
+    created, existing, taken = _staff_import(tenant_id=tenant_id, staff=staff)
+    return ImportedStaff(created=tuple(created), existing=tuple(existing), taken=tuple(taken))
+
+
+def get_username_owners(*, usernames: list[str]) -> dict[str, uuid.UUID | None]:
+    """Which of these usernames exist, with the tenant each belongs to (None: staff of no restaurant, such as a
+    superuser). Usernames not in use are absent. One query. Raises nothing."""
+    return _username_owners(usernames=usernames)

@@ -38,3 +38,13 @@ class TerminalIdentity:
 class IssuedTerminal:
     terminal: TerminalIdentity
     token: str  # shown once, never stored in clear
+
+
+@dataclass(frozen=True)
+class ImportedStaff:
+    """What import_staff did, by username: created, already this restaurant's (left as they are), or taken by
+    another restaurant (not created; the caller picks another name)."""
+
+    created: tuple[str, ...]
+    existing: tuple[str, ...]
+    taken: tuple[str, ...]

@@ -15,3 +15,10 @@ class InvalidToken(InvalidInput):
 class TerminalNameTaken(Conflict):
     type = "terminal-name-taken"
     title = "A terminal with this name exists"
+
+
+class InvalidImport(InvalidInput):
+    """An imported restaurant or staff batch is malformed; `extra["errors"]` lists each field and why."""
+
+    type = "invalid-accounts-import"
+    title = "Invalid import"

@@ -52,3 +52,9 @@ def terminal_list(*, tenant_id: uuid.UUID | str) -> list[TerminalIdentity]:
 def terminal_by_prefix(prefix: str) -> Terminal | None:
     with all_tenants():  # the token names its tenant; nothing is in scope yet
         return Terminal.objects.select_related("tenant").filter(token_prefix=prefix).first()
+
+
+def username_owners(*, usernames: list[str]) -> dict[str, uuid.UUID | None]:
+    from .models import User
+
+    return dict(User.objects.filter(username__in=list(usernames)).values_list("username", "tenant_id"))

@@ -94,3 +94,99 @@ def terminal_authenticate(*, token: str) -> TerminalIdentity:
             Terminal.objects.filter(pk=terminal.pk).update(last_used_at=now)
         terminal.last_used_at = now
     return terminal_identity(terminal, terminal.tenant.slug)
+
+
+# --- imports (legacy splits) ----------------------------------------------------------------------------------
+
+def tenant_import(*, slug: str, name: str, currency: str, locales: list[str], timezone_name: str) -> tuple[TenantInfo,
+                                                                                                          bool]:
+    """The restaurant with this slug, created if it does not exist (then True). An existing one is left as is."""
+    import re
+    import zoneinfo
+
+    from .errors import InvalidImport
+
+    errors = []
+    if not isinstance(slug, str) or not re.fullmatch(r"[-a-zA-Z0-9_]{1,60}", slug):
+        errors.append({"field": "slug", "message": "1-60 letters, digits, '-' or '_'."})
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= 200:
+        errors.append({"field": "name", "message": "1-200 characters."})
+    try:
+        exponent = currency_exponent(currency)
+    except (ValueError, TypeError):
+        errors.append({"field": "currency", "message": f"Unsupported currency {currency!r}."})
+        exponent = 0
+    if (not isinstance(locales, list) or not locales
+            or not all(isinstance(x, str) and re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?", x) for x in locales)):
+        errors.append({"field": "locales", "message": "A list of locale codes such as [\"en\", \"my\"]."})
+    try:
+        zoneinfo.ZoneInfo(timezone_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        errors.append({"field": "timezone", "message": f"Unknown time zone {timezone_name!r}."})
+    if errors:
+        raise InvalidImport("The restaurant is invalid: " + ", ".join(e["field"] for e in errors) + ".", errors=errors)
+    existing = Tenant.objects.filter(slug=slug).first()
+    if existing is not None:
+        return tenant_info(existing), False
+    try:
+        with transaction.atomic(using=DB):
+            tenant = Tenant.objects.create(name=name.strip(), slug=slug, currency=currency, currency_exponent=exponent,
+                                           locales=list(locales), timezone=timezone_name)
+    except IntegrityError:  # created at the same moment by another run
+        return tenant_info(Tenant.objects.get(slug=slug)), False
+    return tenant_info(tenant), True
+
+
+def staff_import(*, tenant_id: uuid.UUID, staff: list[dict]) -> tuple[list[str], list[str], list[str]]:
+    """Create staff users in one transaction (one INSERT) with unusable passwords (each resets theirs).
+    Returns the usernames created, already this tenant's, and taken by someone else."""
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.validators import UnicodeUsernameValidator
+    from django.core.exceptions import ValidationError
+
+    from .errors import InvalidImport
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        raise TenantNotFound(f"No tenant {tenant_id}.")
+    errors: list[dict[str, str]] = []
+    seen: set[str] = set()
+    validator = UnicodeUsernameValidator()
+    for index, member in enumerate(staff):
+        at = f"staff[{index}]"
+        if not isinstance(member, dict):
+            errors.append({"field": at, "message": "Each member is an object."})
+            continue
+        username = member.get("username")
+        try:
+            if not isinstance(username, str) or not 0 < len(username) <= 150:
+                raise ValidationError("1-150 characters.")
+            validator(username)
+        except ValidationError as exc:
+            errors.append({"field": f"{at}.username", "message": " ".join(exc.messages)})
+        if isinstance(username, str) and username.lower() in seen:
+            errors.append({"field": f"{at}.username", "message": f"Duplicate username {username!r} in the batch."})
+        seen.add(username.lower() if isinstance(username, str) else "")
+        if member.get("role") not in Role.values:
+            errors.append({"field": f"{at}.role", "message": f"One of {', '.join(Role.values)}."})
+        if not isinstance(member.get("email", ""), str) or len(member.get("email", "")) > 254:
+            errors.append({"field": f"{at}.email", "message": "At most 254 characters."})
+    if errors:
+        raise InvalidImport("The staff batch is invalid: " + ", ".join(dict.fromkeys(e["field"] for e in errors))
+                            + ".", errors=errors)
+    names = [member["username"] for member in staff]
+    with transaction.atomic(using=DB):
+        holders = {}
+        for username, holder in User.objects.filter(username__in=names).values_list("username", "tenant_id"):
+            holders[username] = holder
+        new = [member for member in staff if member["username"] not in holders]
+        User.objects.bulk_create([
+            User(username=member["username"], email=member.get("email", ""),
+                 first_name=str(member.get("first_name", ""))[:150], last_name=str(member.get("last_name", ""))[:150],
+                 tenant_id=tenant.id, role=member["role"], is_staff=member["role"] == Role.MANAGER,
+                 is_active=bool(member.get("is_active", True)), password=make_password(None))
+            for member in new])
+    created = [member["username"] for member in new]
+    existing = [name for name in names if name in holders and holders[name] == tenant.id]
+    taken = [name for name in names if name in holders and holders[name] != tenant.id]
+    return created, existing, taken

@@ -15,6 +15,8 @@ from .dto import (
     CashMovementInfo,
     CashSummary,
     DrawerInfo,
+    ImportedDay,
+    ImportedPayments,
     MethodTotals,
     PaymentInfo,
     RefundInfo,
@@ -27,6 +29,7 @@ from .errors import (
     IdempotencyKeyRequired,
     InsufficientTender,
     InvalidAmount,
+    InvalidImport,
     InvalidShiftRequest,
     MethodNotAccepted,
     NotRefundable,
@@ -52,20 +55,67 @@ from .selectors import payment_refunds as _payment_refunds
 from .selectors import shift_get as _shift_get
 from .selectors import shift_movements as _shift_movements
 from .selectors import shift_report as _shift_report
+from .services import imported_payment_id as _imported_payment_id
+from .services import imported_payments_by_day as _imported_by_day
+from .services import imported_refund_id as _imported_refund_id
 from .services import payment_charge as _charge
 from .services import payment_refund as _refund
+from .services import payments_import as _import
 from .services import shift_cash_movement as _shift_cash_movement
 from .services import shift_close as _shift_close
 from .services import shift_open as _shift_open
 
 __all__ = [
-    "METHODS", "CashMovementInfo", "CashSummary", "DrawerInfo", "DrawerNotFound", "IdempotencyConflict",
-    "IdempotencyKeyRequired", "InsufficientTender", "InvalidAmount", "InvalidShiftRequest", "MethodNotAccepted",
-    "MethodTotals", "NotRefundable", "NotYourDrawer", "OverRefund", "PaymentAmbiguous", "PaymentDeclined",
-    "PaymentFailed", "PaymentInfo", "PaymentNotFound", "RefundFailed", "RefundInfo", "ShiftAlreadyOpen",
-    "ShiftClosed", "ShiftInfo", "ShiftNotFound", "ShiftReport", "ShiftRequired", "accepted_methods", "charge",
-    "check_cash_shift", "close_shift", "current_shift", "get_drawers", "get_payment", "get_payments", "get_refunds",
-    "get_shift", "get_shift_movements", "get_shift_report", "open_shift", "record_cash_movement", "refund",
+    "METHODS",
+    "CashMovementInfo",
+    "CashSummary",
+    "DrawerInfo",
+    "DrawerNotFound",
+    "IdempotencyConflict",
+    "IdempotencyKeyRequired",
+    "ImportedDay",
+    "ImportedPayments",
+    "InsufficientTender",
+    "InvalidAmount",
+    "InvalidImport",
+    "InvalidShiftRequest",
+    "MethodNotAccepted",
+    "MethodTotals",
+    "NotRefundable",
+    "NotYourDrawer",
+    "OverRefund",
+    "PaymentAmbiguous",
+    "PaymentDeclined",
+    "PaymentFailed",
+    "PaymentInfo",
+    "PaymentNotFound",
+    "RefundFailed",
+    "RefundInfo",
+    "ShiftAlreadyOpen",
+    "ShiftClosed",
+    "ShiftInfo",
+    "ShiftNotFound",
+    "ShiftReport",
+    "ShiftRequired",
+    "accepted_methods",
+    "charge",
+    "check_cash_shift",
+    "close_shift",
+    "current_shift",
+    "get_drawers",
+    "get_payment",
+    "get_payments",
+    "get_refunds",
+    "get_shift",
+    "get_shift_movements",
+    "get_shift_report",
+    "import_payments",
+    "imported_payment_id",
+    "imported_payments_by_day",
+    "imported_refund_id",
+    "open_shift",
+    "record_cash_movement",
+    "refund",
 ]
 
 
@@ -207,3 +257,37 @@ def check_cash_shift(*, tenant_id: uuid.UUID, terminal_id: str) -> None:
 def get_drawers(*, tenant_id: uuid.UUID) -> list[DrawerInfo]:
     """The tenant's cash drawers with their terminals and open shift."""
     return _drawer_list(tenant_id=tenant_id)
+
+
+def import_payments(*, tenant_id: uuid.UUID, payments: list[dict], source: str) -> ImportedPayments:
+    """Record historical payments and their refunds as they were settled, without calling any provider (nobody is
+    charged or refunded): one payment-database transaction and a constant number of statements per batch.
+
+    Each entry: `key` (the caller's natural key, e.g. "legacy:1234"; the payment id is derived from it),
+    `method` (one of METHODS), `amount` (int minor units > 0, captured as is: no rounding), `currency` (the
+    tenant's), `captured_at` (aware datetime; also the payment's created_at), optional `tendered`, `reference`
+    (e.g. the order id), `provider_reference`, and `refunds`: [{key, amount > 0, reason, created_at, actor?}],
+    recorded as succeeded and summing to at most the amount (status captured, partially_refunded or refunded).
+    Idempotent by key: a key already imported is reported in `existing` and left as it is. Publishes one
+    payment.history_imported per batch (not payment.captured per payment: nothing happened now).
+    Raises InvalidImport (400, every problem as `payments[i].field`; nothing written), TenantNotFound."""
+    ids, created, existing = _import(tenant_id=tenant_id, payments=payments, source=source)
+    return ImportedPayments(ids=ids, created=tuple(created), existing=tuple(existing))
+
+
+def imported_payments_by_day(*, tenant_id: uuid.UUID, key_prefix: str, tz: str) -> list[ImportedDay]:
+    """For verifying an import: per day in time zone `tz`, the imported payments whose key starts with
+    `key_prefix` (count and captured sum, by capture day) and their refunds (count and sum, by refund day).
+    Two queries whatever the number of payments. Raises nothing; unknown prefixes give an empty list."""
+    return [ImportedDay(**row) for row in _imported_by_day(tenant_id=tenant_id, key_prefix=key_prefix, tz=tz)]
+
+
+def imported_payment_id(*, tenant_id: uuid.UUID, key: str) -> str:
+    """The id the payment imported (or to be imported) under `key` has: a stable function of tenant and key, so
+    a caller can refer to it (e.g. on an order) before or after import_payments. Raises nothing."""
+    return str(_imported_payment_id(tenant_id, key))
+
+
+def imported_refund_id(*, tenant_id: uuid.UUID, key: str) -> str:
+    """The id the refund imported (or to be imported) under `key` has, like imported_payment_id."""
+    return str(_imported_refund_id(tenant_id, key))

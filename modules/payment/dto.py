@@ -244,3 +244,23 @@ def report_from_json(data: dict, shift: ShiftInfo) -> ShiftReport:
 
 CASH_FIELDS = ("opening_float", "sales", "tendered", "change_given", "rounding", "refunds", "cash_in", "cash_out",
                "expected")
+
+
+@dataclass(frozen=True)
+class ImportedPayments:
+    """What import_payments did: `ids` maps every key of the batch to its payment id (new or already there)."""
+
+    ids: dict[str, str]
+    created: tuple[str, ...]
+    existing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImportedDay:
+    """Imported payments of one day (in the tenant's time zone): count and captured/refunded sums."""
+
+    day: str  # ISO date
+    payments: int
+    captured: int
+    refunds: int
+    refunded: int

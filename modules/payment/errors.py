@@ -127,3 +127,10 @@ class NotYourDrawer(Forbidden):
 class InvalidShiftRequest(InvalidInput):
     type = "invalid-shift-request"
     title = "Invalid shift request"
+
+
+class InvalidImport(InvalidInput):
+    """A batch of historical payments is malformed; `extra["errors"]` lists `payments[i].field` and why."""
+
+    type = "invalid-payment-import"
+    title = "Invalid payment import"

@@ -24,6 +24,7 @@ from pos.contracts.payment import PaymentCaptured as PaymentCapturedEvent
 from pos.contracts.payment import PaymentDeclined as PaymentDeclinedEvent
 from pos.contracts.payment import PaymentFailed as PaymentFailedEvent
 from pos.contracts.payment import PaymentRefunded as PaymentRefundedEvent
+from pos.db.bulk import copy_insert, refresh_statistics
 from pos.events import publish
 from pos.money import Money
 from pos.tenancy import all_tenants, tenant_context
@@ -780,3 +781,166 @@ def drawer_assign_terminal(*, tenant_id: uuid.UUID, drawer_id: str | uuid.UUID, 
         DrawerTerminal.objects.using(DB).update_or_create(
             terminal_id=terminal.id, defaults={"drawer": drawer, "terminal_name": terminal.name[:100],
                                                "tenant_id": tenant_id})
+
+
+# --- historical imports (legacy splits) ------------------------------------------------------------------------
+# Payments settled long ago are recorded as they were, without calling any provider: one transaction and a
+# constant number of statements per batch, idempotent by the caller's key (the payment id is derived from it).
+
+IMPORT_NAMESPACE = uuid.UUID("5f0c8a34-2a7e-4d0b-9c61-3b1f7e0d5a90")
+
+
+def imported_payment_id(tenant_id: uuid.UUID, key: str) -> uuid.UUID:
+    """The id a payment imported under `key` has: stable, so a repeated import finds it."""
+    return uuid.uuid5(IMPORT_NAMESPACE, f"{tenant_id}:payment:{key}")
+
+
+def imported_refund_id(tenant_id: uuid.UUID, key: str) -> uuid.UUID:
+    """The id a refund imported under `key` has."""
+    return uuid.uuid5(IMPORT_NAMESPACE, f"{tenant_id}:refund:{key}")
+
+
+def _import_problems(payments: list, currency: str) -> list[dict[str, str]]:
+    from datetime import datetime
+
+    errors: list[dict[str, str]] = []
+
+    def bad(at: str, message: str) -> None:
+        errors.append({"field": at, "message": message})
+
+    def amount_ok(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_AMOUNT_MINOR
+
+    seen: set[str] = set()
+    for index, entry in enumerate(payments):
+        at = f"payments[{index}]"
+        if not isinstance(entry, dict):
+            bad(at, "Each payment is an object.")
+            continue
+        key = entry.get("key")
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
+            bad(f"{at}.key", "A key of 1 to 255 characters.")
+        elif key in seen:
+            bad(f"{at}.key", f"Duplicate key {key!r} in the batch.")
+        seen.add(key if isinstance(key, str) else "")
+        if entry.get("method") not in METHODS:
+            bad(f"{at}.method", f"One of {', '.join(METHODS)}.")
+        if entry.get("currency") != currency:
+            bad(f"{at}.currency", f"The restaurant's currency is {currency}.")
+        if not amount_ok(entry.get("amount")):
+            bad(f"{at}.amount", "A whole number of minor units above 0.")
+        captured_at = entry.get("captured_at")
+        if not isinstance(captured_at, datetime) or captured_at.tzinfo is None:
+            bad(f"{at}.captured_at", "A time with its time zone.")
+        refunded = 0
+        for r_index, refund in enumerate(entry.get("refunds") or []):
+            r_at = f"{at}.refunds[{r_index}]"
+            if not isinstance(refund, dict):
+                bad(r_at, "Each refund is an object.")
+                continue
+            if not isinstance(refund.get("key"), str) or not refund["key"].strip() or len(refund["key"]) > 255:
+                bad(f"{r_at}.key", "A key of 1 to 255 characters.")
+            if not amount_ok(refund.get("amount")):
+                bad(f"{r_at}.amount", "A whole number of minor units above 0.")
+            else:
+                refunded += refund["amount"]
+            created_at = refund.get("created_at")
+            if not isinstance(created_at, datetime) or created_at.tzinfo is None:
+                bad(f"{r_at}.created_at", "A time with its time zone.")
+        if amount_ok(entry.get("amount")) and refunded > entry["amount"]:
+            bad(f"{at}.refunds", f"Refunds ({refunded}) exceed the payment ({entry['amount']}).")
+    return errors
+
+
+def payments_import(*, tenant_id: uuid.UUID, payments: list[dict], source: str) -> tuple[dict[str, str], list[str],
+                                                                                           list[str]]:
+    from pos.contracts.payment import PaymentHistoryImported
+    from pos.events import publish_many
+
+    from .errors import InvalidImport
+
+    tenant = accounts.get_tenant(tenant_id)
+    tenant_id = tenant.id
+    payments = list(payments)
+    errors = _import_problems(payments, tenant.currency)
+    if errors:
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        raise InvalidImport(f"The payment batch is invalid: {fields}.", errors=errors)
+    ids = {entry["key"]: imported_payment_id(tenant_id, entry["key"]) for entry in payments}
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        existing = set(Payment.objects.using(DB).filter(pk__in=ids.values()).values_list("pk", flat=True))
+        refund_keys = [r["key"] for entry in payments if ids[entry["key"]] not in existing
+                       for r in entry.get("refunds") or []]
+        if len(set(refund_keys)) != len(refund_keys):
+            raise InvalidImport("A refund key appears twice in the batch.", errors=[
+                {"field": "refunds", "message": "Refund keys are unique."}])
+        used = sorted(Refund.objects.using(DB).filter(idempotency_key__in=refund_keys)
+                      .values_list("idempotency_key", flat=True))
+        if used:
+            raise InvalidImport(f"Refund key(s) {', '.join(used[:10])} already belong to other payments.",
+                                errors=[{"field": "refunds", "message": f"Key {key!r} is taken."} for key in used])
+        rows, refunds = [], []
+        for entry in payments:
+            pid = ids[entry["key"]]
+            if pid in existing:
+                continue
+            refunded = sum(r["amount"] for r in entry.get("refunds") or [])
+            status = (PaymentStatus.CAPTURED if not refunded else
+                      PaymentStatus.REFUNDED if refunded >= entry["amount"] else PaymentStatus.PARTIALLY_REFUNDED)
+            tendered = entry.get("tendered")
+            rows.append(Payment(
+                id=pid, tenant_id=tenant_id, method=entry["method"], status=status, currency=tenant.currency,
+                amount=entry["amount"], rounding_adjustment=0, captured_amount=entry["amount"],
+                refunded_amount=refunded, tendered=tendered if entry["method"] == "cash" else None,
+                change_due=(tendered - entry["amount"]) if entry["method"] == "cash" and tendered else None,
+                idempotency_key=entry["key"], fingerprint=_digest(entry["amount"], tenant.currency, entry["method"]),
+                provider="imported", provider_key=f"imp_{pid.hex}", provider_reference=str(entry.get(
+                    "provider_reference", ""))[:100], reference=str(entry.get("reference", ""))[:100],
+                captured_at=entry["captured_at"]))
+            for refund in entry.get("refunds") or []:
+                rid = imported_refund_id(tenant_id, refund["key"])
+                refunds.append(Refund(
+                    id=rid, tenant_id=tenant_id, payment_id=pid, amount=refund["amount"], currency=tenant.currency,
+                    reason=str(refund.get("reason") or "imported refund")[:300], status=RefundStatus.SUCCEEDED,
+                    idempotency_key=refund["key"], fingerprint=_digest(pid, refund["amount"], tenant.currency),
+                    provider_key=f"imp_{rid.hex}", actor=str(refund.get("actor", ""))[:150],
+                    created_at=refund["created_at"]))
+        for row in rows:
+            row.created_at = row.captured_at  # the time it was really taken, not the time of the import
+        copy_insert(Payment, rows, using=DB, keep=["created_at"])
+        copy_insert(Refund, refunds, using=DB, keep=["created_at"])
+        if rows:
+            publish_many([PaymentHistoryImported(
+                payments=len(rows), refunds=len(refunds), captured=sum(r.captured_amount for r in rows),
+                refunded=sum(r.amount for r in refunds), currency=tenant.currency, source=source[:100])],
+                tenant_id=tenant_id, using=DB)
+    keys = [entry["key"] for entry in payments]
+    return ({key: str(ids[key]) for key in keys}, [k for k in keys if ids[k] not in existing],
+            [k for k in keys if ids[k] in existing])
+
+
+def imported_payments_by_day(*, tenant_id: uuid.UUID, key_prefix: str, tz: str) -> list[dict]:
+    """Per day (tenant's time zone) of capture: imported payments whose key starts with `key_prefix`, their sum,
+    and the refunds of those payments (count and sum, by the refund's own day)."""
+    import zoneinfo
+
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    zone = zoneinfo.ZoneInfo(tz)
+    days: dict = {}
+    refresh_statistics([Payment, Refund], using=DB)
+    with tenant_context(tenant_id):
+        paid = (Payment.objects.using(DB).filter(idempotency_key__startswith=key_prefix, provider="imported")
+                .annotate(day=TruncDate("captured_at", tzinfo=zone)).values("day")
+                .annotate(n=Count("id"), total=Sum("captured_amount")))
+        for row in paid:
+            days.setdefault(row["day"], [0, 0, 0, 0])[0:2] = [row["n"], row["total"] or 0]
+        back = (Refund.objects.using(DB).filter(payment__idempotency_key__startswith=key_prefix,
+                                                payment__provider="imported")
+                .annotate(day=TruncDate("created_at", tzinfo=zone)).values("day")
+                .annotate(n=Count("id"), total=Sum("amount")))
+        for row in back:
+            days.setdefault(row["day"], [0, 0, 0, 0])[2:4] = [row["n"], row["total"] or 0]
+    return [{"day": day.isoformat(), "payments": v[0], "captured": v[1], "refunds": v[2], "refunded": v[3]}
+            for day, v in sorted(days.items())]

@@ -83,3 +83,24 @@ class SagaInfo:
     last_error: str
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ImportedOrders:
+    """What import_orders did: `ids` maps every key of the batch to its order id (new or already there)."""
+
+    ids: dict[str, str]
+    created: tuple[str, ...]
+    existing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImportedOrdersDay:
+    """Imported orders placed on one day (tenant's time zone): counts and sums in minor units."""
+
+    day: str  # ISO date
+    orders: int
+    items: int
+    total: int  # sum of grand totals
+    refunds: int  # refunds made that day
+    refunded: int

@@ -152,3 +152,10 @@ class CheckBusy(Conflict):
 
     type = "check-busy"
     title = "The check is being changed; retry in a moment"
+
+
+class InvalidImport(InvalidInput):
+    """A batch of historical orders is malformed; `extra["errors"]` lists `orders[i].field` and why."""
+
+    type = "invalid-order-import"
+    title = "Invalid order import"

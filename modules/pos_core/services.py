@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
+from pos.db.bulk import copy_insert, refresh_statistics
 from pos.events import publish
 from pos.money import Money
 from pos.tenancy import all_tenants, tenant_context
@@ -384,3 +385,207 @@ def alert_close(*, tenant_id: uuid.UUID, alert_id: uuid.UUID | str, actor: str) 
         return alert
 
 
+
+
+# --- historical imports (legacy splits) ------------------------------------------------------------------------
+# Orders placed long ago are recorded with their snapshots as they were sold, without running the saga (nothing
+# is reserved or charged): one transaction and a constant number of statements per batch, idempotent by the
+# caller's key (the order id is derived from it).
+
+IMPORT_NAMESPACE = uuid.UUID("0b6e2f5c-8f1d-4a57-b7c3-2c9d4e6a1f08")
+IMPORT_STATUSES = (OrderStatus.COMPLETED, OrderStatus.CANCELLED)
+
+
+def imported_order_id(tenant_id: uuid.UUID, key: str) -> uuid.UUID:
+    """The id an order imported under `key` has: stable, so a repeated import finds it."""
+    return uuid.uuid5(IMPORT_NAMESPACE, f"{tenant_id}:order:{key}")
+
+
+def _is_amount(value: Any, *, positive: bool = False) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and (value > 0 if positive else value >= 0)
+            and value <= 10**15)
+
+
+def _order_import_problems(orders: list, currency: str) -> list[dict[str, str]]:
+    from datetime import datetime
+
+    errors: list[dict[str, str]] = []
+
+    def bad(at: str, message: str) -> None:
+        errors.append({"field": at, "message": message})
+
+    def aware(value: Any) -> bool:
+        return isinstance(value, datetime) and value.tzinfo is not None
+
+    seen: set[str] = set()
+    for index, order in enumerate(orders):
+        at = f"orders[{index}]"
+        if not isinstance(order, dict):
+            bad(at, "Each order is an object.")
+            continue
+        key = order.get("key")
+        if not isinstance(key, str) or not key.strip() or len(key) > 255:
+            bad(f"{at}.key", "A key of 1 to 255 characters.")
+        elif key in seen:
+            bad(f"{at}.key", f"Duplicate key {key!r} in the batch.")
+        seen.add(key if isinstance(key, str) else "")
+        if not isinstance(order.get("number"), str) or not 0 < len(order["number"]) <= 20:
+            bad(f"{at}.number", "1 to 20 characters.")
+        if order.get("currency") != currency:
+            bad(f"{at}.currency", f"The restaurant's currency is {currency}.")
+        if order.get("status", OrderStatus.COMPLETED) not in IMPORT_STATUSES:
+            bad(f"{at}.status", "completed or cancelled (refunds set the refunded states).")
+        if not _is_amount(order.get("total")):
+            bad(f"{at}.total", "A whole number of minor units, 0 or more.")
+        if not aware(order.get("placed_at")):
+            bad(f"{at}.placed_at", "A time with its time zone.")
+        if not isinstance(order.get("payment_method", ""), str) or len(order.get("payment_method", "")) > 30:
+            bad(f"{at}.payment_method", "At most 30 characters.")
+        for l_index, line in enumerate(order.get("lines") or []):
+            l_at = f"{at}.lines[{l_index}]"
+            if not isinstance(line, dict):
+                bad(l_at, "Each line is an object.")
+                continue
+            if not isinstance(line.get("product_id"), str) or not 0 < len(line["product_id"]) <= 64:
+                bad(f"{l_at}.product_id", "1 to 64 characters.")
+            if not isinstance(line.get("product_names"), dict) or not line["product_names"]:
+                bad(f"{l_at}.product_names", "The names as sold, per locale.")
+            quantity = line.get("quantity")
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= 1_000_000:
+                bad(f"{l_at}.quantity", "A whole number from 1 to 1000000.")
+            if not _is_amount(line.get("unit_price")):
+                bad(f"{l_at}.unit_price", "A whole number of minor units, 0 or more.")
+            if not isinstance(line.get("flags", []), list):
+                bad(f"{l_at}.flags", "A list of text.")
+        refunded = 0
+        for r_index, refund in enumerate(order.get("refunds") or []):
+            r_at = f"{at}.refunds[{r_index}]"
+            if not isinstance(refund, dict):
+                bad(r_at, "Each refund is an object.")
+                continue
+            if not isinstance(refund.get("key"), str) or not 0 < len(refund["key"]) <= 255:
+                bad(f"{r_at}.key", "A key of 1 to 255 characters.")
+            if not _is_amount(refund.get("amount"), positive=True):
+                bad(f"{r_at}.amount", "A whole number of minor units above 0.")
+            else:
+                refunded += refund["amount"]
+            if not aware(refund.get("created_at")):
+                bad(f"{r_at}.created_at", "A time with its time zone.")
+        if _is_amount(order.get("total")) and refunded > order["total"]:
+            bad(f"{at}.refunds", f"Refunds ({refunded}) exceed the order total ({order['total']}).")
+    return errors
+
+
+def orders_import(*, tenant_id: uuid.UUID, orders: list[dict[str, Any]], currency: str, locales: list[str],
+                  source: str) -> tuple[dict[str, str], list[str], list[str]]:
+    from pos.contracts.pos_core import OrderHistoryImported
+    from pos.events import publish_many
+
+    from .errors import InvalidImport
+
+    orders = list(orders)
+    errors = _order_import_problems(orders, currency)
+    if errors:
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        raise InvalidImport(f"The order batch is invalid: {fields}.", errors=errors)
+    ids = {order["key"]: imported_order_id(tenant_id, order["key"]) for order in orders}
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        existing = set(Order.objects.filter(pk__in=ids.values()).values_list("pk", flat=True))
+        refund_keys = [r["key"] for order in orders if ids[order["key"]] not in existing
+                       for r in order.get("refunds") or []]
+        used = sorted(OrderRefund.objects.filter(idempotency_key__in=refund_keys)
+                      .values_list("idempotency_key", flat=True))
+        if used or len(set(refund_keys)) != len(refund_keys):
+            raise InvalidImport("Refund keys must be unique and new: " + (", ".join(used[:10]) or "repeated"),
+                                errors=[{"field": "refunds", "message": f"Key {key!r} is taken."} for key in used])
+        rows, items, refunds, refund_lines = [], [], [], []
+        for order in orders:
+            oid = ids[order["key"]]
+            if oid in existing:
+                continue
+            total = order["total"]
+            lines = order.get("lines") or []
+            line_totals = [line["unit_price"] * line["quantity"] for line in lines]
+            shares = allocate(Money(total, currency), line_totals)
+            refunded = sum(r["amount"] for r in order.get("refunds") or [])
+            status = order.get("status", OrderStatus.COMPLETED)
+            if refunded and status == OrderStatus.COMPLETED:
+                status = OrderStatus.REFUNDED if refunded >= total else OrderStatus.PARTIALLY_REFUNDED
+            placed_at = order["placed_at"]
+            row = Order(
+                id=oid, tenant_id=tenant_id, number=order["number"], saga_id=uuid.uuid5(IMPORT_NAMESPACE, f"saga:{oid}"),
+                idempotency_key=order["key"], status=status, table_code=str(order.get("table_code") or "")[:64],
+                note=str(order.get("note") or "")[:500], terminal_id="", currency=currency, subtotal=sum(line_totals),
+                service_charge=0, service_charge_rate=Decimal("0"), tax=0, tax_rate=Decimal("0"), tax_inclusive=True,
+                total=total, rounding=0, grand_total=total, payment_id=str(order.get("payment_id") or "")[:64],
+                payment_method=order.get("payment_method") or "", refunded=refunded, locales=list(locales),
+                placed_at=placed_at, completed_at=placed_at if status != OrderStatus.CANCELLED else None)
+            rows.append(row)
+            order_items = []
+            for position, (line, line_total, share) in enumerate(zip(lines, line_totals, shares, strict=True)):
+                snapshot = dict(line.get("snapshot") or {})
+                snapshot["flags"] = [str(flag) for flag in line.get("flags") or []]
+                item = OrderItem(
+                    id=uuid.uuid5(IMPORT_NAMESPACE, f"item:{oid}:{position}"), tenant_id=tenant_id, order=row,
+                    position=position, product_id=line["product_id"], variant=line.get("variant") or "",
+                    product_names=line["product_names"], variant_names=line.get("variant_names") or {},
+                    category_id=line.get("category_id") or "", category_names=line.get("category_names") or {},
+                    options=[], currency=currency, unit_price=line["unit_price"], options_total=0,
+                    quantity=line["quantity"], line_total=line_total, allocated_total=share.amount,
+                    product_version=0, snapshot=snapshot)
+                order_items.append(item)
+            items.extend(order_items)
+            for refund in order.get("refunds") or []:
+                rid = uuid.uuid5(IMPORT_NAMESPACE, f"refund:{oid}:{refund['key']}")
+                record = OrderRefund(
+                    id=rid, tenant_id=tenant_id, order=row, idempotency_key=refund["key"],
+                    payment_refund_id=str(refund.get("payment_refund_id") or "")[:64], amount=refund["amount"],
+                    currency=currency, payment_method=row.payment_method,
+                    reason=str(refund.get("reason") or "")[:300], restocked=False,
+                    actor=str(refund.get("actor") or "")[:100], created_at=refund["created_at"])
+                refunds.append(record)
+                if order_items:
+                    parts = allocate(Money(refund["amount"], currency), [max(i.allocated_total, 0) for i in order_items])
+                    refund_lines.extend(
+                        RefundLine(id=uuid.uuid5(IMPORT_NAMESPACE, f"refund-line:{rid}:{i.position}"),
+                                   tenant_id=tenant_id, refund=record, item=i, product_id=i.product_id,
+                                   category_id=i.category_id, quantity=0, amount=part.amount)
+                        for i, part in zip(order_items, parts, strict=True))
+        copy_insert(Order, rows, using=DB)
+        copy_insert(OrderItem, items, using=DB)
+        copy_insert(OrderRefund, refunds, using=DB)
+        copy_insert(RefundLine, refund_lines, using=DB)
+        if rows:
+            publish_many([OrderHistoryImported(orders=len(rows), items=len(items), refunds=len(refunds),
+                                               total=sum(r.grand_total for r in rows), currency=currency,
+                                               source=source[:100])], tenant_id=tenant_id, using=DB)
+    keys = [order["key"] for order in orders]
+    return ({key: str(ids[key]) for key in keys}, [k for k in keys if ids[k] not in existing],
+            [k for k in keys if ids[k] in existing])
+
+
+def imported_orders_by_day(*, tenant_id: uuid.UUID, key_prefix: str, tz: str) -> list[dict[str, Any]]:
+    import zoneinfo
+
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    zone = zoneinfo.ZoneInfo(tz)
+    days: dict = {}
+    refresh_statistics([Order, OrderItem, OrderRefund], using=DB)
+    with tenant_context(tenant_id):
+        orders = Order.objects.filter(idempotency_key__startswith=key_prefix)
+        for row in (orders.annotate(day=TruncDate("placed_at", tzinfo=zone)).values("day")
+                    .annotate(n=Count("id"), total=Sum("grand_total"))):
+            days.setdefault(row["day"], {"orders": 0, "items": 0, "total": 0, "refunds": 0, "refunded": 0}).update(
+                orders=row["n"], total=row["total"] or 0)
+        for row in (OrderItem.objects.filter(order__idempotency_key__startswith=key_prefix)
+                    .annotate(day=TruncDate("order__placed_at", tzinfo=zone)).values("day").annotate(n=Count("id"))):
+            days.setdefault(row["day"], {"orders": 0, "items": 0, "total": 0, "refunds": 0, "refunded": 0}).update(
+                items=row["n"])
+        for row in (OrderRefund.objects.filter(order__idempotency_key__startswith=key_prefix)
+                    .annotate(day=TruncDate("created_at", tzinfo=zone)).values("day")
+                    .annotate(n=Count("id"), total=Sum("amount"))):
+            days.setdefault(row["day"], {"orders": 0, "items": 0, "total": 0, "refunds": 0, "refunded": 0}).update(
+                refunds=row["n"], refunded=row["total"] or 0)
+    return [{"day": day.isoformat(), **values} for day, values in sorted(days.items())]

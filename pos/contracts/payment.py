@@ -46,3 +46,17 @@ class PaymentRefunded:
     total_refunded: int
     reason: str
     reference: str = ""
+
+
+@event("payment.history_imported", version=1)
+class PaymentHistoryImported:
+    """A batch of historical payments (and their refunds) was imported, e.g. from a legacy database. They were
+    settled long ago, so no payment.captured or payment.refunded is published for each: this one record per
+    batch says what came in."""
+
+    payments: int
+    refunds: int
+    captured: int  # minor units, sum of the batch's payments
+    refunded: int  # minor units, sum of the batch's refunds
+    currency: str
+    source: str  # who imported it, e.g. "legacy-split"

@@ -63,6 +63,9 @@ class OrderItemOut(serializers.Serializer):
     voided_quantity = serializers.IntegerField()
     comped_quantity = serializers.IntegerField()
     comped = MoneySerializer()
+    flags = serializers.ListField(child=serializers.CharField(), help_text=(
+        "Notes on how the line's snapshot was made when it was imported, e.g. \"price:current_price\" when the "
+        "price at order time was missing (see docs/LEGACY.md). Empty for orders placed here."))
 
     def to_representation(self, item):
         c = item.currency
@@ -77,6 +80,7 @@ class OrderItemOut(serializers.Serializer):
             "line_total": money(item.line_total, c), "seat": item.seat, "note": item.note,
             "round_id": str(item.round_id) if item.round_id else None, "voided_quantity": item.voided_quantity,
             "comped_quantity": item.comped_quantity, "comped": money(item.comped, c),
+            "flags": list((item.snapshot or {}).get("flags", [])),
         }
 
 
