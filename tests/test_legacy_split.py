@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import random
 import re
@@ -13,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
@@ -293,8 +295,15 @@ def _flush_all() -> None:
         call_command("flush", database=alias, interactive=False, verbosity=0)
 
 
+def _progress(checkpoint: Path) -> int:
+    try:
+        return sum(t["after_order_id"] for t in json.loads(checkpoint.read_text())["tenants"].values())
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
 def test_a_run_killed_at_random_points_and_resumed_equals_an_uninterrupted_run(tmp_path):
-    url, _ = legacy(tmp_path, tenants=2, orders=120, seed=11)
+    url, _ = legacy(tmp_path, tenants=2, orders=150, seed=11)
     assert split(url, tmp_path, "--batch", "10")[0] == 0
     uninterrupted = _state()
     _flush_all()
@@ -304,17 +313,23 @@ def test_a_run_killed_at_random_points_and_resumed_equals_an_uninterrupted_run(t
     argv = [sys.executable, "manage.py", "split_legacy", "--source", url, "--batch", "10",
             "--checkpoint", str(checkpoint)]
     kills = 0
-    for attempt in range(40):
+    for attempt in range(12):
         process = subprocess.Popen(argv + (["--resume"] if attempt else []), cwd=settings.BASE_DIR,
                                    env=_subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    start_new_session=True)
-        try:
-            process.wait(timeout=rng.uniform(1.5, 6.0) if kills < 4 else 300)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # a crash: no cleanup, no last checkpoint
-            process.wait(10)
-            kills += 1
-            continue
+        if kills < 4:
+            # once this run has written a batch of its own, kill it at a random moment of the next ones
+            reached = _progress(checkpoint)
+            deadline = time.monotonic() + 120
+            while process.poll() is None and _progress(checkpoint) <= reached and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.6))
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)  # a crash: no cleanup, no last checkpoint
+                process.wait(10)
+                kills += 1
+                continue
+        process.wait(300)
         assert process.returncode == 0, process.stderr.read().decode()[-3000:]
         break
     else:
