@@ -97,7 +97,7 @@ class _Writer:
 
 
 def _money(minor: int, exponent: int) -> Decimal:
-    return Decimal(minor).scaleb(-exponent).quantize(Decimal("0.01"))
+    return Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-2))
 
 
 def _stamp(local: datetime, zone: ZoneInfo, utc: bool) -> str:
@@ -165,24 +165,24 @@ def generate(url: str, *, tenants: int, orders: int, seed: int = 1, lines: int |
                 pid = next_id("products")
                 base = rng.randrange(10, 160) * 50 if not thai else rng.randrange(3000, 25000, 25)
                 product = {"id": pid, "name": en, "price": base, "variants": [], "renamed_at": None}
-                if rng.random() < 0.25:
-                    for size, factor in (("Small", 1), ("Large", 1.4)):
+                if rng.random() * 100 < 25:
+                    for size, tenths in (("Small", 10), ("Large", 14)):
                         vid = next_id("product_variants")
-                        price = int(base * factor) // 50 * 50 if not thai else int(base * factor) // 25 * 25
+                        price = base * tenths // 10 // 50 * 50 if not thai else base * tenths // 10 // 25 * 25
                         product["variants"].append((vid, price))
                         writer.add("product_variants", (vid, pid, size, ("အသေး" if size == "Small" else "အကြီး")
                                                         if bilingual else None, _money(price, exponent),
                                                         rng.randrange(-3, 80)))
-                if rng.random() < 0.06:  # renamed after it was sold: the old name until renamed_at
+                if rng.random() * 100 < 6:  # renamed after it was sold: the old name until renamed_at
                     product["renamed_at"] = END - timedelta(days=rng.randrange(10, DAYS - 10))
                     writer.add("product_renames", (next_id("product_renames"), pid, f"{en} (old recipe)",
                                                    f"{my} (ဟောင်း)" if bilingual else None,
                                                    product["renamed_at"].strftime("%Y-%m-%d %H:%M:%S")))
-                stock = None if rng.random() < 0.1 else rng.randrange(-5, 200)
-                missing_my = bilingual and rng.random() < 0.08
+                stock = None if rng.random() * 100 < 10 else rng.randrange(-5, 200)
+                missing_my = bilingual and rng.random() * 100 < 8
                 product["row"] = (pid, rid, rng.choice(category_ids), en, None if missing_my or not bilingual else my,
-                                  _money(base, exponent), stock, rng.random() > 0.05)
-                product["deleted"] = rng.random() < 0.04
+                                  _money(base, exponent), stock, rng.random() * 100 > 5)
+                product["deleted"] = rng.random() * 100 < 4
                 products.append(product)
             for product in products:
                 if not product["deleted"]:
@@ -191,7 +191,7 @@ def generate(url: str, *, tenants: int, orders: int, seed: int = 1, lines: int |
             for _ in range(orders):
                 oid = next_id("orders")
                 local = END - timedelta(seconds=rng.randrange(DAYS * 86400))
-                utc = rng.random() < 0.1
+                utc = rng.random() * 100 < 10
                 if remaining_lines is None:
                     count = rng.randint(1, 7)
                 else:
@@ -207,23 +207,23 @@ def generate(url: str, *, tenants: int, orders: int, seed: int = 1, lines: int |
                                                                                                      product["price"])
                     quantity = rng.randint(1, 3)
                     total += price * quantity
-                    recorded = None if rng.random() < 0.05 else _money(price, exponent)
+                    recorded = None if rng.random() * 100 < 5 else _money(price, exponent)
                     writer.add("order_lines", (next_id("order_lines"), oid, product["id"], variant_id, quantity,
                                                recorded))
-                void = rng.random() < 0.02
-                writer.add("orders", (oid, rid, rng.choice(staff_ids), str(rng.randint(1, 20)) if rng.random() < 0.6
+                void = rng.random() * 100 < 2
+                writer.add("orders", (oid, rid, rng.choice(staff_ids), str(rng.randint(1, 20)) if rng.random() * 100 < 60
                                       else None, "void" if void else "paid", _money(total, exponent), currency,
                                       _stamp(local, zone, utc)))
                 if void:
                     continue
                 roll = rng.random()
                 paid_local = local + timedelta(minutes=rng.randint(0, 30))
-                if roll < 0.02:
+                if roll * 100 < 2:
                     parts = []  # "paid" with no payment recorded
-                elif roll < 0.05:
+                elif roll * 100 < 5:
                     step = 50 if not thai else 100
                     parts = [total + rng.choice([-step, step, 2 * step])]  # does not add up
-                elif roll < 0.09 and total >= 200:
+                elif roll * 100 < 9 and total >= 200:
                     first = total // 2 // 50 * 50 if not thai else total // 2
                     parts = [first, total - first]  # split between two methods
                 else:
@@ -238,8 +238,8 @@ def generate(url: str, *, tenants: int, orders: int, seed: int = 1, lines: int |
                     pay_id = next_id("payments")
                     writer.add("payments", (pay_id, oid, method, _money(amount, exponent), currency, tendered,
                                             _stamp(paid_local, zone, utc)))
-                    if rng.random() < 0.03:
-                        refund = amount if rng.random() < 0.5 else max(1, amount // 3)
+                    if rng.random() * 100 < 3:
+                        refund = amount if rng.random() * 100 < 50 else max(1, amount // 3)
                         writer.add("refunds", (next_id("refunds"), pay_id, _money(refund, exponent),
                                                rng.choice(["wrong dish", "customer complaint", "double charge"]),
                                                _stamp(paid_local + timedelta(hours=rng.randint(1, 30)), zone, utc)))

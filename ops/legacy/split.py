@@ -137,12 +137,12 @@ class Checkpoint:
 
 
 class Progress:
-    def __init__(self, total_lines: int, stream: TextIO, every: float = 2.0) -> None:
+    def __init__(self, total_lines: int, stream: TextIO, every: int = 2) -> None:
         self.total, self.stream, self.every = total_lines, stream, every
         self.done = self.started_with = 0
         self.orders = 0
         self.started = time.monotonic()
-        self.last = 0.0
+        self.last = 0
 
     def advance(self, slug: str, lines: int, orders: int, *, force: bool = False) -> None:
         self.done += lines
@@ -151,7 +151,7 @@ class Progress:
         if not force and now - self.last < self.every:
             return
         self.last = now
-        elapsed = max(now - self.started, 1e-6)
+        elapsed = (now - self.started) or 1
         rate = (self.done - self.started_with) / elapsed
         left = max(self.total - self.done, 0)
         eta = f"{int(left / rate) // 60}m{int(left / rate) % 60:02d}s" if rate > 0 else "?"
