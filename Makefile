@@ -20,7 +20,7 @@ migrate: install
 	$(PY) manage.py migrate_all
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
 
 ## Embedded mode: SQLite per module under var/, events delivered in-process. Serves admin and API.
 run: seed

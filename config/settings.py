@@ -72,7 +72,7 @@ elif not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-never-use-in-production"  # noqa: S105
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "ops.apps.BackOfficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 
 from pos import tenancy
+from pos.operators import is_operator
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -70,6 +71,27 @@ class ReadOnlyTenantAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class OperatorToolAdmin(admin.ModelAdmin):
+    """Operator tools (event deliveries, sagas, idempotency keys, provider simulation): invisible to managers.
+
+    Mixed in before the admin's own base, so the other permission checks still apply to operators."""
+
+    def has_module_permission(self, request) -> bool:
+        return is_operator(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_operator(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return is_operator(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return is_operator(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_operator(request.user) and super().has_delete_permission(request, obj)
 
 
 from pos.events import admin as _events_admin  # noqa: E402, F401 - registers the event deliveries admin

@@ -105,3 +105,10 @@ def test_create_terminal_from_the_shell_exits_non_zero_on_bad_input(tmp_path):
     result = _manage("create_terminal", "--tenant", "nope", "--name", "X", env={}, tmp_path=tmp_path)
     assert result.returncode == 1
     assert "No tenant with slug 'nope'" in result.stderr
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_seed_demo_prints_the_login_link_of_the_port_it_will_serve_on():
+    out = io.StringIO()
+    call_command("seed_demo", "--base-url", "http://127.0.0.1:8123/", stdout=out)
+    assert "at http://127.0.0.1:8123/admin/" in out.getvalue()

@@ -4,12 +4,9 @@ from django.utils import timezone
 
 from pos.admin import TenantScopedAdmin
 
-from .models import Tenant, Terminal, User
+from .models import Role, Tenant, Terminal, User
 from .services import terminal_create, terminal_revoke
 
-admin.site.site_header = "Restaurant POS"
-admin.site.site_title = "Restaurant POS admin"
-admin.site.index_title = "Run your restaurant"
 
 
 @admin.register(Tenant)
@@ -46,10 +43,18 @@ class StaffAdmin(DjangoUserAdmin):
             return super().get_readonly_fields(request, obj)
         return ["tenant", "is_superuser", "groups", "user_permissions", "last_login", "date_joined"]
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is None and not request.user.is_superuser:
+            # A manager adds staff of their own restaurant: the role decides who signs in here (managers do).
+            return [*DjangoUserAdmin.add_fieldsets, ("Restaurant", {"fields": ["role"]})]
+        return super().get_fieldsets(request, obj)
+
     def save_model(self, request, obj, form, change) -> None:
         if not request.user.is_superuser:
             obj.tenant_id = request.user.tenant_id
             obj.is_superuser = False
+        if not change and obj.role == Role.MANAGER and obj.tenant_id:
+            obj.is_staff = True  # a restaurant's manager signs in to the back office as created
         super().save_model(request, obj, form, change)
 
 

@@ -1,18 +1,19 @@
 """Admin of the payment module for managers: payments and refunds read-only, refunds through the service,
-the simulated provider's behaviour editable (for demos and tests)."""
+the simulated provider's behaviour editable by operators outside production (for demos and drills)."""
 
 from __future__ import annotations
 
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from modules.accounts import api as accounts
 from pos import tenancy
-from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
+from pos.admin import OperatorToolAdmin, ReadOnlyTenantAdmin, TenantScopedAdmin
 from pos.errors import DomainError
 from pos.money import Money
 
@@ -126,25 +127,19 @@ class RefundAdmin(ReadOnlyTenantAdmin):
                        "drawer", "shift", "late_for_shift"]
 
 
-@admin.register(ProviderBehaviour)
-class ProviderBehaviourAdmin(TenantScopedAdmin):
+class ProviderBehaviourAdmin(OperatorToolAdmin, TenantScopedAdmin):
+    """How the simulated provider answers (approve, decline, time out, lose the answer): for demos and drills."""
+
     list_display = ["method", "charge_behaviour", "refund_behaviour", "lookup_behaviour", "delay_ms", "updated_at"]
     fields = ["method", "charge_behaviour", "refund_behaviour", "lookup_behaviour", "delay_ms"]
 
 
-@admin.register(SimulatedProviderEntry)
-class SimulatedProviderLedgerAdmin(admin.ModelAdmin):
-    """The simulated provider's own side: operators only (it spans merchants)."""
+class SimulatedProviderLedgerAdmin(OperatorToolAdmin):
+    """The simulated provider's own side: operators only (it spans merchants), never edited."""
 
     list_display = ["created_at", "kind", "status", "method", "amount", "currency", "reference", "calls", "merchant_id"]
     list_filter = ["kind", "status", "method"]
     search_fields = ["key", "reference", "charge_reference"]
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -391,3 +386,8 @@ class CashMovementAdmin(ReadOnlyTenantAdmin):
     list_filter = ["kind", "created_at"]
     search_fields = ["reason", "actor"]
     list_select_related = ["shift", "shift__drawer"]
+# The simulator stands in for the card and wallet provider outside production only; its controls are never shown
+# where real money moves.
+if not settings.PRODUCTION:
+    admin.site.register(ProviderBehaviour, ProviderBehaviourAdmin)
+    admin.site.register(SimulatedProviderEntry, SimulatedProviderLedgerAdmin)

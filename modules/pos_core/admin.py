@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from modules.accounts import api as accounts
 from pos import tenancy
-from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
+from pos.admin import OperatorToolAdmin, ReadOnlyTenantAdmin, TenantScopedAdmin
 from pos.money import Money
 
 from .models import (
@@ -173,6 +173,10 @@ class OrderAdmin(ReadOnlyTenantAdmin):
         return super().changelist_view(request, extra_context)
 
 
+admin.site.register_report(title="Sales report", url_name="admin:pos_core_sales_report",
+                           description="Daily sales for 30 days, today's end of day, by payment method.")
+
+
 class SagaLogInline(admin.TabularInline):
     model = SagaLogEntry
     extra = 0
@@ -189,7 +193,7 @@ class SagaLogInline(admin.TabularInline):
 
 
 @admin.register(OrderSaga)
-class OrderSagaAdmin(ReadOnlyTenantAdmin):
+class OrderSagaAdmin(OperatorToolAdmin, ReadOnlyTenantAdmin):
     list_display = ["id", "created_at", "status", "step", "current", "attempts", "order_link", "last_error_short"]
     list_filter = ["status", "step", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["id", "idempotency_key", "order_id", "payment_id", "reservation_id"]

@@ -1,20 +1,24 @@
-"""The pos_core module's front door for other modules: plain functions, DTOs only."""
+"""The pos_core module's front door for other modules: plain functions, DTOs and plain data only."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from modules.accounts import api as accounts
 
-from .dto import ImportedOrders, ImportedOrdersDay
+from .dto import AlertInfo, ImportedOrders, ImportedOrdersDay
 from .errors import InvalidImport
+from .selectors import alert_info as _alert_info
+from .selectors import alert_list as _alert_list
+from .selectors import end_of_day as _end_of_day
 from .services import imported_order_id as _imported_order_id
 from .services import imported_orders_by_day as _imported_by_day
 from .services import orders_import as _import
 
-__all__ = ["ImportedOrders", "ImportedOrdersDay", "InvalidImport", "import_orders", "imported_order_id",
-           "imported_orders_by_day"]
+__all__ = ["AlertInfo", "ImportedOrders", "ImportedOrdersDay", "InvalidImport", "import_orders", "imported_order_id",
+           "imported_orders_by_day", "get_end_of_day", "list_open_alerts"]
 
 
 def import_orders(*, tenant_id: uuid.UUID, orders: list[dict[str, Any]], source: str) -> ImportedOrders:
@@ -51,3 +55,14 @@ def imported_order_id(*, tenant_id: uuid.UUID, key: str) -> str:
     """The id the order imported (or to be imported) under `key` has: a stable function of tenant and key, so a
     caller can refer to it (e.g. as a payment's reference) before or after import_orders. Raises nothing."""
     return str(_imported_order_id(tenant_id, key))
+
+
+def get_end_of_day(*, tenant_id: uuid.UUID, day: date, tz: str, currency: str) -> dict[str, Any]:
+    """One restaurant day (in `tz`) from the order snapshots: orders, gross, refunds, net, per payment method, and
+    the checks still open. Amounts are integers in the currency's minor units. Never raises for an empty day."""
+    return _end_of_day(tenant_id=tenant_id, day=day, tz=tz, currency=currency)
+
+
+def list_open_alerts(*, tenant_id: uuid.UUID, limit: int = 50) -> list[AlertInfo]:
+    """The restaurant's open low-stock alerts, newest first, at most `limit` (names are inventory's to give)."""
+    return [_alert_info(alert) for alert in _alert_list(tenant_id=tenant_id, status="open")[:limit]]

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from pos import tenancy
+from pos.admin import OperatorToolAdmin
 from pos.events import relay
 from pos.models import EventDelivery
 from pos.modules import module_aliases
@@ -38,7 +39,7 @@ class DatabaseFilter(admin.SimpleListFilter):
 
 
 @admin.register(EventDelivery)
-class EventDeliveryAdmin(admin.ModelAdmin):
+class EventDeliveryAdmin(OperatorToolAdmin):
     list_display = ["event_name", "handler_name", "consumer_alias", "status", "attempts", "next_attempt_at",
                     "error_summary", "event_link", "created_at"]
     list_filter = [DatabaseFilter, "status", "event_name", "handler_name"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.test import Client
 
 from modules.accounts import api as accounts
 from modules.payment import api as payment
 from modules.payment.models import ProviderBehaviour
 from modules.payment.tests.conftest import events, mmk, refunded_at_provider
+from pos.operators import OPERATORS_GROUP
 from pos.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -79,8 +82,27 @@ def test_refund_admin_lists_only_own_tenant(tenant, other_tenant, paid):
     assert "mine" in html and "theirs" not in html
 
 
-def test_manager_configures_the_simulator_for_their_tenant(tenant):
+def operator_client(tenant, username) -> Client:
+    """A restaurant's staff user in the Operators group (operators run the system, managers the restaurant)."""
+    client = manager_client(tenant, username)
+    get_user_model().objects.get(username=username).groups.add(Group.objects.get_or_create(name=OPERATORS_GROUP)[0])
+    return client
+
+
+def test_managers_never_see_the_simulator_controls(tenant):
     client = manager_client(tenant, "boss")
+    assert client.get("/admin/payment/providerbehaviour/").status_code == 403
+    response = client.post("/admin/payment/providerbehaviour/add/", {
+        "method": "card", "charge_behaviour": "decline", "refund_behaviour": "approve", "lookup_behaviour": "answer",
+        "delay_ms": 100})
+    assert response.status_code == 403
+    assert "providerbehaviour" not in client.get("/admin/").content.decode()
+    with tenant_context(tenant.id):
+        assert not ProviderBehaviour.objects.using("payment").exists()
+
+
+def test_an_operator_configures_the_simulator_for_a_tenant(tenant):
+    client = operator_client(tenant, "ops")
     response = client.post("/admin/payment/providerbehaviour/add/", {
         "method": "card", "charge_behaviour": "decline", "refund_behaviour": "approve", "lookup_behaviour": "answer",
         "delay_ms": 100})

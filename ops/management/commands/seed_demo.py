@@ -20,7 +20,12 @@ MANAGER_USERNAME = "manager"
 class Command(BaseCommand):
     help = "Create (once) the demo restaurant, its manager login, a terminal and its catalog."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000",
+                            help="Where the server will answer, for the login link printed once (make run passes it).")
+
     def handle(self, *args, **options) -> None:
+        admin_url = options["base_url"].rstrip("/") + "/admin/"
         steps: list[str] = []
         try:
             tenant = accounts.get_tenant_by_slug(DEMO_SLUG)
@@ -45,7 +50,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  - {step}")
         if created:
             self.stdout.write("Admin login (printed once, keep it): "
-                              f"username {MANAGER_USERNAME!r} password {password!r} at http://127.0.0.1:8000/admin/")
+                              f"username {MANAGER_USERNAME!r} password {password!r} at {admin_url}")
             self.stdout.write(f"Terminal 'Counter 1' token (printed once): {issued.token}")
         else:
             self.stdout.write(f"Credentials were printed when the demo was first created. Reset the password with "

@@ -1,0 +1,123 @@
+"""The back office as a manager and an operator meet it: the home page, the reports menu, who sees operator tools,
+staff a manager adds, and where "View site" leads."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import Group
+
+from modules.accounts.models import User
+from modules.inventory import api as inventory
+from modules.pos_core.tests.conftest import make_catalog, new_key, order_body
+from pos.money import Money
+from pos.events.relay import drain
+from pos.operators import OPERATORS_GROUP
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+OPERATOR_TOOLS = ["/admin/pos/eventdelivery/", "/admin/pos_core/ordersaga/", "/admin/payment/providerbehaviour/",
+                  "/admin/payment/simulatedproviderentry/"]
+
+
+def staff(tenant, username: str, **fields) -> User:
+    return User.objects.create_user(username, password="pw-123456!", tenant_id=tenant.id if tenant else None,
+                                    role="manager", is_staff=True, **fields)
+
+
+def place(api, **overrides) -> dict:
+    response = api.post("/api/v1/orders", order_body(**overrides), format="json", HTTP_IDEMPOTENCY_KEY=new_key())
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def test_home_page_shows_todays_sales_by_method_and_low_stock_by_name(client, tenant, api, other_api, other_tenant):
+    make_catalog(tenant.id)
+    inventory.create_product(tenant_id=other_tenant.id, product_id="their-tea", price=900, names={"en": "Tea", "my": "လက်ဖက်ရည်"})
+    inventory.adjust_stock(tenant_id=other_tenant.id, product_id="their-tea", variant=None, kind="receive",
+                           quantity=5, reason="delivery", actor="test")
+    first = place(api)
+    second = place(api, items=[{"product_id": "mohinga", "quantity": 6}], payment={"method": "cash", "tendered": 50000})  # 10 - 2 - 6 = 2 left, under 3
+    place(other_api, items=[{"product_id": "their-tea", "quantity": 1}])  # another restaurant's sale never shows here
+    drain()  # inventory's stock events reach pos_core's stock cache and alerts
+    client.force_login(staff(tenant, "boss"))
+
+    page = text(client.get("/admin/"))
+
+    gross = first["totals"]["grand_total"]["amount"] + second["totals"]["grand_total"]["amount"]
+    assert f'id="today-gross">{Money(gross, "MMK")}<' in page
+    assert 'id="today-orders">2<' in page
+    assert 'id="today-refunds">0 MMK<' in page
+    assert f"<td>cash</td><td>2</td><td>{Money(gross, 'MMK')}</td>" in page
+    alerts = page[page.index('id="alerts"'):]
+    assert "<td>Mohinga</td><td>2</td><td>3</td>" in alerts  # the product's name, never its id
+    assert "Sales report" in page[page.index('id="reports-module"'):]
+
+
+def test_a_superuser_picks_the_restaurant_of_the_home_page(client, tenant, other_tenant, api):
+    make_catalog(tenant.id)
+    order = place(api)
+    client.force_login(User.objects.create_superuser("root", password="pw-123456!"))
+
+    mine = text(client.get(f"/admin/?tenant={tenant.id}"))
+    theirs = text(client.get(f"/admin/?tenant={other_tenant.id}"))
+
+    assert f'id="today-gross">{Money(order["totals"]["grand_total"]["amount"], "MMK")}<' in mine
+    assert tenant.name in mine and 'id="tenant-picker"' in mine
+    assert 'id="today-gross">0 MMK<' in theirs and other_tenant.name in theirs
+
+
+def test_a_manager_never_sees_or_opens_operator_tools(client, tenant):
+    client.force_login(staff(tenant, "boss"))
+    index = client.get("/admin/").content.decode()
+    for url in OPERATOR_TOOLS:
+        assert url not in index
+        assert client.get(url).status_code == 403, url
+
+
+@pytest.mark.parametrize("as_group", [False, True])
+def test_operators_see_their_tools(client, tenant, as_group):
+    if as_group:
+        user = staff(tenant, "ops")
+        user.groups.add(Group.objects.get_or_create(name=OPERATORS_GROUP)[0])
+    else:
+        user = User.objects.create_superuser("root", password="pw-123456!")
+    client.force_login(user)
+    index = client.get("/admin/").content.decode()
+    for url in OPERATOR_TOOLS:
+        assert url in index
+        assert client.get(url).status_code == 200, url
+
+
+def test_a_manager_added_by_a_manager_can_sign_in_as_created(client, tenant):
+    client.force_login(staff(tenant, "boss"))
+    response = client.post("/admin/accounts/user/add/", {
+        "username": "shift-lead", "password1": "Mingalaba-2026!", "password2": "Mingalaba-2026!", "role": "manager",
+        "usable_password": "true"})
+    assert response.status_code == 302, text(response)[:2000]
+    created = User.objects.get(username="shift-lead")
+    assert created.tenant_id == tenant.id and created.is_staff and not created.is_superuser
+    client.logout()
+    assert client.login(username="shift-lead", password="Mingalaba-2026!")
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_waiter_added_by_a_manager_cannot_sign_in_to_the_back_office(client, tenant):
+    client.force_login(staff(tenant, "boss"))
+    client.post("/admin/accounts/user/add/", {
+        "username": "waiter-1", "password1": "Mingalaba-2026!", "password2": "Mingalaba-2026!", "role": "waiter",
+        "usable_password": "true"})
+    assert not User.objects.get(username="waiter-1").is_staff
+
+
+def test_view_site_leads_to_the_back_office_home(client, tenant):
+    client.force_login(staff(tenant, "boss"))
+    page = client.get("/admin/").content.decode()
+    assert 'href="/"' in page  # "View site"
+    home = client.get("/")
+    assert home.status_code == 302 and home["Location"] == "/admin/"
