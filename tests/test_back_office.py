@@ -11,8 +11,8 @@ from django.contrib.auth.models import Group
 from modules.accounts.models import User
 from modules.inventory import api as inventory
 from modules.pos_core.tests.conftest import make_catalog, new_key, order_body
-from pos.money import Money
 from pos.events.relay import drain
+from pos.money import Money
 from pos.operators import OPERATORS_GROUP
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -38,11 +38,13 @@ def text(response) -> str:
 
 def test_home_page_shows_todays_sales_by_method_and_low_stock_by_name(client, tenant, api, other_api, other_tenant):
     make_catalog(tenant.id)
-    inventory.create_product(tenant_id=other_tenant.id, product_id="their-tea", price=900, names={"en": "Tea", "my": "လက်ဖက်ရည်"})
+    inventory.create_product(tenant_id=other_tenant.id, product_id="their-tea", price=900,
+                             names={"en": "Tea", "my": "လက်ဖက်ရည်"})
     inventory.adjust_stock(tenant_id=other_tenant.id, product_id="their-tea", variant=None, kind="receive",
                            quantity=5, reason="delivery", actor="test")
     first = place(api)
-    second = place(api, items=[{"product_id": "mohinga", "quantity": 6}], payment={"method": "cash", "tendered": 50000})  # 10 - 2 - 6 = 2 left, under 3
+    # 10 - 2 - 6 = 2 mohinga left, under the threshold of 3
+    second = place(api, items=[{"product_id": "mohinga", "quantity": 6}], payment={"method": "cash", "tendered": 50000})
     place(other_api, items=[{"product_id": "their-tea", "quantity": 1}])  # another restaurant's sale never shows here
     drain()  # inventory's stock events reach pos_core's stock cache and alerts
     client.force_login(staff(tenant, "boss"))

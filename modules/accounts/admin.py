@@ -8,7 +8,6 @@ from .models import Role, Tenant, Terminal, User
 from .services import terminal_create, terminal_revoke
 
 
-
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "currency", "timezone", "is_active", "created_at"]
