@@ -5,6 +5,7 @@ services, so the admin validates, versions, records and publishes exactly like t
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from django import forms
@@ -35,6 +36,10 @@ from .services import (
 )
 
 EXTRA_VARIANT_ROWS = 2
+MORE_VARIANT_ROWS = 6  # folded away until a manager opens them: add as many variants as needed
+NEW_GROUP_CHOICE_ROWS = 4
+EXTRA_CHOICE_ROWS = 2
+EXTRA_FACT_ROWS = 3
 
 
 def _locales_for(request, obj=None) -> list[str]:
@@ -64,6 +69,64 @@ def _apply_problems(form: forms.Form, error: InvalidProduct, field_map) -> None:
     for problem in error.extra.get("errors", []):
         field = field_map(problem["field"])
         form.add_error(field if field in form.fields else None, f"{problem['field']}: {problem['message']}")
+
+
+class RowWidget(forms.MultiWidget):
+    """Several inputs on one line (a choice: key, a name per language, a price)."""
+
+    def decompress(self, value):
+        return list(value) if value else [None] * len(self.widgets)
+
+
+class RowField(forms.MultiValueField):
+    """The values of a RowWidget as a list; a row left empty is no row at all."""
+
+    def __init__(self, fields, placeholders, **kwargs):
+        widgets = [forms.NumberInput(attrs={"placeholder": p, "style": "width:7em"})
+                   if isinstance(f, forms.IntegerField) else forms.TextInput(attrs={"placeholder": p, "size": 14})
+                   for f, p in zip(fields, placeholders, strict=True)]
+        super().__init__(fields=fields, widget=RowWidget(widgets), require_all_fields=False, required=False,
+                         **kwargs)
+
+    def compress(self, data_list):
+        return list(data_list) if data_list else []
+
+
+def _names_row(locales, key_label: str, extra: list[tuple[forms.Field, str]], label: str, initial=None,
+               help_text: str = "") -> RowField:
+    fields = [forms.CharField(max_length=64, required=False),
+              *[forms.CharField(max_length=200, required=False) for _ in locales], *[f for f, _ in extra]]
+    placeholders = [key_label, *[f"name ({_language(code)})" for code in locales], *[p for _, p in extra]]
+    return RowField(fields, placeholders, label=label, initial=initial, help_text=help_text)
+
+
+YES_NO = [("", "—"), ("yes", "Yes"), ("no", "No")]
+FLAG_ATTRIBUTES = ("halal", "vegetarian", "vegan", "seasonal")
+
+
+def _attribute_value(text: str):
+    """A free-form fact as typed: yes/no, a whole number, JSON for a list or an object, otherwise text."""
+    text = text.strip()
+    if text.lower() in ("yes", "true"):
+        return True
+    if text.lower() in ("no", "false"):
+        return False
+    if re.fullmatch(r"-?\d{1,15}", text):
+        return int(text)
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _attribute_text(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 # --- Categories ------------------------------------------------------------------------------------
@@ -121,12 +184,17 @@ class CategoryAdmin(TenantScopedAdmin):
 # --- Products --------------------------------------------------------------------------------------
 
 class ProductAdminForm(forms.ModelForm):
-    """Names and descriptions per locale and variants as rows of fields; option groups and free-form
-    attributes stay JSON. Validation is the service's, so the admin accepts exactly what the API would."""
+    """Names and descriptions per locale, variants, option groups with their choices, and attributes, all as
+    plain fields (no JSON to type). Validation is the service's, so the admin accepts exactly what the API would,
+    and the service's problems are shown next to the field they are about."""
 
     locales: list[str] = []
     variant_rows: int = EXTRA_VARIANT_ROWS
     existing_variants: list[dict] = []
+    group_rows: int = 1
+    choice_rows: tuple[int, ...] = (NEW_GROUP_CHOICE_ROWS,)
+    fact_rows: int = EXTRA_FACT_ROWS
+    nutrition_rows: int = EXTRA_FACT_ROWS
 
     product_id = forms.CharField(label="Id", required=False, max_length=64,
                                  help_text="Optional short id such as mohinga (letters, digits, - _ .); generated if "
@@ -135,14 +203,6 @@ class ProductAdminForm(forms.ModelForm):
                                help_text="In whole minor units of the restaurant's currency (MMK: kyat).")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     category_id = forms.ChoiceField(label="Category", required=False)
-    option_groups = forms.JSONField(required=False, initial=list, widget=forms.Textarea(attrs={"rows": 6}),
-                                    help_text='Options for every variant, e.g. [{"key": "extras", "names": {...}, '
-                                              '"min_select": 0, "max_select": 2, "choices": [{"key": "egg", '
-                                              '"names": {...}, "price_delta": 500}]}]')
-    attributes = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 6}),
-                                 help_text='Free-form facts, e.g. {"halal": true, "images": ["https://..."], '
-                                           '"nutrition": {"kcal": 450}}. Use text for decimals ("12.5").')
-
     class Meta:
         model = Product
         fields = ["position", "is_active", "is_sold_out", "track_stock"]
@@ -155,8 +215,7 @@ class ProductAdminForm(forms.ModelForm):
             self.fields["product_id"].disabled = True
             self.initial.update({
                 "product_id": self.instance.pk, "price": self.instance.price_amount, "version": self.instance.version,
-                "category_id": self.instance.category_id or "", "option_groups": self.instance.option_groups,
-                "attributes": self.instance.attributes,
+                "category_id": self.instance.category_id or "",
             })
 
     def _tenant_id(self):
@@ -181,10 +240,60 @@ class ProductAdminForm(forms.ModelForm):
         return {
             "names": names, "descriptions": {k: v for k, v in descriptions.items() if v},
             "category_id": data.get("category_id") or None, "price": data.get("price"), "variants": variants,
-            "option_groups": data.get("option_groups") or [], "attributes": data.get("attributes") or {},
+            "option_groups": self._option_groups(), "attributes": self._attributes(),
             "is_active": data.get("is_active", True), "is_sold_out": data.get("is_sold_out", False),
             "track_stock": data.get("track_stock", True), "position": data.get("position") or 0,
         }
+
+    def _option_groups(self) -> list[dict]:
+        """Rows with a key become option groups and choices; `_rows` remembers which row each one came from, so
+        a problem the service finds in `option_groups[1].choices[0]` is shown on that row."""
+        data, n = self.cleaned_data, len(self.locales)
+        groups, self._rows = [], {}
+        for g in range(self.group_rows):
+            row = data.get(f"optgroup_{g}") or []
+            if not row or not (row[0] or "").strip():
+                continue
+            choices = []
+            for c in range(self.choice_rows[g]):
+                choice = data.get(f"optgroup_{g}_choice_{c}") or []
+                if not choice or not (choice[0] or "").strip():
+                    continue
+                self._rows[(len(groups), len(choices))] = f"optgroup_{g}_choice_{c}"
+                choices.append({"key": choice[0].strip(), "price_delta": choice[n + 1] or 0,
+                                "names": {code: choice[1 + i] or "" for i, code in enumerate(self.locales)}})
+            self._rows[(len(groups), None)] = f"optgroup_{g}"
+            groups.append({"key": row[0].strip(), "names": {code: row[1 + i] or "" for i, code in enumerate(self.locales)},
+                           "min_select": row[n + 1] if row[n + 1] is not None else 0,
+                           "max_select": row[n + 2] if row[n + 2] is not None else 1, "choices": choices})
+        return groups
+
+    def _attributes(self) -> dict:
+        data = self.cleaned_data
+        attributes: dict = {}
+        for i in range(self.fact_rows):
+            row = data.get(f"fact_{i}") or []
+            if row and (row[0] or "").strip():
+                attributes[row[0].strip()] = _attribute_value(row[1] or "")
+        for flag in FLAG_ATTRIBUTES:
+            if data.get(f"attr_{flag}"):
+                attributes[flag] = data[f"attr_{flag}"] == "yes"
+        if data.get("attr_spicy_level") is not None:
+            attributes["spicy_level"] = data["attr_spicy_level"]
+        allergens = [a.strip() for a in (data.get("attr_allergens") or "").split(",") if a.strip()]
+        if allergens:
+            attributes["allergens"] = allergens
+        images = [line.strip() for line in (data.get("attr_images") or "").splitlines() if line.strip()]
+        if images:
+            attributes["images"] = images
+        nutrition = {}
+        for i in range(self.nutrition_rows):
+            row = data.get(f"nutrition_{i}") or []
+            if row and (row[0] or "").strip():
+                nutrition[row[0].strip()] = _attribute_value(row[1] or "")
+        if nutrition:
+            attributes["nutrition"] = nutrition
+        return attributes
 
     def clean(self):
         data = super().clean()
@@ -219,6 +328,19 @@ class ProductAdminForm(forms.ModelForm):
                 empty = [c for c in self.locales if not self.cleaned_data.get(f"variant_{row}_name_{c}")]
                 return f"variant_{row}_name_{empty[0]}" if empty else f"variant_{row}_key"
             return f"variant_{row}_{rest}" if rest in ("key", "price") else f"variant_{row}_key"
+        match = re.match(r"option_groups\[(\d+)\](?:\.choices\[(\d+)\])?", path)
+        if match:
+            group, choice = int(match[1]), match[2]
+            rows = getattr(self, "_rows", {})
+            return rows.get((group, int(choice) if choice is not None else None)) or rows.get((group, None))
+        if path.startswith("attributes."):
+            name = path.split(".")[1].split("[")[0]
+            if f"attr_{name}" in self.fields:
+                return f"attr_{name}"
+            if name == "nutrition":
+                return "nutrition_0"
+            return next((f"fact_{i}" for i in range(self.fact_rows)
+                         if (self.cleaned_data.get(f"fact_{i}") or [""])[0] == name), None)
         return path.split(".")[0].split("[")[0] or None
 
 
@@ -320,11 +442,25 @@ class ProductAdmin(TenantScopedAdmin):
     def _layout(self, request, obj):
         locales = _locales_for(request, obj)
         existing = list(obj.variants) if obj else []
-        return locales, existing, len(existing) + EXTRA_VARIANT_ROWS
+        return locales, existing, len(existing) + EXTRA_VARIANT_ROWS + MORE_VARIANT_ROWS
+
+    @staticmethod
+    def _attribute_parts(obj) -> tuple[list[dict], dict, dict, dict, tuple[int, ...]]:
+        """(option groups, attributes, other facts, nutrition, choice rows per group) of the form for `obj`."""
+        groups = list(obj.option_groups) if obj else []
+        attributes = dict(obj.attributes) if obj else {}
+        known = {*FLAG_ATTRIBUTES, "spicy_level", "allergens", "images", "nutrition"}
+        facts = {k: v for k, v in attributes.items() if k not in known}
+        nutrition = attributes.get("nutrition") if isinstance(attributes.get("nutrition"), dict) else {}
+        choice_rows = (*(len(g.get("choices", [])) + EXTRA_CHOICE_ROWS for g in groups), NEW_GROUP_CHOICE_ROWS)
+        return groups, attributes, facts, nutrition, choice_rows
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         locales, existing, rows = self._layout(request, obj)
-        attrs: dict = {"locales": locales, "existing_variants": existing, "variant_rows": rows}
+        groups, attributes, facts, nutrition, choice_rows = self._attribute_parts(obj)
+        attrs: dict = {"locales": locales, "existing_variants": existing, "variant_rows": rows,
+                       "group_rows": len(groups) + 1, "choice_rows": choice_rows,
+                       "fact_rows": len(facts) + EXTRA_FACT_ROWS, "nutrition_rows": len(nutrition) + EXTRA_FACT_ROWS}
         for code in locales:
             language = _language(code)
             attrs[f"name_{code}"] = forms.CharField(label=f"Name ({language})", max_length=200,
@@ -345,6 +481,52 @@ class ProductAdmin(TenantScopedAdmin):
                 label=f"Variant {row + 1}: price", required=False, min_value=0, initial=variant.get("price"))
             if variant:
                 attrs[f"variant_{row}_delete"] = forms.BooleanField(label=f"Variant {row + 1}: remove", required=False)
+        for g, choices in enumerate(choice_rows):
+            group = groups[g] if g < len(groups) else {}
+            names = group.get("names", {})
+            attrs[f"optgroup_{g}"] = _names_row(
+                locales, "group key, e.g. extras",
+                [(forms.IntegerField(min_value=0, required=False), "at least"),
+                 (forms.IntegerField(min_value=1, required=False), "at most")],
+                label=f"Option group {g + 1}" if group else "New option group",
+                initial=[group.get("key"), *[names.get(c) for c in locales], group.get("min_select"),
+                         group.get("max_select")] if group else None,
+                help_text="Key, name per language, how many choices a guest picks at least and at most. "
+                          "Clear the key to remove the group." if g == 0 else "")
+            for c in range(choices):
+                choice = group.get("choices", [])[c] if c < len(group.get("choices", [])) else {}
+                c_names = choice.get("names", {})
+                attrs[f"optgroup_{g}_choice_{c}"] = _names_row(
+                    locales, "choice key, e.g. egg", [(forms.IntegerField(required=False), "price +/-")],
+                    label=f"Choice {c + 1}",
+                    initial=[choice.get("key"), *[c_names.get(code) for code in locales],
+                             choice.get("price_delta")] if choice else None,
+                    help_text="Clear the key to remove the choice; the price is added to the item's (may be "
+                              "negative)." if c == 0 else "")
+        for flag in FLAG_ATTRIBUTES:
+            value = attributes.get(flag)
+            attrs[f"attr_{flag}"] = forms.ChoiceField(label=flag.capitalize(), choices=YES_NO, required=False,
+                                                      initial="" if value is None else ("yes" if value else "no"))
+        attrs["attr_spicy_level"] = forms.IntegerField(label="Spicy level", required=False, min_value=0, max_value=10,
+                                                       initial=attributes.get("spicy_level"),
+                                                       help_text="0 (not spicy) to 10.")
+        attrs["attr_allergens"] = forms.CharField(
+            label="Allergens", required=False, max_length=500, help_text="Separated by commas, e.g. peanut, fish.",
+            initial=", ".join(str(a) for a in attributes.get("allergens", []) or []))
+        attrs["attr_images"] = forms.CharField(
+            label="Image links", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}),
+            help_text="One http(s) link per line.", initial="\n".join(str(i) for i in attributes.get("images", []) or []))
+        for i, (nutrient, amount) in enumerate([*nutrition.items(), *[(None, None)] * EXTRA_FACT_ROWS]):
+            attrs[f"nutrition_{i}"] = RowField(
+                [forms.CharField(max_length=64, required=False), forms.CharField(max_length=200, required=False)],
+                ["nutrient, e.g. kcal", "amount, e.g. 450"], label="Nutrition" if i == 0 else "",
+                initial=[nutrient, _attribute_text(amount)] if nutrient else None)
+        for i, (name, value) in enumerate([*facts.items(), *[(None, None)] * EXTRA_FACT_ROWS]):
+            attrs[f"fact_{i}"] = RowField(
+                [forms.CharField(max_length=64, required=False), forms.CharField(max_length=2000, required=False)],
+                ["fact, e.g. origin", "value, e.g. Mandalay"], label="Other facts" if i == 0 else "",
+                initial=[name, _attribute_text(value)] if name else None,
+                help_text="Values: text, a whole number, yes or no." if i == 0 else "")
         if self._superuser(request) and obj is None:
             attrs["tenant"] = _tenant_field()
         kwargs["form"] = type("ProductForm", (ProductAdminForm,), attrs)
@@ -352,6 +534,7 @@ class ProductAdmin(TenantScopedAdmin):
 
     def get_fieldsets(self, request, obj=None):
         locales, existing, rows = self._layout(request, obj)
+        groups, _, facts, nutrition, choice_rows = self._attribute_parts(obj)
         fieldsets = [
             (None, {"fields": ["product_id", *[f"name_{c}" for c in locales], "category_id", "price", "position",
                                "is_active", "is_sold_out", "track_stock", "version"]}),
@@ -361,9 +544,18 @@ class ProductAdmin(TenantScopedAdmin):
             fields = [f"variant_{row}_key", *[f"variant_{row}_name_{c}" for c in locales], f"variant_{row}_price"]
             if row < len(existing):
                 fields.append(f"variant_{row}_delete")
-            fieldsets.append((f"Variant {row + 1}" if row < len(existing) else f"New variant {row + 1 - len(existing)}",
-                              {"fields": fields}))
-        fieldsets.append(("Options and attributes (JSON)", {"fields": ["option_groups", "attributes"]}))
+            new = row - len(existing)
+            title = f"Variant {row + 1}" if new < 0 else f"New variant {new + 1}"
+            folded = new >= EXTRA_VARIANT_ROWS
+            fieldsets.append((title, {"fields": fields, **({"classes": ["collapse"]} if folded else {})}))
+        for g, choices in enumerate(choice_rows):
+            title = f"Option group {g + 1}" if g < len(groups) else "New option group"
+            fieldsets.append((title, {"fields": [f"optgroup_{g}", *[f"optgroup_{g}_choice_{c}" for c in range(choices)]],
+                                      **({"classes": ["collapse"]} if g == len(groups) and g > 0 else {})}))
+        fieldsets.append(("Attributes", {"fields": [*[f"attr_{f}" for f in FLAG_ATTRIBUTES], "attr_spicy_level",
+                                                    "attr_allergens", "attr_images",
+                                                    *[f"nutrition_{i}" for i in range(len(nutrition) + EXTRA_FACT_ROWS)],
+                                                    *[f"fact_{i}" for i in range(len(facts) + EXTRA_FACT_ROWS)]]}))
         if obj:
             fieldsets.append(("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}))
         if self._superuser(request) and obj is None:

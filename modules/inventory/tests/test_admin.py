@@ -39,7 +39,7 @@ def product_form(**overrides) -> dict:
         "track_stock": "on", "version": "",
         "variant_0_key": "small", "variant_0_name_en": "Small", "variant_0_name_my": "အသေး", "variant_0_price": "2500",
         "variant_1_key": "large", "variant_1_name_en": "Large", "variant_1_name_my": "အကြီး", "variant_1_price": "3500",
-        "option_groups": "[]", "attributes": '{"halal": true}',
+        "attr_halal": "yes",
     }
     data.update(overrides)
     return data
@@ -62,7 +62,11 @@ def test_manager_adds_a_product_with_names_and_variants_without_json(manager, te
 @pytest.mark.parametrize("overrides, message", [
     ({"name_my": ""}, "name_my"),
     ({"variant_1_name_my": ""}, "variant_1_name_my"),
-    ({"attributes": '{"fat_g": 1.5}'}, "attributes"),
+    ({"attr_images": "not a link"}, "attr_images"),
+    ({"optgroup_0_0": "extras", "optgroup_0_1": "Extras", "optgroup_0_2": "အပို", "optgroup_0_4": "2",
+      "optgroup_0_choice_0_0": "egg", "optgroup_0_choice_0_1": "Egg", "optgroup_0_choice_0_2": "ဥ"}, "optgroup_0"),
+    ({"optgroup_0_0": "extras", "optgroup_0_1": "Extras", "optgroup_0_2": "အပို",
+      "optgroup_0_choice_0_0": "egg", "optgroup_0_choice_0_1": "Egg"}, "optgroup_0_choice_0"),
     ({"variant_0_key": "Small Bowl"}, "variant_0_key"),
 ])
 def test_invalid_product_forms_show_errors_and_write_nothing(manager, overrides, message):
@@ -72,6 +76,36 @@ def test_invalid_product_forms_show_errors_and_write_nothing(manager, overrides,
     assert message in form.errors or any(message in str(e) for e in form.non_field_errors())
     with all_tenants():
         assert not Product.objects.using("inventory").exists()
+
+
+def test_manager_adds_option_groups_and_attributes_as_fields_and_edits_them_again(manager, tenant):
+    form = product_form(**{
+        "optgroup_0_0": "extras", "optgroup_0_1": "Extras", "optgroup_0_2": "အပို", "optgroup_0_3": "0",
+        "optgroup_0_4": "2",
+        "optgroup_0_choice_0_0": "egg", "optgroup_0_choice_0_1": "Egg", "optgroup_0_choice_0_2": "ဥ",
+        "optgroup_0_choice_0_3": "500",
+        "optgroup_0_choice_1_0": "fritter", "optgroup_0_choice_1_1": "Fritter", "optgroup_0_choice_1_2": "အကြော်",
+        "optgroup_0_choice_1_3": "300",
+        "attr_spicy_level": "3", "attr_allergens": "fish, peanut", "attr_images": "https://img.example/m.jpg",
+        "nutrition_0_0": "kcal", "nutrition_0_1": "450", "fact_0_0": "origin", "fact_0_1": "Mandalay"})
+    response = manager.post("/admin/inventory/product/add/", form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    info = inventory.get_product(tenant_id=tenant.id, product_id="mohinga")
+    (group,) = info.option_groups
+    assert (group.key, group.names["my"], group.min_select, group.max_select) == ("extras", "အပို", 0, 2)
+    assert [(c.key, c.names["en"], c.price_delta.amount) for c in group.choices] == [("egg", "Egg", 500),
+                                                                                      ("fritter", "Fritter", 300)]
+    assert info.attributes == {"halal": True, "spicy_level": 3, "allergens": ["fish", "peanut"],
+                               "images": ["https://img.example/m.jpg"], "nutrition": {"kcal": 450},
+                               "origin": "Mandalay"}
+    page = manager.get("/admin/inventory/product/mohinga/change/").content.decode()
+    assert 'value="fritter"' in page and 'value="Mandalay"' in page and 'value="kcal"' in page
+    assert "option_groups" not in page and '{"halal"' not in page  # no JSON to edit
+    # clearing a choice's key removes it, everything else is kept
+    edit = {**form, "version": "1", "optgroup_0_choice_1_0": "", "optgroup_0_4": "1"}
+    assert manager.post("/admin/inventory/product/mohinga/change/", edit).status_code == 302
+    edited = inventory.get_product(tenant_id=tenant.id, product_id="mohinga")
+    assert [c.key for c in edited.option_groups[0].choices] == ["egg"] and edited.attributes == info.attributes
 
 
 def test_manager_edits_with_the_version_and_a_stale_form_is_refused(manager, tenant):
