@@ -7,12 +7,14 @@ from __future__ import annotations
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from modules.accounts import api as accounts
 from modules.inventory import api as inventory
 from pos import tenancy
 from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
@@ -65,6 +67,56 @@ class UniqueInTenantForm(forms.ModelForm):
         return cleaned
 
 
+def _locales(request, obj=None) -> list[str]:
+    """The languages names are asked in: the restaurant's locales, or every language for a superuser's new row."""
+    tenant_id = _tenant_of(request, obj)
+    if tenant_id is not None:
+        try:
+            return list(accounts.get_tenant(tenant_id).locales)
+        except accounts.TenantNotFound:
+            pass
+    return [code for code, _ in settings.LANGUAGES]
+
+
+class LocaleNamesForm(forms.ModelForm):
+    """A JSON field of names per locale (`names_field`) edited as one text field per language."""
+
+    names_field = "names"
+    names_required = True
+    locales: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = getattr(self.instance, self.names_field, None) or {}
+        for code in self.locales:
+            self.initial.setdefault(f"{self.names_field}_{code}", current.get(code, ""))
+
+    def clean(self):
+        cleaned = super().clean()
+        names = dict(getattr(self.instance, self.names_field, None) or {})
+        for code in self.locales:
+            value = (cleaned.get(f"{self.names_field}_{code}") or "").strip()
+            if value:
+                names[code] = value
+            else:
+                names.pop(code, None)
+        setattr(self.instance, self.names_field, names)
+        return cleaned
+
+
+def locale_names_form(base: type[forms.ModelForm], locales: list[str], *, names_field: str = "names",
+                      required: bool = True, label: str = "Name") -> type[forms.ModelForm]:
+    languages = dict(settings.LANGUAGES)
+    fields = {f"{names_field}_{code}": forms.CharField(
+        label=f"{label} ({languages.get(code, code)})", max_length=200, required=required,
+        help_text="" if required else "Leave empty to show the product's own name.") for code in locales}
+    return type(f"{base.__name__}Localised", (base,), {**fields, "locales": tuple(locales), "names_field": names_field})
+
+
+def _names_fields(locales, names_field: str = "names") -> list[str]:
+    return [f"{names_field}_{code}" for code in locales]
+
+
 # --- menus ---------------------------------------------------------------------------------------------
 
 
@@ -82,11 +134,23 @@ class MenuWindowInline(TenantInlineMixin, admin.TabularInline):
     fields = ["mon", "tue", "wed", "thu", "fri", "sat", "sun", "starts_at", "ends_at"]
 
 
+class SectionForm(LocaleNamesForm):
+    class Meta:
+        model = MenuSection
+        fields = ["position"]  # the section page adds "menu" (its choices need the request's tenant in scope)
+
+
 class MenuSectionInline(TenantInlineMixin, admin.TabularInline):
     model = MenuSection
     extra = 0
-    fields = ["names", "position"]
     show_change_link = True  # a section's items are edited on the section's page
+
+    def get_fields(self, request, obj=None):
+        return [*_names_fields(_locales(request, obj)), "position"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["form"] = locale_names_form(SectionForm, _locales(request, obj))
+        return super().get_formset(request, obj, **kwargs)
 
 
 @admin.register(Menu)
@@ -143,15 +207,26 @@ class MenuItemFormSet(forms.BaseInlineFormSet):
                 raise ValidationError(exc.detail) from None
 
 
+class ItemForm(LocaleNamesForm):
+    class Meta:
+        model = MenuItem
+        fields = ["product_id", "position"]
+
+
 class MenuItemInline(TenantInlineMixin, admin.TabularInline):
     model = MenuItem
     formset = MenuItemFormSet
     extra = 1
-    fields = ["product_id", "product_name", "display_names", "position", "product_unavailable"]
     readonly_fields = ["product_name", "product_unavailable"]
+
+    def get_fields(self, request, obj=None):
+        return ["product_id", "product_name", *_names_fields(_locales(request, obj), "display_names"), "position",
+                "product_unavailable"]
 
     def get_formset(self, request, obj=None, **kwargs):
         tenant_id = _tenant_of(request, obj)
+        kwargs["form"] = locale_names_form(ItemForm, _locales(request, obj), names_field="display_names",
+                                           required=False, label="Shown as")
         url = reverse("admin:restaurant_menusection_product_search")
         kwargs["widgets"] = {"product_id": ProductPickerWidget(search_url=url, tenant_id=tenant_id)}
         self._names: dict[str, str] = {}
@@ -177,8 +252,14 @@ def _label(product) -> str:
 class MenuSectionAdmin(TenantScopedAdmin):
     list_display = ["__str__", "menu", "position"]
     list_filter = ["menu"]
-    fields = ["menu", "names", "position"]
     inlines = [MenuItemInline]
+
+    def get_fields(self, request, obj=None):
+        return ["menu", *_names_fields(_locales(request, obj)), "position"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = locale_names_form(SectionForm, _locales(request, obj))
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("menu")

@@ -54,9 +54,9 @@ def test_product_picker_searches_names_in_any_locale_within_the_tenant(manager, 
 
 def _section_post(section, product_id: str) -> dict:
     return {
-        "menu": section["menu"], "names": '{"en": "Mains"}', "position": "0",
+        "menu": section["menu"], "names_en": "Mains", "names_my": "ဟင်းများ", "position": "0",
         "items-TOTAL_FORMS": "1", "items-INITIAL_FORMS": "0", "items-MIN_NUM_FORMS": "0",
-        "items-MAX_NUM_FORMS": "1000", "items-0-product_id": product_id, "items-0-display_names": "{}",
+        "items-MAX_NUM_FORMS": "1000", "items-0-product_id": product_id,
         "items-0-position": "0", "items-0-section": section["id"],
     }
 
@@ -75,6 +75,23 @@ def test_section_page_refuses_another_tenants_product_and_saves_a_good_one(manag
     saved = manager.post(url, _section_post(section, good))
     assert saved.status_code == 302
     assert [i.product_id for i in api.get_menu(tenant_id=tenant.id, menu_id=menu.id).sections[0].items] == [good]
+
+
+def test_section_and_item_names_are_edited_per_language_without_json(manager, tenant, catalog):
+    menu = api.create_menu(tenant_id=tenant.id, name="All day", sections=[SectionSpec(names={"en": "Mains"})])
+    section = {"id": menu.sections[0].id, "menu": menu.id}
+    url = f"/admin/restaurant/menusection/{section['id']}/change/"
+    page = manager.get(url).content.decode()
+    assert 'name="names_en"' in page and 'name="names_my"' in page and 'value="Mains"' in page
+    assert '{"en"' not in page  # no JSON to read or type
+    curry = catalog.add(tenant, "Curry")
+    missing = manager.post(url, {**_section_post(section, curry), "names_my": ""})
+    assert missing.status_code == 200 and "This field is required" in missing.content.decode()
+    saved = manager.post(url, {**_section_post(section, curry), "items-0-display_names_en": "Chicken curry"})
+    assert saved.status_code == 302
+    stored = api.get_menu(tenant_id=tenant.id, menu_id=menu.id).sections[0]
+    assert stored.names == {"en": "Mains", "my": "ဟင်းများ"}
+    assert stored.items[0].display_names == {"en": "Chicken curry"}
 
 
 def test_menu_admin_refuses_window_ending_before_start(manager, tenant):
