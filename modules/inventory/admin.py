@@ -13,6 +13,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
@@ -29,6 +31,7 @@ from .services import (
     category_update,
     clean_product,
     product_create,
+    product_id_check,
     product_update,
     stock_adjust,
     stock_count,
@@ -304,6 +307,13 @@ class ProductAdminForm(forms.ModelForm):
             raise forms.ValidationError(
                 f"Someone changed this product while you were editing (now version {self.instance.version}). "
                 "Reload the page and apply your change again.")
+        if self.instance._state.adding and data.get("product_id"):
+            try:
+                product_id_check(tenant_id=tenant_id, product_id=data["product_id"])
+            except DomainError:
+                self.add_error("product_id", f"Your restaurant already has a product with the id "
+                                             f"{data['product_id']!r}. Choose another id, or leave it empty.")
+                return data
         try:
             pid = data.get("product_id") or "new" if self.instance._state.adding else self.instance.pk
             with tenancy.tenant_context(tenant_id):
@@ -406,7 +416,6 @@ class ProductAdmin(TenantScopedAdmin):
     @admin.action(description="Adjust stock of the selected products…")
     def adjust_stock_of_products(self, request, queryset):
         """Opens the stock items of these products (each variant is its own item), ready for the adjust action."""
-        from django.http import HttpResponseRedirect
         from django.urls import reverse
 
         ids = ",".join(queryset.values_list("id", flat=True))
@@ -564,6 +573,8 @@ class ProductAdmin(TenantScopedAdmin):
 
     def save_in_tenant(self, request, obj, form, change) -> None:
         document = form.document()
+        obj.names = document["names"]  # the success message names the product, not its id
+        self._warn_duplicate_names(request, obj, document["names"])
         try:
             if change:
                 product_update(tenant_id=obj.tenant_id, product_id=obj.pk, expected_version=form.cleaned_data["version"],
@@ -574,9 +585,36 @@ class ProductAdmin(TenantScopedAdmin):
                                       price=price, **document)
                 obj.pk = info.id
         except StaleVersion as exc:
+            request.pos_not_saved = True
             messages.error(request, f"Not saved: {exc.detail} Reload and apply your change again.")
         except DomainError as exc:
+            request.pos_not_saved = True
             messages.error(request, f"Not saved: {exc.detail}")
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "pos_not_saved", False):  # only the error is said, never "added successfully"
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "pos_not_saved", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
+
+    def _warn_duplicate_names(self, request, obj, names: dict[str, str]) -> None:
+        """Two products with the same name confuse waiters and guests: saved all the same, with a warning."""
+        same = Q()
+        for code, name in names.items():
+            if name:
+                same |= Q(**{f"names__{code}": name})
+        if not same:
+            return
+        with tenancy.tenant_context(obj.tenant_id):
+            others = list(Product.objects.using("inventory").filter(same).exclude(pk=obj.pk)[:3])
+        if others:
+            listed = ", ".join(f"{other} ({other.pk})" for other in others)
+            messages.warning(request, f"Another product has the same name: {listed}. Terminals and receipts will "
+                                      "show both under one name; consider naming them apart.")
 
 
 # --- Stock -----------------------------------------------------------------------------------------

@@ -100,6 +100,12 @@ def _own_id(model, requested: str, tenant_id: uuid.UUID, kind: str) -> str:
     return uuid.uuid4().hex
 
 
+def product_id_check(*, tenant_id: uuid.UUID | str, product_id: str) -> None:
+    """Raises ProductExists when this restaurant already uses `product_id` (another restaurant's use never counts):
+    forms ask before they save, so a taken id is a field error and the form is kept."""
+    _own_id(Product, product_id, uuid.UUID(str(tenant_id)), "product")
+
+
 def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id: str | None = None,
                     position: int = 0, is_active: bool = True) -> CategoryInfo:
     tenant_id = _as_uuid(tenant_id)

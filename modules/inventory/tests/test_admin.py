@@ -230,3 +230,24 @@ def test_product_action_opens_the_stock_of_the_selected_products(manager, tenant
     assert {(i.product_id, i.variant) for i in listing.context["cl"].result_list} == {("soup", "small"),
                                                                                       ("soup", "large")}
     assert "Mohinga (soup)" in listing.content.decode()
+
+
+def test_a_taken_id_is_a_field_error_and_the_form_is_kept(manager, tenant):
+    product(tenant, names=names("Mohinga"), product_id="mohinga")
+    response = manager.post("/admin/inventory/product/add/", product_form(name_en="Mohinga special"))
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert "already has a product with the id 'mohinga'" in form.errors["product_id"][0]
+    assert form["name_en"].value() == "Mohinga special"  # nothing typed is lost
+    page = response.content.decode()
+    assert "added successfully" not in page and "Not saved" not in page
+    with all_tenants():
+        assert Product.objects.using("inventory").count() == 1
+
+
+def test_a_new_product_is_named_in_the_message_and_a_duplicate_name_is_warned(manager, tenant):
+    product(tenant, names={"en": "Mohinga", "my": "မုန့်ဟင်းခါး"}, product_id="old-mohinga")
+    response = manager.post("/admin/inventory/product/add/", product_form(), follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert any("Mohinga" in m and "added successfully" in m and "“mohinga”" not in m for m in said), said
+    assert any("Another product has the same name: Mohinga (old-mohinga)" in m for m in said), said
