@@ -619,6 +619,9 @@ class ProductAdmin(TenantScopedAdmin):
 
 # --- Stock -----------------------------------------------------------------------------------------
 
+ADJUSTED = {"receive": "Received", "waste": "Wrote off", "return": "Returned", "count": "Counted"}
+
+
 class StockAdjustForm(forms.Form):
     kind = forms.ChoiceField(choices=[("receive", "Receive (delivery)"), ("waste", "Write off (waste)"),
                                       ("return", "Return to stock"), ("count", "Physical count (sets on hand)")])
@@ -648,15 +651,31 @@ class StockLevelFilter(admin.SimpleListFilter):
         return queryset
 
 
-class StockItemChangeList(ChangeList):
-    """Names the products of the page in one query."""
+def stock_label(product: Product | None, product_id: str, variant: str | None) -> str:
+    """A stock line as a manager reads it: the product's name and the variant's, never a generated id."""
+    name = str(product) if product else product_id
+    if not variant:
+        return name
+    names = next((v.get("names", {}) for v in (product.variants if product else []) if v.get("key") == variant), {})
+    return f"{name} ({names.get('en') or next(iter(names.values()), variant)})"
+
+
+def products_by_id(product_ids) -> dict[str, Product]:
+    """The products of a page (or an action's rows) in one query."""
+    return {p.pk: p for p in Product.objects.using("inventory").filter(pk__in=set(product_ids))}
+
+
+class NamedProductsChangeList(ChangeList):
+    """Names the products of the page's rows (stock items, movements) in one query."""
 
     def get_results(self, request):
         super().get_results(request)
-        products = {p.pk: p for p in Product.objects.using("inventory").filter(
-            pk__in={item.product_id for item in self.result_list})}
-        for item in self.result_list:
-            item.product_row = products.get(item.product_id)
+        products = products_by_id(row.product_id for row in self.result_list)
+        for row in self.result_list:
+            row.product_row = products.get(row.product_id)
+
+
+StockItemChangeList = NamedProductsChangeList
 
 
 @admin.register(StockItem)
@@ -679,8 +698,7 @@ class StockItemAdmin(TenantScopedAdmin):
 
     @admin.display(description="Product")
     def product_name(self, obj) -> str:
-        product = getattr(obj, "product_row", None)
-        return f"{product} ({obj.product_id})" if product else obj.product_id
+        return stock_label(getattr(obj, "product_row", None), obj.product_id, obj.variant or None)
 
     @admin.display(description="Available")
     def available(self, obj) -> int:
@@ -697,12 +715,15 @@ class StockItemAdmin(TenantScopedAdmin):
     @admin.action(description="Adjust stock of the selected items…")
     def adjust_stock(self, request, queryset):
         items = list(queryset)
+        products = products_by_id(item.product_id for item in items)
+        labels = {item.pk: stock_label(products.get(item.product_id), item.product_id, item.variant or None)
+                  for item in items}
         form = StockAdjustForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             kind, quantity = form.cleaned_data["kind"], form.cleaned_data["quantity"]
             reason = form.cleaned_data["reason"] or f"{kind} from the admin"
             actor = f"staff:{request.user.get_username()}"
-            done = 0
+            done = []
             for item in items:
                 try:
                     with tenancy.tenant_context(item.tenant_id):
@@ -713,15 +734,16 @@ class StockItemAdmin(TenantScopedAdmin):
                             stock_adjust(tenant_id=item.tenant_id, product_id=item.product_id,
                                          variant=item.variant or None, kind=kind, quantity=quantity, reason=reason,
                                          actor=actor)
-                    done += 1
+                    done.append(labels[item.pk])
                 except DomainError as exc:
-                    self.message_user(request, f"{item}: {exc.detail}", messages.ERROR)
+                    self.message_user(request, f"{labels[item.pk]}: {exc.detail}", messages.ERROR)
             if done:
-                self.message_user(request, f"Adjusted {done} stock item(s): {kind} {quantity}.", messages.SUCCESS)
+                said = ADJUSTED.get(kind, kind.capitalize())
+                self.message_user(request, f"{said} {quantity} of {', '.join(done)}.", messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request), "title": "Adjust stock", "opts": self.model._meta,
-            "form": form, "items": [{"pk": i.pk, "label": str(i), "on_hand": i.on_hand, "reserved": i.reserved,
+            "form": form, "items": [{"pk": i.pk, "label": labels[i.pk], "on_hand": i.on_hand, "reserved": i.reserved,
                                      "available": i.available} for i in items],
             "action_checkbox_name": ACTION_CHECKBOX_NAME, "action": "adjust_stock",
         }
@@ -730,12 +752,19 @@ class StockItemAdmin(TenantScopedAdmin):
 
 @admin.register(Movement)
 class MovementAdmin(ReadOnlyTenantAdmin):
-    list_display = ["created_at", "product_id", "variant", "kind", "quantity", "on_hand_delta", "reserved_delta",
+    list_display = ["created_at", "product", "kind", "quantity", "on_hand_delta", "reserved_delta",
                     "on_hand_after", "reserved_after", "reason", "actor", "reference"]
     list_filter = ["kind"]
     search_fields = ["product_id", "reference", "actor", "reason"]
     date_hierarchy = None
     ordering = ["-created_at"]
+
+    def get_changelist(self, request, **kwargs):
+        return NamedProductsChangeList
+
+    @admin.display(description="Product")
+    def product(self, obj) -> str:
+        return stock_label(getattr(obj, "product_row", None), obj.product_id, obj.variant or None)
 
 
 @admin.register(Reservation)

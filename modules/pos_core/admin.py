@@ -3,16 +3,25 @@ alerts (close them), and a sales report page with a chart of the last 30 days.""
 
 from __future__ import annotations
 
+import uuid
+import zoneinfo
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from modules.accounts import api as accounts
+from modules.payment import api as payment
 from pos import tenancy
 from pos.admin import OperatorToolAdmin, ReadOnlyTenantAdmin, TenantScopedAdmin
+from pos.errors import DomainError
 from pos.money import Money
+from pos.operators import is_operator
 
 from .models import (
     AlertStatus,
@@ -28,8 +37,58 @@ from .models import (
     SagaLogEntry,
     TableServiceSettings,
 )
+from .receipts import build_receipt
+from .refunds import refund_order
 from .selectors import daily_totals, end_of_day
-from .services import alert_close
+from .services import alert_close, refund_plan
+
+
+def _name(names: dict[str, str], locale: str) -> str:
+    return names.get(locale) or next((n for n in names.values() if n), "")
+
+
+def item_label(item: OrderItem, locale: str) -> str:
+    """What was sold, as the receipt names it: the product's name and its variant's, in the restaurant's language."""
+    name = _name(item.product_names, locale) or item.product_id
+    variant = _name(item.variant_names or {}, locale) or item.variant
+    return f"{name} ({variant})" if variant else name
+
+
+class OrderRefundForm(forms.Form):
+    """Items (how many of each line) or an amount; a reason; whether the items go back to stock."""
+
+    amount = forms.IntegerField(required=False, min_value=1, label="Or an amount",
+                                help_text="In minor units (MMK: kyat). Leave empty when refunding items.")
+    reason = forms.CharField(max_length=300, widget=forms.TextInput(attrs={"size": 60}))
+    restock = forms.BooleanField(required=False, label="Put the refunded items back into stock",
+                                 help_text="Only for food that was not made or served.")
+    key = forms.CharField(widget=forms.HiddenInput, max_length=64)  # one refund per form, however often submitted
+
+    def __init__(self, *args, items: list[OrderItem], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.items = items
+        for item in items:
+            left = item.quantity - item.refunded_quantity
+            self.fields[f"quantity_{item.id}"] = forms.IntegerField(
+                required=False, min_value=0, max_value=max(left, 0), label=item_label(item, "en"),
+                help_text=f"{left} of {item.quantity} can still be refunded.")
+
+    def item_fields(self):
+        return [self[f"quantity_{item.id}"] for item in self.items]
+
+    def clean(self):
+        data = super().clean()
+        chosen = [(item, data.get(f"quantity_{item.id}") or 0) for item in self.items]
+        if any(q for _, q in chosen) and data.get("amount"):
+            raise forms.ValidationError("Refund either items or an amount, not both.")
+        if not any(q for _, q in chosen) and not data.get("amount"):
+            raise forms.ValidationError("Say how many of which items to refund, or an amount.")
+        return data
+
+    def plan(self) -> dict:
+        data = self.cleaned_data
+        return {"amount": data.get("amount") or None,
+                "items": [(item, data[f"quantity_{item.id}"]) for item in self.items if data.get(f"quantity_{item.id}")]}
 
 
 class OrderItemInline(admin.TabularInline):
@@ -131,9 +190,6 @@ class OrderAdmin(ReadOnlyTenantAdmin):
     def grand_total_display(self, obj: Order) -> str:
         return Money(obj.grand_total, obj.currency).format()
 
-    def get_urls(self):
-        return [path("sales-report/", self.admin_site.admin_view(self.sales_report), name="pos_core_sales_report"),
-                *super().get_urls()]
 
     def sales_report(self, request):
         """The last 30 days of sales as an inline SVG bar chart, and today's end-of-day summary."""
@@ -167,6 +223,99 @@ class OrderAdmin(ReadOnlyTenantAdmin):
                            summary=end_of_day(tenant_id=tenant.id, day=today, tz=tenant.timezone,
                                               currency=tenant.currency))
         return TemplateResponse(request, "admin/pos_core/sales_report.html", context)
+
+    # --- the order as a manager reads it, and refunds from it -------------------------------------------
+
+    def get_urls(self):
+        return [path("sales-report/", self.admin_site.admin_view(self.sales_report), name="pos_core_sales_report"),
+                path("<uuid:order_id>/refund/", self.admin_site.admin_view(self.refund_view),
+                     name="pos_core_order_refund"),
+                *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Managers see the order as they would read it (items, payment, refunds, receipt); operators may open
+        the stored fields with ?technical=1."""
+        if request.GET.get("technical") and is_operator(request.user):
+            return super().change_view(request, object_id, form_url, extra_context)
+        order = self.get_object(request, object_id)
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        return TemplateResponse(request, "admin/pos_core/order/view.html",
+                                {**self.admin_site.each_context(request), **self._order_context(request, order)})
+
+    def _order_context(self, request, order: Order) -> dict:
+        tenant = accounts.get_tenant(order.tenant_id)
+        locale = (order.locales or list(tenant.locales) or ["en"])[0]
+        money = lambda amount: Money(amount, order.currency)  # noqa: E731
+        items = list(order.items.all())
+        receipt = build_receipt(order, restaurant=tenant.name, locales=list(order.locales or tenant.locales),
+                                timezone=tenant.timezone)
+        try:
+            paid = payment.get_payment(tenant_id=order.tenant_id, payment_id=order.payment_id) if order.payment_id \
+                else None
+        except payment.PaymentNotFound:
+            paid = None
+        tenders = [{"method": p.method, "status": p.get_status_display(), "amount": money(p.amount),
+                    "tip": money(p.tip), "captured": money(p.captured),
+                    "tendered": money(p.tendered) if p.tendered is not None else None,
+                    "change_due": money(p.change_due) if p.change_due is not None else None}
+                   for p in order.payments.order_by("created_at")]
+        return {
+            "title": f"Order {order.number}", "opts": self.model._meta, "order": order, "tenant": tenant,
+            "placed_at": order.placed_at.astimezone(zoneinfo.ZoneInfo(tenant.timezone)),
+            "items": [{"name": item_label(item, locale), "options": ", ".join(
+                           _name(o.get("names", {}), locale) for o in item.options),
+                       "quantity": item.quantity, "refunded_quantity": item.refunded_quantity,
+                       "unit_price": money(item.unit_price + item.options_total), "line_total": money(item.line_total)}
+                      for item in items],
+            "totals": [(t["label"][receipt["locales"][0]], t["amount"]) for t in receipt["totals"]],
+            "payment": paid, "tenders": tenders, "refunds": list(order.refunds.order_by("created_at")),
+            "adjustments": list(order.adjustments.order_by("created_at")),
+            "parts": [{"pk": part.pk, "number": part.number, "status": part.get_status_display(),
+                       "total": money(part.grand_total)} for part in order.parts.order_by("number")],
+            "paid": money(order.grand_total), "refundable": money(order.grand_total - order.refunded),
+            "receipt": receipt["text"],
+            "can_refund": order.grand_total > order.refunded and self.has_view_permission(request, order),
+            "technical_url": "?technical=1" if is_operator(request.user) else None,
+        }
+
+    def refund_view(self, request, order_id):
+        """Refund items or an amount of one order, in two steps: the form, then a confirmation that says exactly what
+        will be returned; then the one refund path the terminals use, under a key fixed by the form."""
+        order = self.get_object(request, str(order_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, str(order_id))
+        items = list(order.items.all())
+        form = OrderRefundForm(request.POST or None, items=items, initial={"key": uuid.uuid4().hex})
+        context = {**self.admin_site.each_context(request), **self._order_context(request, order),
+                   "title": f"Refund order {order.number}", "form": form}
+        if request.method == "POST" and form.is_valid():
+            plan = form.plan()
+            items = [{"item_id": str(item.id), "quantity": quantity} for item, quantity in plan["items"]] or None
+            try:  # the same rules as the refund itself, before the manager confirms
+                amount = refund_plan(order=order, amount=plan["amount"], items=items).amount
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+                return TemplateResponse(request, "admin/pos_core/order/refund.html", context)
+            if "confirm" not in request.POST:
+                context.update(confirming=True, plan=[{"name": item_label(item, (order.locales or ["en"])[0]),
+                                                       "quantity": quantity} for item, quantity in plan["items"]])
+                context["plan_amount"] = Money(amount, order.currency)
+                return TemplateResponse(request, "admin/pos_core/order/refund.html", context)
+            try:
+                refund = refund_order(
+                    tenant_id=order.tenant_id, order_id=order.id, idempotency_key=f"admin-{form.cleaned_data['key']}",
+                    amount=plan["amount"], items=items,
+                    restock=form.cleaned_data["restock"], reason=form.cleaned_data["reason"],
+                    actor=f"admin:{request.user.get_username()}")
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                self.message_user(request, f"Refunded {Money(refund.amount, order.currency)} of order {order.number}.")
+                return HttpResponseRedirect(reverse("admin:pos_core_order_change", args=[order.pk]))
+        return TemplateResponse(request, "admin/pos_core/order/refund.html", context)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "sales_report_link": True}

@@ -17,8 +17,17 @@ from .services import imported_order_id as _imported_order_id
 from .services import imported_orders_by_day as _imported_by_day
 from .services import orders_import as _import
 
-__all__ = ["AlertInfo", "ImportedOrders", "ImportedOrdersDay", "InvalidImport", "import_orders", "imported_order_id",
-           "imported_orders_by_day", "get_end_of_day", "list_open_alerts"]
+__all__ = [
+    "AlertInfo",
+    "ImportedOrders",
+    "ImportedOrdersDay",
+    "InvalidImport",
+    "get_end_of_day",
+    "import_orders",
+    "imported_order_id",
+    "imported_orders_by_day",
+    "list_open_alerts",
+]
 
 
 def import_orders(*, tenant_id: uuid.UUID, orders: list[dict[str, Any]], source: str) -> ImportedOrders:

@@ -171,27 +171,28 @@ class MenuAdmin(TenantScopedAdmin):
 
 
 class ProductPickerWidget(forms.TextInput):
-    """A text field for an inventory product id with suggestions searched by name in any locale."""
+    """Picks an inventory product by its name in any locale: the manager types and chooses a name; the product's id
+    travels in a hidden field (an id typed by hand still works)."""
 
     class Media:
         js = ["restaurant/product_picker.js"]
 
-    def __init__(self, search_url: str = "", tenant_id: uuid.UUID | None = None, attrs=None):
+    def __init__(self, search_url: str = "", tenant_id: uuid.UUID | None = None, labels: dict[str, str] | None = None,
+                 attrs=None):
         super().__init__(attrs)
         self.search_url = search_url
         self.tenant_id = tenant_id
-
-    def get_context(self, name, value, attrs):
-        attrs = {**(attrs or {}), "list": f"{attrs.get('id', name)}_products", "autocomplete": "off",
-                 "data-product-search": self.search_url, "placeholder": "Type a product name"}
-        if self.tenant_id:
-            attrs["data-tenant"] = str(self.tenant_id)
-        return super().get_context(name, value, attrs)
+        self.labels = labels or {}
 
     def render(self, name, value, attrs=None, renderer=None):
-        html = super().render(name, value, attrs, renderer)
-        list_id = f"{(attrs or {}).get('id', name)}_products"
-        return format_html('{}<datalist id="{}"></datalist>', html, list_id)
+        field_id = (attrs or {}).get("id", name)
+        hidden = format_html('<input type="hidden" name="{}" id="{}" value="{}">', name, field_id, value or "")
+        return format_html(
+            '{}<input type="text" id="{}_name" list="{}_products" autocomplete="off" placeholder="Type a product name"'
+            ' data-product-search="{}" data-target="{}" data-tenant="{}" value="{}" size="30">'
+            '<datalist id="{}_products"></datalist>',
+            hidden, field_id, field_id, self.search_url, field_id, self.tenant_id or "",
+            self.labels.get(value, value or "") if value else "", field_id)
 
 
 class MenuItemFormSet(forms.BaseInlineFormSet):
@@ -215,6 +216,10 @@ class ItemForm(LocaleNamesForm):
 
 class MenuItemInline(TenantInlineMixin, admin.TabularInline):
     model = MenuItem
+
+    class Media:
+        css = {"all": ["restaurant/menu_items.css"]}
+
     formset = MenuItemFormSet
     extra = 1
     readonly_fields = ["product_name", "product_unavailable"]
@@ -228,12 +233,12 @@ class MenuItemInline(TenantInlineMixin, admin.TabularInline):
         kwargs["form"] = locale_names_form(ItemForm, _locales(request, obj), names_field="display_names",
                                            required=False, label="Shown as")
         url = reverse("admin:restaurant_menusection_product_search")
-        kwargs["widgets"] = {"product_id": ProductPickerWidget(search_url=url, tenant_id=tenant_id)}
         self._names: dict[str, str] = {}
         if obj is not None and tenant_id:
             ids = list(MenuItem.objects.filter(section=obj).values_list("product_id", flat=True))
             products = inventory.get_products(tenant_id=tenant_id, product_ids=ids) if ids else {}
             self._names = {pid: _label(p) for pid, p in products.items()}
+        kwargs["widgets"] = {"product_id": ProductPickerWidget(search_url=url, tenant_id=tenant_id, labels=self._names)}
         return super().get_formset(request, obj, **kwargs)
 
     @admin.display(description="Product")

@@ -229,7 +229,8 @@ def test_product_action_opens_the_stock_of_the_selected_products(manager, tenant
     listing = manager.get(response["Location"])
     assert {(i.product_id, i.variant) for i in listing.context["cl"].result_list} == {("soup", "small"),
                                                                                       ("soup", "large")}
-    assert "Mohinga (soup)" in listing.content.decode()
+    page = listing.content.decode()
+    assert "Mohinga (Small)" in page and "Mohinga (Large)" in page  # names of the product and its variants
 
 
 def test_a_taken_id_is_a_field_error_and_the_form_is_kept(manager, tenant):
