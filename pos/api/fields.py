@@ -18,6 +18,22 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string only, kept as sent: refuses 5 and true, which DRF's CharField would turn into "5" and "True",
+    and does not trim (an id with a space is another id)."""
+
+    default_error_messages = {"invalid": "A string is required."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class MinorUnitsField(StrictIntegerField):
     """An amount in integer minor units of the tenant's currency (MMK has none)."""
 
