@@ -34,7 +34,10 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict]:
     errors: list[dict] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = key if not prefix else f"{prefix}.{key}"
+            if isinstance(key, int):  # an element of a list (DRF keys a nested list's errors by index)
+                name = f"{prefix}[{key}]"
+            else:
+                name = key if not prefix else f"{prefix}.{key}"
             if key == "non_field_errors":
                 name = prefix or "__all__"
             errors.extend(_field_errors(value, name))
