@@ -1,12 +1,17 @@
-"""Serializers of pos_core's terminal API. Requests are checked by the saga's validation (one place for the
-rules); these describe the shapes for the schema and render responses."""
+"""Serializers of pos_core's terminal API. Input serializers check the shape of a request (types, required fields,
+limits) and so document it in the schema; the saga and the services check the business rules (products, stock,
+payment methods, tables, amounts due)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 
-from pos.api.fields import MinorUnitsField, MoneySerializer, StrictIntegerField
+from pos.api.fields import MinorUnitsField, MoneySerializer, StrictCharField, StrictIntegerField
 from pos.money import Money
+
+MAX_ORDER_QUANTITY = 999
+MAX_NOTE_LENGTH = 500
 
 
 def money(amount: int | None, currency: str) -> dict | None:
@@ -14,26 +19,27 @@ def money(amount: int | None, currency: str) -> dict | None:
 
 
 class PosCoreOrderItemIn(serializers.Serializer):
-    product_id = serializers.CharField()
-    variant = serializers.CharField(required=False, allow_null=True)
-    quantity = StrictIntegerField(min_value=1, max_value=10_000)
-    options = serializers.ListField(child=serializers.JSONField(), required=False,
+    product_id = StrictCharField()
+    variant = StrictCharField(required=False, allow_null=True, help_text="Required for a product with variants.")
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_ORDER_QUANTITY)
+    options = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True,
                                     help_text='Choice keys, or {"group", "choice"} objects.')
 
 
 class PosCorePaymentIn(serializers.Serializer):
-    method = serializers.CharField()
-    tendered = MinorUnitsField(required=False, allow_null=True, min_value=0, help_text="Cash handed over, minor units.")
+    method = StrictCharField(help_text="One of the restaurant's accepted methods (GET payments/methods).")
+    tendered = MinorUnitsField(required=False, allow_null=True, min_value=1,
+                               help_text="Cash handed over, minor units (cash only; at least the amount due).")
 
 
 class OrderIn(serializers.Serializer):
     service = serializers.ChoiceField(choices=["counter", "table"], default="counter",
                                       help_text='"table" opens a check on `table_id` (no payment; pay later).')
-    items = PosCoreOrderItemIn(many=True, required=False,
+    items = PosCoreOrderItemIn(many=True, required=False, max_length=settings.POS_ORDER_MAX_LINES,
                                help_text="Required for counter orders; on a table check, its first round.")
     payment = PosCorePaymentIn(required=False, help_text="Counter orders only.")
-    table_id = serializers.CharField(required=False, allow_null=True)
-    note = serializers.CharField(required=False, allow_blank=True)
+    table_id = StrictCharField(required=False, allow_null=True)
+    note = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=MAX_NOTE_LENGTH)
 
 
 class PosCoreOptionOut(serializers.Serializer):

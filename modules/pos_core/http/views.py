@@ -60,13 +60,13 @@ class OrderListView(APIView):
                            "table check (`service: table`, a `table_id`, no payment)")
     @idempotent
     def post(self, request):
+        body = OrderIn(data=request.data)
+        body.is_valid(raise_exception=True)
         terminal = getattr(request.user, "terminal", None)
-        if isinstance(request.data, dict) and request.data.get("service") == "table":
-            order = open_check(tenant_id=request.user.tenant_id, idempotency_key=request.idempotency_key,
-                               data=request.data, terminal_id=str(getattr(terminal, "id", "")))
-        else:
-            order = place_order(tenant_id=request.user.tenant_id, idempotency_key=request.idempotency_key,
-                                data=request.data, terminal_id=str(getattr(terminal, "id", "")))
+        data = body.validated_data
+        flow = open_check if data["service"] == "table" else place_order
+        order = flow(tenant_id=request.user.tenant_id, idempotency_key=request.idempotency_key, data=data,
+                     terminal_id=str(getattr(terminal, "id", "")))
         return Response(OrderOut().to_representation(order), status=201)
 
 
