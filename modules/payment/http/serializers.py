@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from pos.api.fields import MinorUnitsField, MoneySerializer
@@ -60,9 +61,15 @@ class PaymentListFilters(serializers.Serializer):
     shift_id = serializers.UUIDField(required=False, help_text="Payments counted in this shift.")
 
 
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_MINOR_UNITS})
+class RefundAmountField(MinorUnitsField):
+    """A refund amount is more than zero: the refund service's rule (an `invalid-amount` problem naming the field,
+    for every caller of the api), stated here in the schema; the field itself only bounds the size."""
+
+
 class PaymentRefundIn(serializers.Serializer):
-    amount = MinorUnitsField(max_value=MAX_MINOR_UNITS, min_value=-MAX_MINOR_UNITS,
-                             help_text="Minor units; more than zero and at most what is left to refund.")
+    amount = RefundAmountField(max_value=MAX_MINOR_UNITS, min_value=-MAX_MINOR_UNITS,
+                               help_text="Minor units; more than zero and at most what is left to refund.")
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False,
                                       help_text="Defaults to the payment's currency; any other is refused.")
     reason = serializers.CharField(max_length=300)
