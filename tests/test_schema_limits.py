@@ -1,0 +1,273 @@
+"""The OpenAPI schema states the limits a request is checked against, no more and no less, for every POST body.
+
+Generic over the schema: for each POST operation with a JSON body, each limit the schema states on a field
+(minimum, maximum, minLength, maxLength, minItems, maxItems, enum) is tried exactly at the limit (the field must
+not be refused) and one step beyond it (refused: 400 naming the field). Fields without a stated upper limit are
+tried with a large value (a limit the schema does not state would refuse it). The only refusals allowed at the
+limit are the business rules listed in BUSINESS_RULES: the schema cannot know which products exist or what is due.
+
+Each operation needs a valid request to start from (VALID_REQUESTS): a new POST endpoint fails
+`test_every_post_body_is_covered` until it has one.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from conftest import make_terminal_client
+from modules.pos_core.tests.conftest import make_catalog, order_body
+from modules.restaurant import api as restaurant
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+_keys = itertools.count(1)
+LARGE_STRING = 5_000
+LARGE_ARRAY = 300
+LARGE_INTEGER = 10**12
+
+# (operation, field) -> codes of business rules that may refuse a value the schema allows.
+BUSINESS_RULES: dict[tuple[str, str], set[str]] = {
+    # The schema allows any product id; the saga refuses one the catalog does not have.
+    ("/api/v1/orders", "items[0].product_id"): {"unknown_product"},
+    ("/api/v1/orders", "items[0].variant"): {"unknown_variant"},
+    # Options are checked against the product's option groups (how many of each group).
+    ("/api/v1/orders", "items[0].options"): {"invalid_options"},
+    ("/api/v1/orders", "table_id"): {"unknown_table"},
+    # Cash tendered must cover the amount due, and may exceed it by at most the restaurant's largest change.
+    ("/api/v1/orders", "payment.tendered"): {"insufficient_tender", "excessive_tender"},
+    ("/api/v1/orders", "payment.method"): {"method_not_accepted"},
+}
+
+
+def _schema() -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _post_bodies(schema: dict) -> dict[str, dict]:
+    bodies = {}
+    for path, operations in schema["paths"].items():
+        body = operations.get("post", {}).get("requestBody")
+        if body:
+            bodies[path] = body["content"]["application/json"]["schema"]
+    return bodies
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].split("/")[-1]]
+    if "allOf" in node and len(node["allOf"]) == 1:
+        return _resolve(schema, {**{k: v for k, v in node.items() if k != "allOf"}, **node["allOf"][0]})
+    return node
+
+
+def _name(path: tuple) -> str:
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else part)
+    return name
+
+
+def _fields(schema: dict, node: dict, path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
+    """Every field of a body (nested objects, and the first element of arrays of objects) with its schema."""
+    node = _resolve(schema, node)
+    if node.get("type") == "object" or "properties" in node:
+        for key, child in node.get("properties", {}).items():
+            yield from _fields(schema, child, (*path, key))
+        return
+    yield path, node
+    items = node.get("items") and _resolve(schema, node["items"])
+    if node.get("type") == "array" and items and (items.get("type") == "object" or "properties" in items):
+        yield from _fields(schema, items, (*path, 0))
+
+
+def _get(body: Any, path: tuple) -> Any:
+    for part in path:
+        body = body[part]
+    return body
+
+
+def _set(body: dict, path: tuple, value: Any) -> dict:
+    body = copy.deepcopy(body)
+    target = body
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return body
+
+
+def _string(length: int, base: Any) -> str:
+    seed = base if isinstance(base, str) and base else "x"
+    return (seed * (length // len(seed) + 1))[:length]
+
+
+def _array(length: int, base: Any) -> list:
+    first = base[0] if isinstance(base, list) and base else "x"
+    return [copy.deepcopy(first) for _ in range(length)]
+
+
+def _cases(node: dict, base: Any) -> Iterator[tuple[str, Any, bool]]:
+    """(what, value, allowed) for each limit the field's schema states, and a large value where none is stated."""
+    kind = node.get("type")
+    if "enum" in node:
+        for choice in node["enum"]:
+            if choice is not None:
+                yield f"enum value {choice!r}", choice, True
+        yield "a value outside the enum", "not-one-of-them", False
+        return
+    if kind == "integer":
+        if "minimum" in node:
+            yield "minimum", node["minimum"], True
+            yield "minimum - 1", node["minimum"] - 1, False
+        if "maximum" in node:
+            yield "maximum", node["maximum"], True
+            yield "maximum + 1", node["maximum"] + 1, False
+        else:
+            yield "a large integer (no maximum stated)", LARGE_INTEGER, True
+    elif kind == "string" and "format" not in node and "pattern" not in node:
+        if "minLength" in node:
+            yield "minLength", _string(node["minLength"], base), True
+            yield "minLength - 1", _string(node["minLength"] - 1, base), False
+        if "maxLength" in node:
+            yield "maxLength", _string(node["maxLength"], base), True
+            yield "maxLength + 1", _string(node["maxLength"] + 1, base), False
+        else:
+            yield "a long string (no maxLength stated)", _string(LARGE_STRING, base), True
+    elif kind == "array":
+        if "minItems" in node:
+            yield "minItems", _array(node["minItems"], base), True
+            yield "minItems - 1", _array(node["minItems"] - 1, base), False
+        if "maxItems" in node:
+            yield "maxItems", _array(node["maxItems"], base), True
+            yield "maxItems + 1", _array(node["maxItems"] + 1, base), False
+        else:
+            yield "a long array (no maxItems stated)", _array(LARGE_ARRAY, base), True
+
+
+def _refusals(response) -> dict[str, set[str]]:
+    """Field -> codes the response refused it with (field errors, or a domain error naming one field)."""
+    if response.status_code != 400:
+        return {}
+    body = response.json()
+    refused: dict[str, set[str]] = {}
+    for error in body.get("errors", []):
+        refused.setdefault(error["field"], set()).add(error.get("code", ""))
+    if "field" in body:
+        refused.setdefault(body["field"], set()).add(body["type"].rsplit("/", 1)[-1])
+    return refused
+
+
+# --- a valid request for every POST operation ----------------------------------------------------------
+
+@pytest.fixture
+def shop(tenant):
+    make_catalog(tenant.id, stock=1_000)
+    client = make_terminal_client(tenant, "manager")
+    return tenant, client
+
+
+def _placed_order(client) -> dict:
+    response = client.post("/api/v1/orders", order_body(), format="json", HTTP_IDEMPOTENCY_KEY=f"limits-{next(_keys)}")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def _order(shop) -> tuple[str, dict]:
+    return "/api/v1/orders", order_body(table_id=None, note="no chilli")
+
+
+def _order_refund(shop) -> tuple[str, dict]:
+    order = _placed_order(shop[1])
+    return (f"/api/v1/orders/{order['id']}/refund",
+            {"items": [{"item_id": order["items"][0]["id"], "quantity": 1}], "reason": "spilt", "restock": False})
+
+
+def _payment_refund(shop) -> tuple[str, dict]:
+    order = _placed_order(shop[1])
+    return f"/api/v1/payments/{order['payment']['id']}/refunds", {"amount": 100, "reason": "spilt", "currency": "MMK"}
+
+
+def _adjustment(shop) -> tuple[str, dict]:
+    return "/api/v1/inventory/adjustments", {"kind": "receive", "product_id": "mohinga", "quantity": 5,
+                                             "reason": "delivery"}
+
+
+def _count(shop) -> tuple[str, dict]:
+    return "/api/v1/inventory/adjustments", {"kind": "count", "product_id": "mohinga", "counted": 5}
+
+
+def _free_table(tenant) -> str:
+    return restaurant.create_table(tenant_id=tenant.id, code=f"L{next(_keys)}").id
+
+
+def _occupied_table(tenant) -> str:
+    table_id = _free_table(tenant)
+    restaurant.open_tab(tenant_id=tenant.id, table_id=table_id)
+    return table_id
+
+
+def _move(shop) -> tuple[str, dict]:
+    tenant = shop[0]
+    return f"/api/v1/tables/{_occupied_table(tenant)}/move", {"target_table_id": _free_table(tenant)}
+
+
+def _merge(shop) -> tuple[str, dict]:
+    tenant = shop[0]
+    return f"/api/v1/tables/{_occupied_table(tenant)}/merge", {"other_table_id": _occupied_table(tenant)}
+
+
+# Operation -> builders of valid requests; a field is tried on the first request that has it (a stock count takes
+# `counted`, a delivery `quantity`).
+VALID_REQUESTS: dict[str, list[Callable[[Any], tuple[str, dict]]]] = {
+    "/api/v1/orders": [_order],
+    "/api/v1/orders/{order_id}/refund": [_order_refund],
+    "/api/v1/payments/{payment_id}/refunds": [_payment_refund],
+    "/api/v1/inventory/adjustments": [_adjustment, _count],
+    "/api/v1/tables/{table_id}/move": [_move],
+    "/api/v1/tables/{table_id}/merge": [_merge],
+}
+
+
+def _has(body: dict, path: tuple) -> bool:
+    try:
+        _get(body, path)
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def test_every_post_body_is_covered():
+    assert set(_post_bodies(_schema())) == set(VALID_REQUESTS)
+
+
+@pytest.mark.parametrize("operation", sorted(VALID_REQUESTS))
+def test_the_schema_states_the_limits_that_are_enforced(shop, operation):
+    schema = _schema()
+    body_schema = _post_bodies(schema)[operation]
+    samples = [(build, build(shop)[1]) for build in VALID_REQUESTS[operation]]
+    wrong: list[str] = []
+    checked = 0
+    for path, node in _fields(schema, body_schema):
+        field = _name(path)
+        build, sample = next(((b, body) for b, body in samples if _has(body, path)), samples[0])
+        current = _get(sample, path) if _has(sample, path) else None
+        for what, value, allowed in _cases(node, current):
+            url, base = build(shop)  # a fresh resource for every attempt
+            response = shop[1].post(url, _set(base, path, value), format="json",
+                                    HTTP_IDEMPOTENCY_KEY=f"limits-{next(_keys)}")
+            assert response.status_code < 500, (operation, field, what, response.content)
+            refused = _refusals(response)
+            checked += 1
+            if allowed:
+                codes = refused.get(field, set()) - BUSINESS_RULES.get((operation, field), set())
+                if codes:
+                    wrong.append(f"{field} at {what}: refused ({', '.join(sorted(codes))}) though the schema allows it")
+            elif field not in refused:
+                wrong.append(f"{field} at {what}: accepted ({response.status_code}) though the schema refuses it")
+    assert checked, f"{operation}: the schema states nothing to check"
+    assert not wrong, f"{operation}:\n" + "\n".join(wrong)
