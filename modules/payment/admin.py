@@ -90,7 +90,7 @@ class PaymentAdmin(ReadOnlyTenantAdmin):
             self.message_user(request, "Select exactly one payment to refund.", level=messages.ERROR)
             return None
         payment = payments[0]
-        refundable = payment.captured_amount - payment.refunded_amount - payment.refund_pending_amount
+        refundable = payment.refundable_amount
         if "apply" in request.POST:
             form = RefundForm(request.POST)
             if form.is_valid():

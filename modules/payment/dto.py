@@ -61,8 +61,7 @@ def payment_info(payment) -> PaymentInfo:
         change_due=Money(payment.change_due, currency) if payment.change_due is not None else None,
         provider_reference=payment.provider_reference, created_at=payment.created_at,
         reference=payment.reference, decline_reason=payment.decline_reason,
-        refundable=Money(payment.captured_amount - payment.refunded_amount - payment.refund_pending_amount
-                         if settled else 0, currency),
+        refundable=Money(payment.refundable_amount if settled else 0, currency),
         version=payment.version, updated_at=payment.updated_at, terminal_id=payment.terminal_id,
         shift_id=_str_or_none(payment.shift_id), late_for_shift_id=_str_or_none(payment.late_for_shift_id),
     )

@@ -93,6 +93,11 @@ class Payment(TenantScopedModel):
     def money(self, minor: int) -> Money:
         return Money(minor, self.currency)
 
+    @property
+    def refundable_amount(self) -> int:
+        """Minor units that may still be refunded: captured, less refunds settled and refunds in flight."""
+        return self.captured_amount - self.refunded_amount - self.refund_pending_amount
+
 
 class RefundStatus(models.TextChoices):
     PENDING = "pending", "Pending"

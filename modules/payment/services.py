@@ -342,7 +342,7 @@ def payment_refund(*, tenant_id: uuid.UUID, payment_id: str | uuid.UUID, amount:
                 raced = Refund.objects.using(DB).filter(idempotency_key=key).first()
                 if raced is not None:
                     raise _SameKeyRaced(raced)
-                refundable = payment.captured_amount - payment.refunded_amount - payment.refund_pending_amount
+                refundable = payment.refundable_amount
                 if payment.status not in REFUNDABLE_STATUSES and payment.status != PaymentStatus.REFUNDED:
                     raise NotRefundable(f"A {payment.status} payment cannot be refunded.", payment_id=str(payment.id),
                                         payment_status=payment.status)
