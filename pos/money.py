@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from pos.numbers import is_integer
+
 # Minor-unit exponents of the currencies we accept. MMK has no minor units in practice.
 CURRENCY_EXPONENTS: dict[str, int] = {
     "MMK": 0, "THB": 2, "USD": 2, "SGD": 2, "EUR": 2, "JPY": 0, "KRW": 0, "CNY": 2, "INR": 2, "VND": 0,
@@ -29,7 +31,7 @@ class Money:
     currency: str
 
     def __post_init__(self) -> None:
-        if isinstance(self.amount, bool) or not isinstance(self.amount, int):
+        if not is_integer(self.amount):
             raise TypeError(f"Money amount must be an integer number of minor units, not {type(self.amount).__name__}.")
         if not (isinstance(self.currency, str) and len(self.currency) == 3 and self.currency.isupper()):
             raise ValueError(f"Invalid currency code {self.currency!r}.")
@@ -63,7 +65,7 @@ class Money:
         return Money(-self.amount, self.currency)
 
     def __mul__(self, quantity: int) -> Money:
-        if isinstance(quantity, bool) or not isinstance(quantity, int):
+        if not is_integer(quantity):
             raise TypeError("Money can only be multiplied by an integer quantity; use .percent() for rates.")
         return Money(self.amount * quantity, self.currency)
 

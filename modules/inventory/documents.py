@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pos.money import Money
+from pos.numbers import is_integer
 
 from .errors import InvalidProduct
 
@@ -35,10 +36,6 @@ class Problems:
         if self.errors:
             fields = ", ".join(dict.fromkeys(e["field"] for e in self.errors))
             raise InvalidProduct(f"The {what} is invalid: {fields}.", errors=self.errors)
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def clean_id(value: Any, field: str, problems: Problems) -> str | None:
@@ -90,7 +87,7 @@ def clean_amount(value: Any, field: str, currency: str, problems: Problems, *, a
             problems.add(field, f"The restaurant sells in {currency}, not {value.get('currency')}.")
             return None
         value = value.get("amount")
-    if not is_int(value):
+    if not is_integer(value):
         problems.add(field, "Give a whole number of minor units (no decimals, no float).")
         return None
     if (value < 0 and not allow_negative) or abs(value) > MAX_PRICE:
@@ -146,9 +143,9 @@ def clean_option_groups(value: Any, field: str, locales: tuple[str, ...], curren
             choices.append({"key": c_key, "names": c_names, "price_delta": delta})
         min_select = group.get("min_select", 0)
         max_select = group.get("max_select", 1)
-        if not is_int(min_select) or min_select < 0:
+        if not is_integer(min_select) or min_select < 0:
             problems.add(f"{at}.min_select", "A whole number, 0 or more.")
-        elif not is_int(max_select) or max_select < 1:
+        elif not is_integer(max_select) or max_select < 1:
             problems.add(f"{at}.max_select", "A whole number, 1 or more.")
         elif min_select > max_select:
             problems.add(f"{at}.min_select", "Cannot exceed max_select.")
@@ -243,7 +240,7 @@ def search_text(*, product_id: str, names: dict[str, str], variants: list[dict])
 def clean_quantity(value: Any, field: str = "quantity", *, allow_zero: bool = False) -> int:
     from .errors import InvalidQuantity
 
-    if not is_int(value):
+    if not is_integer(value):
         raise InvalidQuantity(f"{field} must be a whole number, not {value!r}.", field=field)
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidQuantity(f"{field} must be {'0 or more' if allow_zero else 'more than 0'}, not {value}.",

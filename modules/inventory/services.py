@@ -20,6 +20,7 @@ from modules.accounts import api as accounts
 from pos.contracts.inventory import ProductUpdated, StockChanged
 from pos.events import publish, publish_many
 from pos.money import Money
+from pos.numbers import is_integer
 from pos.tenancy import all_tenants, tenant_context
 
 from . import conf
@@ -32,7 +33,6 @@ from .documents import (
     clean_option_groups,
     clean_quantity,
     clean_variants,
-    is_int,
     search_text,
 )
 from .dto import CategoryInfo, ImportResult, ProductInfo, ReservationInfo, StockLevelInfo, StockLine
@@ -113,7 +113,7 @@ def category_create(*, tenant_id: uuid.UUID, names: dict[str, str], category_id:
     problems = Problems()
     cid = clean_id(category_id, "id", problems) if category_id is not None else uuid.uuid4().hex
     cleaned = clean_names(names, "names", tenant.locales, problems)
-    if not is_int(position):
+    if not is_integer(position):
         problems.add("position", "A whole number.")
     problems.raise_if_any("category")
     with _atomic(), tenant_context(tenant_id):
@@ -136,7 +136,7 @@ def category_update(*, tenant_id: uuid.UUID, category_id: str, names: dict[str, 
         if names is not None:
             category.names = clean_names(names, "names", tenant.locales, problems)
         if position is not None:
-            if not is_int(position):
+            if not is_integer(position):
                 problems.add("position", "A whole number.")
             category.position = position
         if is_active is not None:
@@ -186,7 +186,7 @@ def _document_fields(*, tenant, document: dict[str, Any], product_id: str, probl
             field_problems.add(flag, "true or false.")
         flags[flag] = value
     position = document.get("position", 0)
-    if not is_int(position):
+    if not is_integer(position):
         field_problems.add("position", "A whole number.")
     category_id = document.get("category_id") or None
     if category_id is not None and not isinstance(category_id, str):
@@ -220,7 +220,7 @@ def product_create(*, tenant_id: uuid.UUID, names: dict[str, str], price: Money 
     tenant_id = _as_uuid(tenant_id)
     problems = Problems()
     pid = clean_id(product_id, "id", problems) if product_id is not None else uuid.uuid4().hex
-    if not is_int(threshold) or threshold < 0:
+    if not is_integer(threshold) or threshold < 0:
         problems.add("threshold", "A whole number, 0 or more.")
     problems.raise_if_any()
     fields = clean_product(tenant_id=tenant_id, product_id=pid, document={
@@ -248,7 +248,7 @@ def product_update(*, tenant_id: uuid.UUID, product_id: str, expected_version: i
     if unknown:
         raise InvalidProduct(f"Unknown field(s): {', '.join(unknown)}.",
                              errors=[{"field": name, "message": "Unknown field."} for name in unknown])
-    if not is_int(expected_version):
+    if not is_integer(expected_version):
         raise InvalidProduct("version must be a whole number.", errors=[{"field": "version", "message": "Required."}])
     with tenant_context(tenant_id):
         try:
@@ -474,7 +474,7 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
         raise InvalidQuantity("A reservation key of 1-200 characters is required.", field="key")
     cleaned = _clean_lines(lines)
     ttl = conf.reservation_ttl_seconds() if ttl_seconds is None else ttl_seconds
-    if not is_int(ttl) or ttl <= 0:
+    if not is_integer(ttl) or ttl <= 0:
         raise InvalidQuantity("ttl_seconds must be a whole number of seconds above 0.", field="ttl_seconds")
     with tenant_context(tenant_id):
         existing = _existing(key, cleaned)
@@ -708,7 +708,7 @@ def categories_import(*, tenant_id: uuid.UUID, categories: list[dict[str, Any]])
         at = f"categories[{index}]"
         names = clean_names(item.get("names"), f"{at}.names", tenant.locales, problems)
         position = item.get("position", 0)
-        if not is_int(position):
+        if not is_integer(position):
             problems.add(f"{at}.position", "A whole number.")
         is_active = item.get("is_active", True)
         if not isinstance(is_active, bool):
@@ -739,7 +739,7 @@ def _opening_stock(value: Any, variants: list[dict], track_stock: bool, at: str,
     if not track_stock:
         problems.add(f"{at}.opening_stock", "This product's stock is not tracked.")
         return {}
-    if is_int(value):
+    if is_integer(value):
         if keys:
             problems.add(f"{at}.opening_stock", "Stocked per variant: give {variant key: quantity}.")
             return {}
@@ -754,7 +754,7 @@ def _opening_stock(value: Any, variants: list[dict], track_stock: bool, at: str,
     for key, quantity in value.items():
         if key not in keys and key != StockItem.PRODUCT_LEVEL:
             problems.add(f"{at}.opening_stock.{key}", "No such variant.")
-        elif not is_int(quantity) or quantity < 0 or quantity > 1_000_000:
+        elif not is_integer(quantity) or quantity < 0 or quantity > 1_000_000:
             problems.add(f"{at}.opening_stock.{key}", "A whole number from 0 to 1000000.")
         elif quantity:
             stock[key] = quantity
@@ -776,7 +776,7 @@ def products_import(*, tenant_id: uuid.UUID, products: list[dict[str, Any]], act
         fields = _document_fields(tenant=tenant, document=document, product_id=ids[index], problems=problems,
                                   prefix=f"{at}.")
         threshold = document.get("threshold", 5)
-        if not is_int(threshold) or threshold < 0:
+        if not is_integer(threshold) or threshold < 0:
             problems.add(f"{at}.threshold", "A whole number, 0 or more.")
         stock = _opening_stock(document.get("opening_stock"), fields["variants"], fields["track_stock"] is True, at,
                                problems)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from pos.money import Money
+from pos.numbers import is_integer
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class PricedLine:
     quantity: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int) or self.quantity <= 0:
+        if not is_integer(self.quantity) or self.quantity <= 0:
             raise ValueError("quantity must be a positive integer")
 
     @property

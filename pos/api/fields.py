@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from pos.money import Money
+from pos.numbers import is_integer
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -13,7 +14,7 @@ class StrictIntegerField(serializers.IntegerField):
     default_error_messages = {"invalid": "A whole number is required (no decimals, no strings)."}
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
+        if not is_integer(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pos.numbers import is_integer
+
 T = TypeVar("T")
 REGISTRY: dict[str, type] = {}
 
@@ -38,7 +40,7 @@ def _matches(value: Any, annotation: Any) -> bool:
         key, item = typing.get_args(annotation) or (Any, Any)
         return isinstance(value, dict) and all(_matches(k, key) and _matches(v, item) for k, v in value.items())
     if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return is_integer(value)
     if annotation is float:
         raise SchemaError("float is not allowed in event schemas; use integer minor units")
     if isinstance(annotation, type):
