@@ -7,9 +7,6 @@ urlpatterns = [
     path("menus/<str:menu_id>", views.MenuDetailView.as_view(), name="restaurant-menu"),
     path("tables", views.TableListView.as_view(), name="restaurant-tables"),
     path("tables/<str:table_id>", views.TableDetailView.as_view(), name="restaurant-table"),
-    path("tables/<str:table_id>/open", views.TableOpenView.as_view(), name="restaurant-table-open"),
-    path("tables/<str:table_id>/close", views.TableCloseView.as_view(), name="restaurant-table-close"),
-    path("tables/<str:table_id>/clean", views.TableCleanView.as_view(), name="restaurant-table-clean"),
-    path("tables/<str:table_id>/move", views.TableMoveView.as_view(), name="restaurant-table-move"),
-    path("tables/<str:table_id>/merge", views.TableMergeView.as_view(), name="restaurant-table-merge"),
+    *[path(f"tables/<str:table_id>/{action}", views.TableActionView.as_view(table_action=action),
+           name=f"restaurant-table-{action}") for action in views.TABLE_ACTIONS],
 ]

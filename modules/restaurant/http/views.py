@@ -3,14 +3,20 @@ parse, call a service or selector, and render; errors become problem responses a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
+from pos.api.schema import AutoSchema
 
 from .. import selectors, services
+from ..dto import TableInfo
 from .serializers import MenuOut, MergeIn, MoveIn, TableFilterIn, TableOut
 
 
@@ -47,47 +53,46 @@ class TableDetailView(APIView):
         return Response(TableOut(selectors.table_get(tenant_id=request.user.tenant_id, table_id=table_id)).data)
 
 
-class TableOpenView(APIView):
-    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
-                   summary="Seat guests: open a tab on a free table (409 if it is not free)")
+@dataclass(frozen=True)
+class TableAction:
+    """A table's action at the terminal: the service it calls, what the schema says, and its body (if any), whose
+    fields are the service's arguments."""
+
+    run: Callable[..., TableInfo]
+    summary: str
+    body: type[serializers.Serializer] | None = None
+
+
+TABLE_ACTIONS = {
+    "open": TableAction(services.table_open, "Seat guests: open a tab on a free table (409 if it is not free)"),
+    "close": TableAction(services.table_close, "Close the table's tab: its orders complete, the table needs cleaning"),
+    "clean": TableAction(services.table_mark_free, "The table was cleaned: it is free again"),
+    "move": TableAction(services.table_move, "Move the tab to a free table (answers the target table)", MoveIn),
+    "merge": TableAction(services.table_merge, "Merge the other table's tab into this table's tab (answers this table)",
+                         MergeIn),
+}
+
+
+class _TableActionSchema(AutoSchema):
+    def get_summary(self):
+        return TABLE_ACTIONS[self.view.table_action].summary
+
+    def get_request_serializer(self):
+        return TABLE_ACTIONS[self.view.table_action].body
+
+
+# POST tables/{id}/<action>: one URL per entry of TABLE_ACTIONS (the docstring would become the schema's description).
+class TableActionView(APIView):
+    table_action = ""
+    schema = _TableActionSchema()
+
+    @extend_schema(responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER])
     @idempotent
     def post(self, request, table_id: str):
-        return Response(TableOut(services.table_open(tenant_id=request.user.tenant_id, table_id=table_id)).data)
-
-
-class TableCloseView(APIView):
-    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
-                   summary="Close the table's tab: its orders complete, the table needs cleaning")
-    @idempotent
-    def post(self, request, table_id: str):
-        return Response(TableOut(services.table_close(tenant_id=request.user.tenant_id, table_id=table_id)).data)
-
-
-class TableCleanView(APIView):
-    @extend_schema(request=None, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
-                   summary="The table was cleaned: it is free again")
-    @idempotent
-    def post(self, request, table_id: str):
-        return Response(TableOut(services.table_mark_free(tenant_id=request.user.tenant_id, table_id=table_id)).data)
-
-
-class TableMoveView(APIView):
-    @extend_schema(request=MoveIn, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
-                   summary="Move the tab to a free table (answers the target table)")
-    @idempotent
-    def post(self, request, table_id: str):
-        body = MoveIn(data=request.data)
-        body.is_valid(raise_exception=True)
-        return Response(TableOut(services.table_move(tenant_id=request.user.tenant_id, table_id=table_id,
-                                                   target_table_id=body.validated_data["target_table_id"])).data)
-
-
-class TableMergeView(APIView):
-    @extend_schema(request=MergeIn, responses=TableOut, parameters=[IDEMPOTENCY_KEY_PARAMETER],
-                   summary="Merge the other table's tab into this table's tab (answers this table)")
-    @idempotent
-    def post(self, request, table_id: str):
-        body = MergeIn(data=request.data)
-        body.is_valid(raise_exception=True)
-        return Response(TableOut(services.table_merge(tenant_id=request.user.tenant_id, table_id=table_id,
-                                                    other_table_id=body.validated_data["other_table_id"])).data)
+        action = TABLE_ACTIONS[self.table_action]
+        arguments = {}
+        if action.body is not None:
+            body = action.body(data=request.data)
+            body.is_valid(raise_exception=True)
+            arguments = body.validated_data
+        return Response(TableOut(action.run(tenant_id=request.user.tenant_id, table_id=table_id, **arguments)).data)
