@@ -22,7 +22,7 @@ from pos.money import Money
 from pos.tenancy import all_tenants, tenant_context
 
 from . import stock_cache
-from .errors import InvalidTransition, OrderNotFound, RefundRejected, StaleOrder
+from .errors import InvalidTransition, RefundRejected, StaleOrder
 from .models import (
     ORDER_TRANSITIONS,
     AlertStatus,
@@ -205,16 +205,6 @@ def _move(order: Order, to: str, expected_version: int | None = None, **fields: 
     order.refresh_from_db(using=DB)
     _publish_status(order)
     return order
-
-
-def order_transition(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, to: str,
-                     expected_version: int | None = None) -> Order:
-    with transaction.atomic(using=DB), tenant_context(tenant_id):
-        order = Order.objects.filter(pk=order_id).first()
-        if order is None:
-            raise OrderNotFound(f"No order {order_id}.")
-        extra = {"completed_at": timezone.now()} if to == OrderStatus.COMPLETED else {}
-        return _move(order, to, expected_version, **extra)
 
 
 def orders_complete_tab(*, tenant_id: uuid.UUID, table_id: str, order_ids: list[str]) -> int:
