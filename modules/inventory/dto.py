@@ -105,24 +105,6 @@ class ReservationInfo:
 
 
 @dataclass(frozen=True)
-class MovementInfo:
-    id: str
-    product_id: str
-    variant: str | None
-    kind: str
-    quantity: int
-    on_hand_delta: int
-    reserved_delta: int
-    on_hand_after: int
-    reserved_after: int
-    sequence: int
-    reason: str
-    actor: str
-    reference: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class ImportResult:
     """What a batched import did: `ids` maps every requested id to the id the row has (an id another restaurant
     holds is prefixed, as for create_product); `created` and `existing` list the requested ids of each kind."""

@@ -5,45 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pos.money import Money
-
-
-@dataclass(frozen=True)
-class OrderItemInfo:
-    id: str
-    product_id: str
-    variant: str | None
-    product_names: dict[str, str]
-    variant_names: dict[str, str]
-    category_id: str | None
-    category_names: dict[str, str]
-    options: tuple[dict, ...]
-    unit_price: Money
-    options_total: Money
-    quantity: int
-    line_total: Money
-
-
-@dataclass(frozen=True)
-class OrderInfo:
-    id: str
-    number: str
-    status: str
-    version: int
-    table_id: str | None
-    subtotal: Money
-    service_charge: Money
-    tax: Money
-    tax_inclusive: bool
-    total: Money
-    rounding: Money
-    grand_total: Money
-    refunded: Money
-    payment_id: str
-    payment_method: str
-    placed_at: datetime
-    items: tuple[OrderItemInfo, ...]
-
 
 @dataclass(frozen=True)
 class CachedStockLevel:

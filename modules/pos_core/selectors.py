@@ -12,11 +12,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from modules.inventory import api as inventory
-from pos.money import Money
 from pos.tenancy import all_tenants, tenant_context
 
 from . import stock_cache
-from .dto import AlertInfo, CachedStockLevel, OrderInfo, OrderItemInfo, SagaInfo
+from .dto import AlertInfo, CachedStockLevel, SagaInfo
 from .errors import OrderNotFound
 from .models import (
     KitchenTicket,
@@ -74,25 +73,6 @@ def _bounds(date_from: date | None, date_to: date | None, tz: str) -> tuple[date
     start = datetime.combine(date_from, time.min, tzinfo=zone) if date_from else None
     end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone) if date_to else None
     return start, end
-
-
-def order_info(order: Order) -> OrderInfo:
-    def m(amount: int) -> Money:
-        return Money(amount, order.currency)
-
-    return OrderInfo(
-        id=str(order.id), number=order.number, status=order.status, version=order.version, table_id=order.table_id,
-        subtotal=m(order.subtotal), service_charge=m(order.service_charge), tax=m(order.tax),
-        tax_inclusive=order.tax_inclusive, total=m(order.total), rounding=m(order.rounding),
-        grand_total=m(order.grand_total), refunded=m(order.refunded), payment_id=order.payment_id,
-        payment_method=order.payment_method, placed_at=order.placed_at,
-        items=tuple(OrderItemInfo(
-            id=str(item.id), product_id=item.product_id, variant=item.variant or None,
-            product_names=item.product_names, variant_names=item.variant_names, category_id=item.category_id or None,
-            category_names=item.category_names, options=tuple(item.options), unit_price=m(item.unit_price),
-            options_total=m(item.options_total), quantity=item.quantity, line_total=m(item.line_total))
-            for item in order.items.all()),
-    )
 
 
 # --- sagas ---------------------------------------------------------------------------------------
