@@ -109,7 +109,7 @@ AUTH_USER_MODEL = "accounts.User"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],  # templates live in their app (APP_DIRS)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
