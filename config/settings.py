@@ -7,56 +7,42 @@ Modes:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from environs import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _load_dotenv(path: Path) -> None:
-    """KEY=VALUE lines of a local .env file, for variables the environment does not already set."""
-    if not path.is_file():
-        return
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+class _Env(Env):
+    """environs, with the convention of .env.example: an empty variable is unset (its default applies).
+    A malformed value stops the start-up with an error naming the variable (`DJANGO_DEBUG=ture`, `DB_CONN_MAX_AGE=6o`)."""
+
+    def _get_value(self, env_key, default):
+        value = super()._get_value(env_key, default)
+        return default if value == "" else value
 
 
-_load_dotenv(Path(os.environ.get("POS_ENV_FILE", BASE_DIR / ".env")))
+env = _Env()
 
 
-def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+@env.parser_for("csv")
+def _csv(value: str) -> list[str]:
+    """A comma-separated list (the default too); spaces around items and empty items are dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def env_bool(name: str, default: bool = False) -> bool:
-    value = env(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+# A local .env file (POS_ENV_FILE names another one) for variables the environment does not set.
+env.read_env(env.str("POS_ENV_FILE", str(BASE_DIR / ".env")), recurse=False)
 
-
-def env_int(name: str, default: int) -> int:
-    value = env(name)
-    return int(value) if value is not None else default
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
-
-
-POS_ENV = env("POS_ENV", "development")  # development | test | production
+POS_ENV = env.str("POS_ENV", "development")  # development | test | production
 PRODUCTION = POS_ENV == "production"
 
-DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION)
-SECRET_KEY = env("DJANGO_SECRET_KEY")
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
+DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", None)
+ALLOWED_HOSTS = env.csv("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 
 if PRODUCTION:
     problems = []
@@ -131,14 +117,14 @@ MODULE_DATABASES = {
     "restaurant": "restaurant",
 }
 DATABASE_ROUTERS = ["pos.db.router.ModuleRouter"]
-VAR_DIR = Path(env("POS_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(env.str("POS_VAR_DIR", str(BASE_DIR / "var")))
 
 
 def _database(alias: str) -> dict:
     env_name = "DATABASE_URL" if alias == "default" else f"DATABASE_URL_{alias.upper()}"
-    url = env(env_name)
+    url = env.str(env_name, None)
     if url is None and alias == "default":
-        url = env("DATABASE_URL_ACCOUNTS")
+        url = env.str("DATABASE_URL_ACCOUNTS", None)
     if url is None:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         name = "accounts" if alias == "default" else alias
@@ -153,8 +139,8 @@ def _database(alias: str) -> dict:
     if url.startswith(("mongodb://", "mongodb+srv://")):
         import django_mongodb_backend  # only installed where MongoDB is used
 
-        return django_mongodb_backend.parse_uri(url, db_name=env(f"MONGODB_NAME_{alias.upper()}", f"pos_{alias}"))
-    config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+        return django_mongodb_backend.parse_uri(url, db_name=env.str(f"MONGODB_NAME_{alias.upper()}", f"pos_{alias}"))
+    config = dj_database_url.parse(url, conn_max_age=env.int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
     config.setdefault("TEST", {})["NAME"] = f"test_{config['NAME']}"
     return config
 
@@ -164,7 +150,7 @@ SERVICE_MODE = any(db["ENGINE"] != "django.db.backends.sqlite3" for db in DATABA
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker ----------------------------------------------------------------------------
-REDIS_URL = env("REDIS_URL")
+REDIS_URL = env.str("REDIS_URL", None)
 if REDIS_URL:
     # Short socket timeouts: an unreachable cache is a slower catalog read (it falls back to inventory), never
     # a request stuck on it.
@@ -174,8 +160,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pos"}}
 
 # Embedded mode runs Celery tasks in-process (no broker); service mode needs REDIS_URL.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "memory://")
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", REDIS_URL or "memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -184,56 +170,56 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}  # modules add their periodic tasks in their AppConfig.ready()
 # A broker that is down must not hold up a committed request: fail fast, the sweep sends it later.
-CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+CELERY_BROKER_CONNECTION_TIMEOUT = env.int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
 # Keep a worker's database connections across tasks (Celery closes them after every task otherwise, and a
 # delivery would pay a new connection to each module database); the tasks close broken or old ones first.
-CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", 1000)
 
 # --- Event backbone (pos/events) -------------------------------------------------------------------
 # In-process delivery right after commit (embedded mode); service mode enqueues a Celery task instead.
-EVENTS_IN_PROCESS = env_bool("EVENTS_IN_PROCESS", default=CELERY_TASK_ALWAYS_EAGER)
-EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5)  # then the delivery is dead-lettered
-EVENTS_RETRY_BASE_MS = env_int("EVENTS_RETRY_BASE_MS", 2000)  # retry after 2 s, 4 s, 8 s, ... capped below
-EVENTS_RETRY_MAX_MS = env_int("EVENTS_RETRY_MAX_MS", 300_000)
-EVENTS_CLAIM_MS = env_int("EVENTS_CLAIM_MS", 60_000)  # a relay's lease on a row; longer than any handler
-EVENTS_SWEEP_MS = env_int("EVENTS_SWEEP_MS", 5000)  # periodic sweep of rows left behind
-EVENTS_SWEEP_GRACE_MS = env_int("EVENTS_SWEEP_GRACE_MS", 2000)  # fresh rows are the after-commit relay's
-EVENTS_REENQUEUE_MS = env_int("EVENTS_REENQUEUE_MS", 30_000)  # a row sent and not yet run is sent again after
-EVENTS_SWEEP_BATCH = env_int("EVENTS_SWEEP_BATCH", 500)
-EVENTS_BROKER_COOLDOWN_MS = env_int("EVENTS_BROKER_COOLDOWN_MS", 5000)  # after a broker error, rows go to the sweep
-EVENTS_HANDLER_MODULES = env_list("EVENTS_HANDLER_MODULES")  # extra handler modules to load (tests, tools)
+EVENTS_IN_PROCESS = env.bool("EVENTS_IN_PROCESS", default=CELERY_TASK_ALWAYS_EAGER)
+EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", 5)  # then the delivery is dead-lettered
+EVENTS_RETRY_BASE_MS = env.int("EVENTS_RETRY_BASE_MS", 2000)  # retry after 2 s, 4 s, 8 s, ... capped below
+EVENTS_RETRY_MAX_MS = env.int("EVENTS_RETRY_MAX_MS", 300_000)
+EVENTS_CLAIM_MS = env.int("EVENTS_CLAIM_MS", 60_000)  # a relay's lease on a row; longer than any handler
+EVENTS_SWEEP_MS = env.int("EVENTS_SWEEP_MS", 5000)  # periodic sweep of rows left behind
+EVENTS_SWEEP_GRACE_MS = env.int("EVENTS_SWEEP_GRACE_MS", 2000)  # fresh rows are the after-commit relay's
+EVENTS_REENQUEUE_MS = env.int("EVENTS_REENQUEUE_MS", 30_000)  # a row sent and not yet run is sent again after
+EVENTS_SWEEP_BATCH = env.int("EVENTS_SWEEP_BATCH", 500)
+EVENTS_BROKER_COOLDOWN_MS = env.int("EVENTS_BROKER_COOLDOWN_MS", 5000)  # after a broker error, rows go to the sweep
+EVENTS_HANDLER_MODULES = env.csv("EVENTS_HANDLER_MODULES", "")  # extra handler modules to load (tests, tools)
 
 # --- Module settings ------------------------------------------------------------------------------
 # inventory: how long a reservation holds stock, and how often expired ones are released
-INVENTORY_RESERVATION_TTL_SECONDS = env_int("INVENTORY_RESERVATION_TTL_SECONDS", 15 * 60)
-INVENTORY_EXPIRY_SWEEP_SECONDS = env_int("INVENTORY_EXPIRY_SWEEP_SECONDS", 60)
+INVENTORY_RESERVATION_TTL_SECONDS = env.int("INVENTORY_RESERVATION_TTL_SECONDS", 15 * 60)
+INVENTORY_EXPIRY_SWEEP_SECONDS = env.int("INVENTORY_EXPIRY_SWEEP_SECONDS", 60)
 # payment: a pending charge younger than this is never declared failed; how often pending ones are resolved;
 # what the simulated card/wallet provider does by default (approve, decline, error, timeout, slow, lost, drop)
-PAYMENT_PENDING_GRACE_SECONDS = env_int("PAYMENT_PENDING_GRACE_SECONDS", 30)
-PAYMENT_RESOLVE_PENDING_EVERY_SECONDS = env_int("PAYMENT_RESOLVE_PENDING_EVERY_SECONDS", 60)
-PAYMENT_SIMULATOR_BEHAVIOUR = env("PAYMENT_SIMULATOR_BEHAVIOUR", "approve")
+PAYMENT_PENDING_GRACE_SECONDS = env.int("PAYMENT_PENDING_GRACE_SECONDS", 30)
+PAYMENT_RESOLVE_PENDING_EVERY_SECONDS = env.int("PAYMENT_RESOLVE_PENDING_EVERY_SECONDS", 60)
+PAYMENT_SIMULATOR_BEHAVIOUR = env.str("PAYMENT_SIMULATOR_BEHAVIOUR", "approve")
 # pos_core: the most lines an order may have; saga recovery interval and when a saga counts as stuck
-POS_ORDER_MAX_LINES = env_int("POS_ORDER_MAX_LINES", 50)
-POS_SAGA_RECOVERY_INTERVAL = env_int("POS_SAGA_RECOVERY_INTERVAL", 30)
-POS_SAGA_STUCK_SECONDS = env_int("POS_SAGA_STUCK_SECONDS", 60)
+POS_ORDER_MAX_LINES = env.int("POS_ORDER_MAX_LINES", 50)
+POS_SAGA_RECOVERY_INTERVAL = env.int("POS_SAGA_RECOVERY_INTERVAL", 30)
+POS_SAGA_STUCK_SECONDS = env.int("POS_SAGA_STUCK_SECONDS", 60)
 # Stock of a table check's rounds is held this long before expiry releases it (the check is flagged long before).
-POS_TABLE_RESERVATION_TTL_SECONDS = env_int("POS_TABLE_RESERVATION_TTL_SECONDS", 48 * 3600)
+POS_TABLE_RESERVATION_TTL_SECONDS = env.int("POS_TABLE_RESERVATION_TTL_SECONDS", 48 * 3600)
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("my", "Burmese")]
-TIME_ZONE = env("TIME_ZONE", "Asia/Yangon")
+TIME_ZONE = env.str("TIME_ZONE", "Asia/Yangon")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -256,17 +242,17 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
 }
-IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 48)
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", 48)
 # A request that died holding a key releases it after this many seconds, so a retry can proceed, unless its
 # death is seen sooner: on PostgreSQL the request holds a session advisory lock on the key that vanishes with its
 # connection (turn IDEMPOTENCY_ADVISORY_LOCKS off when `default` sits behind a transaction-mode pooler, where
 # session locks do not follow the client); on one host a retry also sees that the holder's process is gone.
-IDEMPOTENCY_LOCK_SECONDS = env_int("IDEMPOTENCY_LOCK_SECONDS", 60)
-IDEMPOTENCY_ADVISORY_LOCKS = env_bool("IDEMPOTENCY_ADVISORY_LOCKS", default=True)
-TERMINAL_LAST_USED_RESOLUTION_SECONDS = env_int("TERMINAL_LAST_USED_RESOLUTION_SECONDS", 60)
+IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", 60)
+IDEMPOTENCY_ADVISORY_LOCKS = env.bool("IDEMPOTENCY_ADVISORY_LOCKS", default=True)
+TERMINAL_LAST_USED_RESOLUTION_SECONDS = env.int("TERMINAL_LAST_USED_RESOLUTION_SECONDS", 60)
 
 # --- Logging: one JSON object a line, with tenant, request and saga ids ------------------------
-LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOG_LEVEL = env.str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -276,19 +262,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
-        "django.server": {"level": env("DJANGO_SERVER_LOG_LEVEL", "INFO")},
+        "django.server": {"level": env.str("DJANGO_SERVER_LOG_LEVEL", "INFO")},
     },
 }
 
 # --- Security: production hardening (passes `check --deploy`) -----------------------------------
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+    CSRF_TRUSTED_ORIGINS = env.csv("DJANGO_CSRF_TRUSTED_ORIGINS", "")
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"

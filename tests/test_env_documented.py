@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-READ = re.compile(r"""env(?:_int|_bool|_list)?\(\s*f?["']([A-Z][A-Z0-9_]+)["']""")
+READ = re.compile(r"""\benv\.\w+\(\s*f?["']([A-Z][A-Z0-9_]+)["']""")
 
 
 def test_every_setting_read_from_the_environment_is_in_env_example():

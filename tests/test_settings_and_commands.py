@@ -47,6 +47,29 @@ def test_a_dotenv_file_is_read_and_the_environment_wins_over_it(tmp_path):
     assert overridden.returncode == 0, overridden.stderr
 
 
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"DJANGO_DEBUG": "ture"}, "DJANGO_DEBUG"),
+    ({"CELERY_TASK_ALWAYS_EAGER": "yes please"}, "CELERY_TASK_ALWAYS_EAGER"),
+    ({"EVENTS_MAX_ATTEMPTS": "five"}, "EVENTS_MAX_ATTEMPTS"),
+    ({"POS_ORDER_MAX_LINES": "5O"}, "POS_ORDER_MAX_LINES"),
+])
+def test_a_malformed_setting_stops_the_start_naming_its_variable(tmp_path, env, variable):
+    result = _manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert f'Environment variable "{variable}" invalid' in result.stderr
+
+
+def test_settings_are_read_as_documented(tmp_path):
+    """An empty variable means its default (as in .env.example); booleans and lists read the usual spellings."""
+    script = ("from django.conf import settings as s; "
+              "print(s.DEBUG, s.EVENTS_MAX_ATTEMPTS, s.ALLOWED_HOSTS, s.CELERY_TASK_ALWAYS_EAGER, s.POS_ORDER_MAX_LINES)")
+    result = _manage("shell", "-c", script, tmp_path=tmp_path,
+                     env={"DJANGO_DEBUG": "off", "EVENTS_MAX_ATTEMPTS": "", "CELERY_TASK_ALWAYS_EAGER": "TRUE",
+                          "DJANGO_ALLOWED_HOSTS": " a.example, ,b.example ", "POS_ORDER_MAX_LINES": "20"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "False 5 ['a.example', 'b.example'] True 20"
+
+
 def test_production_passes_check_deploy_without_warnings(tmp_path):
     secret = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP!@#%^&*(-_=+)"
     result = _manage("check", "--deploy", "--fail-level", "WARNING",
