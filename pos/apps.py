@@ -20,7 +20,7 @@ class KernelConfig(AppConfig):
         for name in ("inventory", "payment", "pos_core", "restaurant"):
             __import__(f"pos.contracts.{name}")
         autodiscover_modules("handlers")
-        for module in getattr(settings, "EVENTS_HANDLER_MODULES", []):
+        for module in settings.EVENTS_HANDLER_MODULES:
             importlib.import_module(module)
 
         # The periodic sweep of outbox deliveries left behind (broker down, retries due, workers lost).

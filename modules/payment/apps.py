@@ -15,5 +15,5 @@ class PaymentConfig(AppConfig):
         # Payments left pending by a timeout or a lost response are settled by lookup with the provider.
         settings.CELERY_BEAT_SCHEDULE.setdefault("payment.resolve_pending", {
             "task": "payment.resolve_pending",
-            "schedule": timedelta(seconds=getattr(settings, "PAYMENT_RESOLVE_PENDING_EVERY_SECONDS", 60)),
+            "schedule": timedelta(seconds=settings.PAYMENT_RESOLVE_PENDING_EVERY_SECONDS),
         })

@@ -84,11 +84,9 @@ from .selectors import accepted_methods, drawer_of_terminal, shift_compute_repor
 DB = "payment"
 MAX_KEY_LENGTH = 255
 MAX_AMOUNT_MINOR = 10**12  # a sanity cap per payment; a typo, not a sale
+LOOKUP_ATTEMPTS = 3  # asking the provider what it did, with a short backoff between tries
+LOOKUP_BACKOFF_MS = 20
 logger = logging.getLogger("modules.payment")
-
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
 
 
 def _digest(*parts: object) -> str:
@@ -139,7 +137,7 @@ def payment_charge(*, tenant_id: uuid.UUID, amount: Money, method: str, idempote
                                 field="currency", currency=tenant.currency)
         if amount.amount <= 0:
             raise InvalidAmount("The amount must be more than zero.", field="amount")
-        if amount.amount > _setting("PAYMENT_MAX_AMOUNT_MINOR", MAX_AMOUNT_MINOR):
+        if amount.amount > MAX_AMOUNT_MINOR:
             raise InvalidAmount(f"{amount} is above the per-payment cap.", field="amount")
         rounding = Money.zero(amount.currency)
         change_due = None
@@ -196,7 +194,7 @@ def _replay_charge(payment: Payment, fingerprint: str) -> PaymentInfo:
         raise IdempotencyConflict("This idempotency key was already used for a different amount, currency or method.",
                                   payment_id=str(payment.id))
     if payment.status == PaymentStatus.PENDING:
-        grace = timedelta(seconds=_setting("PAYMENT_PENDING_GRACE_SECONDS", 30))
+        grace = timedelta(seconds=settings.PAYMENT_PENDING_GRACE_SECONDS)
         payment = _resolve_charge(payment, definitive_not_found=timezone.now() - payment.created_at >= grace)
         if payment.status == PaymentStatus.PENDING:
             raise PaymentAmbiguous("The payment's outcome is not known yet. Retry later with the same key.",
@@ -234,14 +232,12 @@ def _send_charge(payment: Payment) -> PaymentInfo:
 
 def _lookup(fn, **kwargs) -> ProviderResult | None:
     """Ask the provider, a few times with a short backoff. None when it cannot be asked."""
-    attempts = _setting("PAYMENT_LOOKUP_ATTEMPTS", 3)
-    backoff = _setting("PAYMENT_LOOKUP_BACKOFF_MS", 20) / 1000
-    for attempt in range(attempts):
+    for attempt in range(LOOKUP_ATTEMPTS):
         try:
             return fn(**kwargs)
         except GatewayUnavailable:
-            if attempt + 1 < attempts:
-                time.sleep(backoff * (2**attempt))
+            if attempt + 1 < LOOKUP_ATTEMPTS:
+                time.sleep(LOOKUP_BACKOFF_MS / 1000 * (2**attempt))
     return None
 
 
@@ -398,7 +394,7 @@ def _replay_refund(refund: Refund, fingerprint: str) -> RefundInfo:
         raise IdempotencyConflict("This idempotency key was already used for a different refund.",
                                   refund_id=str(refund.id))
     if refund.status == RefundStatus.PENDING:
-        grace = timedelta(seconds=_setting("PAYMENT_PENDING_GRACE_SECONDS", 30))
+        grace = timedelta(seconds=settings.PAYMENT_PENDING_GRACE_SECONDS)
         refund = _resolve_refund(refund, definitive_not_found=timezone.now() - refund.created_at >= grace)
     return _refund_outcome(refund)
 
@@ -473,7 +469,7 @@ def payment_resolve_pending(*, older_than_seconds: int | None = None, limit: int
     """Settle pending payments and refunds by lookup with the provider (never by charging again).
 
     Only rows older than the grace period are touched, so a call still in flight is left alone."""
-    grace = _setting("PAYMENT_PENDING_GRACE_SECONDS", 30) if older_than_seconds is None else older_than_seconds
+    grace = settings.PAYMENT_PENDING_GRACE_SECONDS if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=grace)
     counts = {"payments_settled": 0, "payments_pending": 0, "refunds_settled": 0, "refunds_pending": 0}
     with all_tenants():
@@ -547,7 +543,7 @@ def _shift_money(value: object, field: str, currency: str, *, allow_zero: bool) 
                             currency=currency)
     if money.amount < 0 or (money.amount == 0 and not allow_zero):
         raise InvalidAmount(f"{field} must be {'zero or more' if allow_zero else 'more than zero'}.", field=field)
-    if money.amount > _setting("PAYMENT_MAX_AMOUNT_MINOR", MAX_AMOUNT_MINOR):
+    if money.amount > MAX_AMOUNT_MINOR:
         raise InvalidAmount(f"{money} is above the cap.", field=field)
     return money.amount
 

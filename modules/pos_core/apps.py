@@ -16,7 +16,7 @@ class PosCoreConfig(AppConfig):
 
         settings.CELERY_BEAT_SCHEDULE.setdefault("pos_core.recover_sagas", {
             "task": "pos_core.recover_sagas",
-            "schedule": timedelta(seconds=int(getattr(settings, "POS_SAGA_RECOVERY_INTERVAL", 30))),
+            "schedule": timedelta(seconds=settings.POS_SAGA_RECOVERY_INTERVAL),
         })
         settings.CELERY_BEAT_SCHEDULE.setdefault("pos_core.recover_table_service", {
             "task": "pos_core.recover_table_service",

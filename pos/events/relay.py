@@ -78,7 +78,7 @@ def reset_process_state() -> None:
 
 
 def in_process() -> bool:
-    return bool(getattr(settings, "EVENTS_IN_PROCESS", settings.CELERY_TASK_ALWAYS_EAGER))
+    return settings.EVENTS_IN_PROCESS
 
 
 # --- After commit -----------------------------------------------------------------------------------------

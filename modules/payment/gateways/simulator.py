@@ -80,8 +80,7 @@ def configured(tenant_id: uuid.UUID, method: str) -> SimulatorConfig:
     if row is not None:
         return SimulatorConfig(charge=row.charge_behaviour, refund=row.refund_behaviour,
                                lookup=row.lookup_behaviour, delay_ms=row.delay_ms)
-    default = getattr(settings, "PAYMENT_SIMULATOR_BEHAVIOUR", Behaviour.APPROVE)
-    return replace(SimulatorConfig(), charge=default)
+    return replace(SimulatorConfig(), charge=settings.PAYMENT_SIMULATOR_BEHAVIOUR)
 
 
 def _lookup_allowed(config: SimulatorConfig) -> bool:
