@@ -111,42 +111,33 @@ def _array(length: int, base: Any) -> list:
     return [copy.deepcopy(first) for _ in range(length)]
 
 
+# Schema type -> (lower limit keyword, upper limit keyword, value of a given size, a large size).
+BOUNDS: dict[str, tuple[str, str, Callable[[int, Any], Any], int]] = {
+    "integer": ("minimum", "maximum", lambda size, base: size, LARGE_INTEGER),
+    "string": ("minLength", "maxLength", _string, LARGE_STRING),
+    "array": ("minItems", "maxItems", _array, LARGE_ARRAY),
+}
+
+
 def _cases(node: dict, base: Any) -> Iterator[tuple[str, Any, bool]]:
     """(what, value, allowed) for each limit the field's schema states, and a large value where none is stated."""
-    kind = node.get("type")
     if "enum" in node:
         for choice in node["enum"]:
             if choice is not None:
                 yield f"enum value {choice!r}", choice, True
         yield "a value outside the enum", "not-one-of-them", False
         return
-    if kind == "integer":
-        if "minimum" in node:
-            yield "minimum", node["minimum"], True
-            yield "minimum - 1", node["minimum"] - 1, False
-        if "maximum" in node:
-            yield "maximum", node["maximum"], True
-            yield "maximum + 1", node["maximum"] + 1, False
-        else:
-            yield "a large integer (no maximum stated)", LARGE_INTEGER, True
-    elif kind == "string" and "format" not in node and "pattern" not in node:
-        if "minLength" in node:
-            yield "minLength", _string(node["minLength"], base), True
-            yield "minLength - 1", _string(node["minLength"] - 1, base), False
-        if "maxLength" in node:
-            yield "maxLength", _string(node["maxLength"], base), True
-            yield "maxLength + 1", _string(node["maxLength"] + 1, base), False
-        else:
-            yield "a long string (no maxLength stated)", _string(LARGE_STRING, base), True
-    elif kind == "array":
-        if "minItems" in node:
-            yield "minItems", _array(node["minItems"], base), True
-            yield "minItems - 1", _array(node["minItems"] - 1, base), False
-        if "maxItems" in node:
-            yield "maxItems", _array(node["maxItems"], base), True
-            yield "maxItems + 1", _array(node["maxItems"] + 1, base), False
-        else:
-            yield "a long array (no maxItems stated)", _array(LARGE_ARRAY, base), True
+    if node.get("type") not in BOUNDS or (node["type"] == "string" and ("format" in node or "pattern" in node)):
+        return  # a uuid, a date or a pattern is checked by its format, not by its length
+    low, high, value, large = BOUNDS[node["type"]]
+    if low in node:
+        yield low, value(node[low], base), True
+        yield f"{low} - 1", value(node[low] - 1, base), False
+    if high in node:
+        yield high, value(node[high], base), True
+        yield f"{high} + 1", value(node[high] + 1, base), False
+    else:
+        yield f"a large value (no {high} stated)", value(large, base), True
 
 
 def _refusals(response) -> dict[str, set[str]]:
