@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from pos.api.fields import MinorUnitsField, MoneySerializer
 
 from ..models import Method, MovementKind, PaymentStatus, ShiftStatus
+from ..services import MAX_AMOUNT_MINOR
 
 MAX_MINOR_UNITS = 10**15
 
@@ -61,15 +61,19 @@ class PaymentListFilters(serializers.Serializer):
     shift_id = serializers.UUIDField(required=False, help_text="Payments counted in this shift.")
 
 
-@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_MINOR_UNITS})
-class RefundAmountField(MinorUnitsField):
-    """A refund amount is more than zero: the refund service's rule (an `invalid-amount` problem naming the field,
-    for every caller of the api), stated here in the schema; the field itself only bounds the size."""
+class CheckedAmountField(MinorUnitsField):
+    """An amount whose bounds are the payment services' rules, checked for every caller of the api and answered with
+    an `invalid-amount` problem naming the field: the schema states them (`schema_limits`); the field itself only
+    refuses what is not an integer of a sane size."""
+
+    def __init__(self, *, minimum: int, maximum: int = MAX_AMOUNT_MINOR, **kwargs):
+        super().__init__(min_value=-MAX_MINOR_UNITS, max_value=MAX_MINOR_UNITS, **kwargs)
+        self.schema_limits = {"minimum": minimum, "maximum": maximum}
 
 
 class PaymentRefundIn(serializers.Serializer):
-    amount = RefundAmountField(max_value=MAX_MINOR_UNITS, min_value=-MAX_MINOR_UNITS,
-                               help_text="Minor units; more than zero and at most what is left to refund.")
+    amount = CheckedAmountField(minimum=1, maximum=MAX_MINOR_UNITS,
+                                help_text="Minor units; more than zero and at most what is left to refund.")
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False,
                                       help_text="Defaults to the payment's currency; any other is refused.")
     reason = serializers.CharField(max_length=300)
@@ -113,8 +117,7 @@ class ShiftListFilters(serializers.Serializer):
 
 
 class ShiftOpenIn(serializers.Serializer):
-    opening_float = MinorUnitsField(min_value=-MAX_MINOR_UNITS, max_value=MAX_MINOR_UNITS,
-                                    help_text="Cash in the drawer at opening, minor units (zero or more).")
+    opening_float = CheckedAmountField(minimum=0, help_text="Cash in the drawer at opening, minor units (zero or more).")
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False,
                                       help_text="Defaults to the restaurant's currency; any other is refused.")
     drawer_id = serializers.UUIDField(required=False, help_text="Defaults to this terminal's drawer (created, named "
@@ -125,8 +128,7 @@ class ShiftOpenIn(serializers.Serializer):
 
 class CashMovementIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=MovementKind.choices, help_text="in (top-up) or out (pay-out).")
-    amount = MinorUnitsField(min_value=-MAX_MINOR_UNITS, max_value=MAX_MINOR_UNITS,
-                             help_text="Minor units, more than zero.")
+    amount = CheckedAmountField(minimum=1, help_text="Minor units, more than zero.")
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
     reason = serializers.CharField(max_length=300, help_text="Why: supplier pay-out, float top-up, correction...")
 
@@ -142,7 +144,7 @@ class CashMovementOut(serializers.Serializer):
 
 
 class ShiftCloseIn(serializers.Serializer):
-    counted = serializers.DictField(child=MinorUnitsField(min_value=-MAX_MINOR_UNITS, max_value=MAX_MINOR_UNITS),
+    counted = serializers.DictField(child=CheckedAmountField(minimum=0),
                                     allow_empty=False,
                                     help_text='Counted per method, minor units: {"cash": 152000, "card": 48000}. '
                                               "cash is required; a method left out is reported as not counted.")
