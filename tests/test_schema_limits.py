@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
@@ -73,23 +73,36 @@ def _name(path: tuple) -> str:
     return name
 
 
-def _fields(schema: dict, node: dict, path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
-    """Every field of a body (nested objects, and the first element of arrays of objects) with its schema."""
+def _fields(schema: dict, node: dict, samples: list[dict], path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
+    """Every field of a body with its schema: nested objects, the first element of arrays of objects, and the keys
+    the sample requests give a map ({"cash": 5000})."""
     node = _resolve(schema, node)
     if node.get("type") == "object" or "properties" in node:
         for key, child in node.get("properties", {}).items():
-            yield from _fields(schema, child, (*path, key))
+            yield from _fields(schema, child, samples, (*path, key))
+        if isinstance(node.get("additionalProperties"), dict) and path:
+            keys = {key for sample in samples if _has(sample, path) for key in _get(sample, path)}
+            for key in sorted(keys):
+                yield from _fields(schema, node["additionalProperties"], samples, (*path, key))
         return
     yield path, node
     items = node.get("items") and _resolve(schema, node["items"])
     if node.get("type") == "array" and items and (items.get("type") == "object" or "properties" in items):
-        yield from _fields(schema, items, (*path, 0))
+        yield from _fields(schema, items, samples, (*path, 0))
 
 
 def _get(body: Any, path: tuple) -> Any:
     for part in path:
         body = body[part]
     return body
+
+
+def _has(body: dict, path: tuple) -> bool:
+    try:
+        _get(body, path)
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
 
 
 def _set(body: dict, path: tuple, value: Any) -> dict:
@@ -155,6 +168,12 @@ def _refusals(response) -> dict[str, set[str]]:
 
 # --- a valid request for every POST operation ----------------------------------------------------------
 
+class Request(NamedTuple):
+    url: str
+    body: dict
+    client: Any = None  # the shop's manager terminal unless the request needs a terminal of its own
+
+
 @pytest.fixture
 def shop(tenant):
     make_catalog(tenant.id, stock=1_000)
@@ -168,28 +187,29 @@ def _placed_order(client) -> dict:
     return response.json()
 
 
-def _order(shop) -> tuple[str, dict]:
-    return "/api/v1/orders", order_body(table_id=None, note="no chilli")
+def _order(shop) -> Request:
+    return Request("/api/v1/orders", order_body(table_id=None, note="no chilli"))
 
 
-def _order_refund(shop) -> tuple[str, dict]:
+def _order_refund(shop) -> Request:
     order = _placed_order(shop[1])
-    return (f"/api/v1/orders/{order['id']}/refund",
-            {"items": [{"item_id": order["items"][0]["id"], "quantity": 1}], "reason": "spilt", "restock": False})
+    return Request(f"/api/v1/orders/{order['id']}/refund",
+                   {"items": [{"item_id": order["items"][0]["id"], "quantity": 1}], "reason": "spilt", "restock": False})
 
 
-def _payment_refund(shop) -> tuple[str, dict]:
+def _payment_refund(shop) -> Request:
     order = _placed_order(shop[1])
-    return f"/api/v1/payments/{order['payment']['id']}/refunds", {"amount": 100, "reason": "spilt", "currency": "MMK"}
+    return Request(f"/api/v1/payments/{order['payment']['id']}/refunds",
+                   {"amount": 100, "reason": "spilt", "currency": "MMK"})
 
 
-def _adjustment(shop) -> tuple[str, dict]:
-    return "/api/v1/inventory/adjustments", {"kind": "receive", "product_id": "mohinga", "quantity": 5,
-                                             "reason": "delivery"}
+def _adjustment(shop) -> Request:
+    return Request("/api/v1/inventory/adjustments",
+                   {"kind": "receive", "product_id": "mohinga", "quantity": 5, "reason": "delivery"})
 
 
-def _count(shop) -> tuple[str, dict]:
-    return "/api/v1/inventory/adjustments", {"kind": "count", "product_id": "mohinga", "counted": 5}
+def _count(shop) -> Request:
+    return Request("/api/v1/inventory/adjustments", {"kind": "count", "product_id": "mohinga", "counted": 5})
 
 
 def _free_table(tenant) -> str:
@@ -202,34 +222,54 @@ def _occupied_table(tenant) -> str:
     return table_id
 
 
-def _move(shop) -> tuple[str, dict]:
+def _move(shop) -> Request:
     tenant = shop[0]
-    return f"/api/v1/tables/{_occupied_table(tenant)}/move", {"target_table_id": _free_table(tenant)}
+    return Request(f"/api/v1/tables/{_occupied_table(tenant)}/move", {"target_table_id": _free_table(tenant)})
 
 
-def _merge(shop) -> tuple[str, dict]:
+def _merge(shop) -> Request:
     tenant = shop[0]
-    return f"/api/v1/tables/{_occupied_table(tenant)}/merge", {"other_table_id": _occupied_table(tenant)}
+    return Request(f"/api/v1/tables/{_occupied_table(tenant)}/merge", {"other_table_id": _occupied_table(tenant)})
+
+
+def _with_open_shift(tenant) -> tuple[Any, str]:
+    """A terminal of its own (its own cash drawer) with a shift open on it."""
+    client = make_terminal_client(tenant, "manager")
+    response = client.post("/api/v1/shifts", {"opening_float": 5000}, format="json",
+                           HTTP_IDEMPOTENCY_KEY=f"limits-{next(_keys)}")
+    assert response.status_code == 201, response.json()
+    return client, response.json()["id"]
+
+
+def _open_shift(shop) -> Request:
+    return Request("/api/v1/shifts", {"opening_float": 5000, "currency": "MMK", "note": "morning"},
+                   make_terminal_client(shop[0], "manager"))
+
+
+def _cash_movement(shop) -> Request:
+    client, shift_id = _with_open_shift(shop[0])
+    return Request(f"/api/v1/shifts/{shift_id}/cash-movements",
+                   {"kind": "in", "amount": 1000, "currency": "MMK", "reason": "float top-up"}, client)
+
+
+def _close_shift(shop) -> Request:
+    client, shift_id = _with_open_shift(shop[0])
+    return Request(f"/api/v1/shifts/{shift_id}/close", {"counted": {"cash": 5000}, "note": "evening"}, client)
 
 
 # Operation -> builders of valid requests; a field is tried on the first request that has it (a stock count takes
 # `counted`, a delivery `quantity`).
-VALID_REQUESTS: dict[str, list[Callable[[Any], tuple[str, dict]]]] = {
+VALID_REQUESTS: dict[str, list[Callable[[Any], Request]]] = {
     "/api/v1/orders": [_order],
     "/api/v1/orders/{order_id}/refund": [_order_refund],
     "/api/v1/payments/{payment_id}/refunds": [_payment_refund],
     "/api/v1/inventory/adjustments": [_adjustment, _count],
     "/api/v1/tables/{table_id}/move": [_move],
     "/api/v1/tables/{table_id}/merge": [_merge],
+    "/api/v1/shifts": [_open_shift],
+    "/api/v1/shifts/{shift_id}/cash-movements": [_cash_movement],
+    "/api/v1/shifts/{shift_id}/close": [_close_shift],
 }
-
-
-def _has(body: dict, path: tuple) -> bool:
-    try:
-        _get(body, path)
-    except (KeyError, IndexError, TypeError):
-        return False
-    return True
 
 
 def test_every_post_body_is_covered():
@@ -240,17 +280,17 @@ def test_every_post_body_is_covered():
 def test_the_schema_states_the_limits_that_are_enforced(shop, operation):
     schema = _schema()
     body_schema = _post_bodies(schema)[operation]
-    samples = [(build, build(shop)[1]) for build in VALID_REQUESTS[operation]]
+    samples = [(build, build(shop).body) for build in VALID_REQUESTS[operation]]
     wrong: list[str] = []
     checked = 0
-    for path, node in _fields(schema, body_schema):
+    for path, node in _fields(schema, body_schema, [body for _, body in samples]):
         field = _name(path)
         build, sample = next(((b, body) for b, body in samples if _has(body, path)), samples[0])
         current = _get(sample, path) if _has(sample, path) else None
         for what, value, allowed in _cases(node, current):
-            url, base = build(shop)  # a fresh resource for every attempt
-            response = shop[1].post(url, _set(base, path, value), format="json",
-                                    HTTP_IDEMPOTENCY_KEY=f"limits-{next(_keys)}")
+            request = build(shop)  # a fresh resource for every attempt
+            response = (request.client or shop[1]).post(request.url, _set(request.body, path, value), format="json",
+                                                        HTTP_IDEMPOTENCY_KEY=f"limits-{next(_keys)}")
             assert response.status_code < 500, (operation, field, what, response.content)
             refused = _refusals(response)
             checked += 1
