@@ -20,5 +20,5 @@ class PosCoreConfig(AppConfig):
         })
         settings.CELERY_BEAT_SCHEDULE.setdefault("pos_core.recover_table_service", {
             "task": "pos_core.recover_table_service",
-            "schedule": timedelta(seconds=int(getattr(settings, "POS_SAGA_RECOVERY_INTERVAL", 30))),
+            "schedule": timedelta(seconds=settings.POS_SAGA_RECOVERY_INTERVAL),
         })

@@ -57,7 +57,7 @@ logger = logging.getLogger("pos_core.table_service")
 
 
 def _reservation_ttl() -> int:
-    return int(getattr(settings, "POS_TABLE_RESERVATION_TTL_SECONDS", 48 * 3600))
+    return settings.POS_TABLE_RESERVATION_TTL_SECONDS
 
 
 def _problem(exc: DomainError) -> dict[str, Any]:
