@@ -24,6 +24,8 @@ class PosCoreOrderItemIn(serializers.Serializer):
     quantity = StrictIntegerField(min_value=1, max_value=MAX_ORDER_QUANTITY)
     options = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True,
                                     help_text='Choice keys, or {"group", "choice"} objects.')
+    seat = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=99, help_text="Table checks.")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Table checks.")
 
 
 class PosCorePaymentIn(serializers.Serializer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from rest_framework import serializers
 
 from pos.api.fields import MinorUnitsField, MoneySerializer, StrictIntegerField
@@ -11,13 +12,9 @@ from pos.api.fields import MinorUnitsField, MoneySerializer, StrictIntegerField
 from .serializers import PosCoreOrderItemIn, money
 
 
-class TableRoundItemIn(PosCoreOrderItemIn):
-    seat = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=99)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=200)
-
-
 class TableRoundIn(serializers.Serializer):
-    items = TableRoundItemIn(many=True, help_text="Validated and priced on the server.")
+    items = PosCoreOrderItemIn(many=True, allow_empty=False, max_length=settings.POS_ORDER_MAX_LINES,
+                             help_text="Validated and priced on the server.")
     version = StrictIntegerField(help_text="The check's version you saw; a stale version is 409 and nothing is sent.")
 
 

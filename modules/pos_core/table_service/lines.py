@@ -11,13 +11,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+
 from modules.inventory import api as inventory
 from pos.money import Money
 
 from ..errors import InvalidOrder, StockChanged
 from ..pricing import PricedLine
 
-MAX_LINES = 50
 MAX_QUANTITY = 999
 MAX_SEAT = 99
 
@@ -49,9 +50,9 @@ def price_round(*, tenant_id: uuid.UUID, currency: str, items: Any) -> list[dict
     if not isinstance(items, list) or not items:
         raise InvalidOrder("A round needs at least one item.", errors=[
             {"field": "items", "message": "Send at least one item.", "code": "empty"}])
-    if len(items) > MAX_LINES:
-        raise InvalidOrder(f"A round has at most {MAX_LINES} lines.", errors=[
-            {"field": "items", "message": f"At most {MAX_LINES} lines.", "code": "too_many_lines"}])
+    if len(items) > settings.POS_ORDER_MAX_LINES:
+        raise InvalidOrder(f"A round has at most {settings.POS_ORDER_MAX_LINES} lines.", errors=[
+            {"field": "items", "message": f"At most {settings.POS_ORDER_MAX_LINES} lines.", "code": "too_many_lines"}])
     for index, item in enumerate(items):
         field = f"items[{index}]"
         if not isinstance(item, dict):
