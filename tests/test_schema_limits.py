@@ -31,17 +31,22 @@ LARGE_STRING = 5_000
 LARGE_ARRAY = 300
 LARGE_INTEGER = 10**12
 
+# Business rules of an order's items, for a counter order and for a table check's round alike: the schema allows
+# any product id; the catalog says which exist, which variants they have, and how many options of each group.
+_ITEM_RULES = {"items[0].product_id": {"unknown_product"}, "items[0].variant": {"unknown_variant"},
+               "items[0].options": {"invalid_options"}}
+
 # (operation, field) -> codes of business rules that may refuse a value the schema allows.
 BUSINESS_RULES: dict[tuple[str, str], set[str]] = {
-    # The schema allows any product id; the saga refuses one the catalog does not have.
-    ("/api/v1/orders", "items[0].product_id"): {"unknown_product"},
-    ("/api/v1/orders", "items[0].variant"): {"unknown_variant"},
-    # Options are checked against the product's option groups (how many of each group).
-    ("/api/v1/orders", "items[0].options"): {"invalid_options"},
+    **{("/api/v1/orders", field): codes for field, codes in _ITEM_RULES.items()},
+    **{("/api/v1/orders/{order_id}/items", field): codes for field, codes in _ITEM_RULES.items()},
     ("/api/v1/orders", "table_id"): {"unknown_table"},
     # Cash tendered must cover the amount due, and may exceed it by at most the restaurant's largest change.
     ("/api/v1/orders", "payment.tendered"): {"insufficient_tender", "excessive_tender"},
+    ("/api/v1/orders/{order_id}/payments", "tendered"): {"insufficient_tender", "excessive_tender"},
+    # The restaurant says which payment methods it accepts.
     ("/api/v1/orders", "payment.method"): {"method_not_accepted"},
+    ("/api/v1/orders/{order_id}/payments", "method"): {"method_not_accepted"},
 }
 
 
@@ -232,6 +237,65 @@ def _merge(shop) -> Request:
     return Request(f"/api/v1/tables/{_occupied_table(tenant)}/merge", {"other_table_id": _occupied_table(tenant)})
 
 
+def _open_check(shop) -> dict:
+    """A table check with a first round of two mohinga and a large tea."""
+    response = shop[1].post("/api/v1/orders", {"service": "table", "table_id": _free_table(shop[0]),
+                                               "items": order_body()["items"]},
+                            format="json", HTTP_IDEMPOTENCY_KEY=f"limits-{next(_keys)}")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def _round(shop) -> Request:
+    check = _open_check(shop)
+    return Request(f"/api/v1/orders/{check['id']}/items",
+                   {"items": [{"product_id": "mohinga", "quantity": 1, "seat": 1, "note": "no chilli"}],
+                    "version": check["version"]})
+
+
+def _void(shop) -> Request:
+    check = _open_check(shop)
+    return Request(f"/api/v1/orders/{check['id']}/items/{check['items'][0]['id']}/void",
+                   {"reason": "wrong dish", "made": False, "quantity": 1, "version": check["version"]})
+
+
+def _check_payment(shop) -> Request:
+    check = _open_check(shop)
+    return Request(f"/api/v1/orders/{check['id']}/payments", {"method": "card", "amount": 1000, "tip": 0})
+
+
+def _cash_check_payment(shop) -> Request:
+    check = _open_check(shop)
+    return Request(f"/api/v1/orders/{check['id']}/payments", {"method": "cash", "amount": 1000, "tendered": 1000})
+
+
+def _discount(shop) -> Request:
+    check = _open_check(shop)
+    return Request(f"/api/v1/orders/{check['id']}/discounts",
+                   {"amount": 100, "reason": "regular guest", "version": check["version"]})
+
+
+def _split_equal(shop) -> Request:
+    check = _open_check(shop)
+    return Request(f"/api/v1/orders/{check['id']}/split", {"by": "equal", "count": 2, "version": check["version"]})
+
+
+def _split_items(shop) -> Request:
+    check = _open_check(shop)
+    first, second = check["items"][:2]
+    return Request(f"/api/v1/orders/{check['id']}/split",
+                   {"by": "items", "parts": [{"items": [{"item_id": first["id"], "quantity": 1}]},
+                                             {"items": [{"item_id": second["id"], "quantity": 1}]}],
+                    "version": check["version"]})
+
+
+def _comp(shop) -> Request:
+    check = _open_check(shop)
+    return Request(f"/api/v1/orders/{check['id']}/comps",
+                   {"item_id": check["items"][0]["id"], "quantity": 1, "reason": "birthday",
+                    "version": check["version"]})
+
+
 def _with_open_shift(tenant) -> tuple[Any, str]:
     """A terminal of its own (its own cash drawer) with a shift open on it."""
     client = make_terminal_client(tenant, "manager")
@@ -269,6 +333,12 @@ VALID_REQUESTS: dict[str, list[Callable[[Any], Request]]] = {
     "/api/v1/shifts": [_open_shift],
     "/api/v1/shifts/{shift_id}/cash-movements": [_cash_movement],
     "/api/v1/shifts/{shift_id}/close": [_close_shift],
+    "/api/v1/orders/{order_id}/items": [_round],
+    "/api/v1/orders/{order_id}/items/{item_id}/void": [_void],
+    "/api/v1/orders/{order_id}/payments": [_check_payment, _cash_check_payment],
+    "/api/v1/orders/{order_id}/discounts": [_discount],
+    "/api/v1/orders/{order_id}/split": [_split_equal, _split_items],
+    "/api/v1/orders/{order_id}/comps": [_comp],
 }
 
 
