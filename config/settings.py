@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "pos.middleware.RequestContextMiddleware",
+    "pos.middleware.ApiInputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -226,7 +227,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["modules.accounts.http.authentication.TerminalTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["pos.api.permissions.IsTenantTerminal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["pos.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "pos.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "pos.api.errors.problem_exception_handler",
@@ -242,6 +243,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Hostile input: the largest request body and the deepest JSON the API accepts (pos/api/parsers.py).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", 256 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", 20)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", 48)
 # A request that died holding a key releases it after this many seconds, so a retry can proceed, unless its
 # death is seen sooner: on PostgreSQL the request holds a session advisory lock on the key that vanishes with its

@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.conf import settings
+
 from pos import logging as pos_logging
 from pos import tenancy
+from pos.api.errors import problem_json_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
@@ -46,3 +49,37 @@ class StaffTenantMiddleware:
                 elif getattr(user, "tenant_id", None):
                     tenancy.activate(user.tenant_id)
         return self.get_response(request)
+
+
+class ApiInputGuardMiddleware:
+    """Refuses API requests no view could handle safely, before any view runs: a declared body larger than
+    `API_MAX_BODY_BYTES` (413, nothing read) and NUL characters in the path or the query string (400; PostgreSQL
+    text cannot hold them). The JSON parser (pos.api.parsers) checks what the body holds."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            refused = self._refuse(request)
+            if refused is not None:
+                return refused
+        return self.get_response(request)
+
+    @staticmethod
+    def _refuse(request):
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(declared)
+        except ValueError:
+            return problem_json_response(400, "Bad request", "Content-Length must be a number of bytes.",
+                                         "bad-content-length")
+        limit = settings.API_MAX_BODY_BYTES
+        if length > limit:
+            return problem_json_response(413, "Request body too large",
+                                         f"The request body is larger than {limit} bytes.", "body-too-large")
+        if "\x00" in request.path or any(
+                "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()):
+            return problem_json_response(400, "Bad request", "The path and query may not contain NUL characters.",
+                                         "invalid-text")
+        return None

@@ -22,6 +22,8 @@ class TenantInfo:
     payment_methods: tuple[str, ...]
     is_active: bool
     require_open_shift_for_cash: bool = False  # cash payments need an open shift on the terminal's drawer
+    cash_max_change: int = 100_000
+    refund_approval_limit: int = 50_000
 
 
 @dataclass(frozen=True)

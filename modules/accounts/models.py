@@ -43,6 +43,12 @@ class Tenant(models.Model):
     payment_methods = models.JSONField(default=default_payment_methods)
     require_open_shift_for_cash = models.BooleanField(
         default=False, help_text="Refuse cash payments on a terminal whose cash drawer has no open shift.")
+    cash_max_change = models.PositiveBigIntegerField(
+        default=100_000, help_text="The most change a cashier hands back (minor units): cash tendered above the "
+                                   "amount due plus this is refused as a typing mistake.")
+    refund_approval_limit = models.PositiveBigIntegerField(
+        default=50_000, help_text="Refunds above this (minor units) need a manager terminal, or a manager's "
+                                  "approval code on a cashier terminal.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

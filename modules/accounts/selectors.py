@@ -16,6 +16,7 @@ def tenant_info(tenant: Tenant) -> TenantInfo:
         cash_rounding_unit=tenant.cash_rounding_unit, tax_rate=tenant.tax_rate, tax_inclusive=tenant.tax_inclusive,
         service_charge_rate=tenant.service_charge_rate, payment_methods=tuple(tenant.payment_methods),
         is_active=tenant.is_active, require_open_shift_for_cash=tenant.require_open_shift_for_cash,
+        cash_max_change=tenant.cash_max_change, refund_approval_limit=tenant.refund_approval_limit,
     )
 
 

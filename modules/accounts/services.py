@@ -33,13 +33,15 @@ def _hash(secret: str) -> str:
 def tenant_create(*, name: str, slug: str | None = None, currency: str = "MMK", locales: list[str] | None = None,
                   timezone_name: str = "Asia/Yangon", cash_rounding_unit: int = 50, tax_rate: Decimal = Decimal("5"),
                   tax_inclusive: bool = True, service_charge_rate: Decimal = Decimal("0"),
-                  payment_methods: list[str] | None = None, require_open_shift_for_cash: bool = False) -> TenantInfo:
+                  payment_methods: list[str] | None = None, require_open_shift_for_cash: bool = False,
+                  cash_max_change: int = 100_000, refund_approval_limit: int = 50_000) -> TenantInfo:
     tenant = Tenant.objects.create(
         name=name, slug=slug or slugify(name), currency=currency, currency_exponent=currency_exponent(currency),
         locales=locales or ["en", "my"], timezone=timezone_name, cash_rounding_unit=cash_rounding_unit,
         tax_rate=tax_rate, tax_inclusive=tax_inclusive, service_charge_rate=service_charge_rate,
         payment_methods=payment_methods or ["cash", "card", "kbzpay", "wavepay"],
         require_open_shift_for_cash=require_open_shift_for_cash,
+        cash_max_change=cash_max_change, refund_approval_limit=refund_approval_limit,
     )
     return tenant_info(tenant)
 

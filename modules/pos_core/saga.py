@@ -248,6 +248,11 @@ def validate(*, tenant_id: uuid.UUID, data: Any, terminal_id: str = "") -> dict[
             raise InvalidOrder("Not enough cash tendered.", errors=[{
                 "field": "payment.tendered", "message": f"At least {due.amount} is due.", "code": "insufficient_tender"}],
                 due=due.amount)
+        if tendered > due.amount + tenant.cash_max_change:
+            raise InvalidOrder("Too much cash tendered.", errors=[{
+                "field": "payment.tendered", "code": "excessive_tender",
+                "message": f"At most {due.amount + tenant.cash_max_change} ({due.amount} due plus at most "
+                           f"{tenant.cash_max_change} change) can be tendered."}], due=due.amount)
     if method == "cash" and tenant.require_open_shift_for_cash:
         # refused before anything is reserved; the charge checks again under the shift's lock
         payment.check_cash_shift(tenant_id=tenant_id, terminal_id=terminal_id)

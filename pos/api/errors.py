@@ -80,8 +80,8 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
             headers["Retry-After"] = str(int(exc.wait))
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         title = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
-                 405: "Method not allowed", 406: "Not acceptable", 415: "Unsupported media type",
-                 429: "Too many requests"}.get(exc.status_code, "Error")
+                 405: "Method not allowed", 406: "Not acceptable", 413: "Request body too large",
+                 415: "Unsupported media type", 429: "Too many requests"}.get(exc.status_code, "Error")
         slug = exc.default_code.replace("_", "-") if isinstance(exc.default_code, str) else None
         return problem_response(problem(exc.status_code, title, str(detail), slug), headers)
     if isinstance(exc, TenantScopeMissing):
@@ -92,9 +92,17 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
     return problem_response(problem(500, "Internal server error", "An unexpected error occurred.", "server-error"))
 
 
-def _json_problem(status_code: int, title: str, detail: str, slug: str) -> JsonResponse:
-    return JsonResponse(problem(status_code, title, detail, slug), status=status_code,
-                        content_type=PROBLEM_CONTENT_TYPE, json_dumps_params={"ensure_ascii": False})
+def _json_problem(status_code: int, title: str, detail: str, slug: str, headers: dict | None = None,
+                  **extra: Any) -> JsonResponse:
+    return JsonResponse(problem(status_code, title, detail, slug, **extra), status=status_code,
+                        content_type=PROBLEM_CONTENT_TYPE, json_dumps_params={"ensure_ascii": False},
+                        headers=headers)
+
+
+def problem_json_response(status_code: int, title: str, detail: str, slug: str, headers: dict | None = None,
+                          **extra: Any) -> JsonResponse:
+    """A problem+json answer outside DRF (middleware, plain Django views)."""
+    return _json_problem(status_code, title, detail, slug, headers, **extra)
 
 
 def not_found(request, exception=None):
@@ -118,4 +126,4 @@ def api_not_found(request, *args, **kwargs):
     return not_found(request)
 
 
-__all__ = ["problem", "problem_exception_handler", "problem_response", "status"]
+__all__ = ["problem", "problem_exception_handler", "problem_json_response", "problem_response", "status"]

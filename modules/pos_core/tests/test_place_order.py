@@ -110,6 +110,10 @@ BAD = [
     ("unknown method", {"payment": {"method": "bitcoin"}}, "payment.method"),
     ("no method", {"payment": {}}, "payment.method"),
     ("tender too small", {"payment": {"method": "cash", "tendered": 100}}, "payment.tendered"),
+    # 8,500 due (two mohinga with egg, one large tea): the default largest change is 100,000
+    ("tender absurdly large", {"payment": {"method": "cash", "tendered": 2**63 - 1}}, "payment.tendered"),
+    ("tender above due plus the largest change", {"payment": {"method": "cash", "tendered": 108_501}},
+     "payment.tendered"),
     ("unknown table", {"table_id": "no-such-table"}, "table_id"),
 ]
 
@@ -124,6 +128,12 @@ def test_bad_input_is_refused_with_nothing_started(api, tenant, catalog, case, o
     assert sagas() == []
     assert available(tenant.id, "mohinga") == 10
     assert payment.get_payments(tenant_id=tenant.id, payment_ids=[]) == {}
+
+
+def test_tender_up_to_due_plus_the_largest_change_is_taken(api, tenant, catalog):
+    response = post_order(api, order_body(payment={"method": "cash", "tendered": 108_500}))
+    assert response.status_code == 201, response.json()
+    assert response.json()["payment"]["change_due"]["amount"] == 100_000
 
 
 def test_disabled_payment_method_is_refused(api, tenant, catalog, monkeypatch):
