@@ -26,6 +26,20 @@ def _no_relay_state_leaks():
 
 
 @pytest.fixture(autouse=True)
+def _no_throttle_leaks():
+    """Failed-credential counts of the test client's address start at zero in every test."""
+    from django.core.cache import cache
+
+    from pos.api.throttling import FailedCredentialsThrottle
+
+    keys = [FailedCredentialsThrottle.cache_format % {"scope": "failed_credentials", "ident": address}
+            for address in ("127.0.0.1", "10.9.8.7")]
+    cache.delete_many(keys)
+    yield
+    cache.delete_many(keys)
+
+
+@pytest.fixture(autouse=True)
 def _no_tenant_leaks():
     token = tenancy.activate(None)
     yield

@@ -225,7 +225,7 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["modules.accounts.http.authentication.TerminalTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["pos.api.permissions.IsTenantTerminal"],
+    "DEFAULT_PERMISSION_CLASSES": ["pos.api.permissions.RoleMatrix"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["pos.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "pos.api.pagination.Pagination",
@@ -234,6 +234,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "pos.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
+    # Failed credentials (wrong bearer tokens, wrong manager approval codes) per client address
+    # (pos/api/throttling.py); the address is REMOTE_ADDR unless API_NUM_PROXIES proxies are trusted.
+    "DEFAULT_THROTTLE_RATES": {"failed_credentials": env("API_FAILED_CREDENTIALS_RATE", "10/min")},
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Restaurant POS API",

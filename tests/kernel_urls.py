@@ -21,6 +21,8 @@ class EchoIn(serializers.Serializer):
 
 
 class EchoView(APIView):
+    permission_actions = {"POST": "orders.place"}
+
     @idempotent
     def post(self, request):
         data = EchoIn(data=request.data)
@@ -30,6 +32,8 @@ class EchoView(APIView):
 
 
 class SlowView(APIView):
+    permission_actions = {"POST": "orders.place"}
+
     @idempotent
     def post(self, request):
         gate.wait(timeout=10)
@@ -38,6 +42,8 @@ class SlowView(APIView):
 
 
 class ConflictView(APIView):
+    permission_actions = {"POST": "orders.place"}
+
     @idempotent
     def post(self, request):
         calls.append({"conflict": True})
@@ -45,6 +51,8 @@ class ConflictView(APIView):
 
 
 class BoomView(APIView):
+    permission_actions = {"GET": "me.read"}
+
     def get(self, request):
         raise RuntimeError("boom")
 

@@ -1,11 +1,13 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.utils import timezone
 
 from pos.admin import TenantScopedAdmin
 
 from .models import Role, Tenant, Terminal, User
-from .services import terminal_create, terminal_revoke
+from .services import APPROVAL_CODE_MIN_LENGTH, staff_set_approval_code, terminal_create, terminal_revoke
 
 
 @admin.register(Tenant)
@@ -26,11 +28,25 @@ class TenantAdmin(admin.ModelAdmin):
         return fields
 
 
+class StaffChangeForm(UserChangeForm):
+    approval_code = forms.CharField(
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
+        help_text=f"A manager's code (at least {APPROVAL_CODE_MIN_LENGTH} characters) to approve, on a cashier "
+                  "terminal, a stock count or a refund above the restaurant's limit. Leave empty to keep it.")
+
+    def clean_approval_code(self) -> str:
+        code = self.cleaned_data.get("approval_code", "")
+        if code and (len(code) < APPROVAL_CODE_MIN_LENGTH or ":" in code):
+            raise forms.ValidationError(f"At least {APPROVAL_CODE_MIN_LENGTH} characters, without ':'.")
+        return code
+
+
 @admin.register(User)
 class StaffAdmin(DjangoUserAdmin):
+    form = StaffChangeForm
     list_display = ["username", "first_name", "last_name", "role", "tenant", "is_staff", "is_active"]
     list_filter = ["role", "is_staff", "is_active"]
-    fieldsets = [*DjangoUserAdmin.fieldsets, ("Restaurant", {"fields": ["tenant", "role"]})]
+    fieldsets = [*DjangoUserAdmin.fieldsets, ("Restaurant", {"fields": ["tenant", "role", "approval_code"]})]
     add_fieldsets = [*DjangoUserAdmin.add_fieldsets, ("Restaurant", {"fields": ["tenant", "role", "is_staff"]})]
 
     def get_queryset(self, request):
@@ -55,6 +71,9 @@ class StaffAdmin(DjangoUserAdmin):
         if not change and obj.role == Role.MANAGER and obj.tenant_id:
             obj.is_staff = True  # a restaurant's manager signs in to the back office as created
         super().save_model(request, obj, form, change)
+        code = form.cleaned_data.get("approval_code") if hasattr(form, "cleaned_data") else ""
+        if code:
+            staff_set_approval_code(user_id=obj.pk, code=code)
 
 
 @admin.register(Terminal)

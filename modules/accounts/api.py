@@ -13,6 +13,7 @@ from .selectors import terminal_list as _terminal_list
 from .selectors import username_owners as _username_owners
 from .services import staff_create as _staff_create
 from .services import staff_import as _staff_import
+from .services import staff_set_approval_code as _set_approval_code
 from .services import tenant_create as _tenant_create
 from .services import tenant_import as _tenant_import
 from .services import terminal_authenticate as _authenticate
@@ -24,8 +25,13 @@ __all__ = [
     "ROLES", "ImportedStaff", "InvalidImport", "InvalidToken", "IssuedTerminal", "TenantInfo", "TenantNotFound",
     "TerminalIdentity",
     "TerminalNameTaken", "authenticate_terminal", "create_manager", "create_tenant", "create_terminal",
-    "get_tenant", "get_tenant_by_slug", "get_username_owners", "import_staff", "import_tenant",
+    "get_tenant",
+    "get_tenant_by_slug",
+    "get_username_owners",
+    "import_staff",
+    "import_tenant",
     "list_terminals",
+    "set_approval_code",
 ]
 
 
@@ -53,6 +59,11 @@ def create_tenant(**fields) -> TenantInfo:
 def create_manager(*, tenant_id: uuid.UUID, username: str, password: str) -> str:
     """Create a manager who can sign in to the admin for this tenant; returns the username."""
     return _staff_create(tenant_id=tenant_id, username=username, password=password).username
+
+
+def set_approval_code(*, user_id: int, code: str) -> None:
+    """Set a manager's approval code (at least 6 characters, no ':'; empty clears it). Raises ValueError."""
+    _set_approval_code(user_id=user_id, code=code)
 
 
 def create_terminal(*, tenant_id: uuid.UUID, name: str, role: str = "cashier") -> IssuedTerminal:

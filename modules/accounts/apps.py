@@ -8,8 +8,11 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from pos.api.permissions import register_approval_verifier
         from pos.tenancy import register_tenant_directory
 
+        from .http.approvals import verify_manager_approval
         from .selectors import tenant_directory
 
         register_tenant_directory(tenant_directory)
+        register_approval_verifier(verify_manager_approval)

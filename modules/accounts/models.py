@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from pos.api import permissions
 from pos.tenancy import TenantScopedModel
 
 
@@ -64,35 +65,28 @@ class User(AbstractUser):
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.MANAGER)
+    # A manager's approval code (hashed like a password): typed on a cashier terminal to approve a stock count or
+    # a refund above the restaurant's limit (pos.api.permissions).
+    approval_code_hash = models.CharField(max_length=128, blank=True, default="", editable=False)
 
     objects = UserManager()
-
-    # Apps a manager administers for their own tenant, and the accounts models they may touch.
-    MANAGER_APPS = frozenset({"inventory", "pos_core", "payment", "restaurant", "pos"})
-    MANAGER_ACCOUNTS_MODELS = frozenset({"terminal", "user", "tenant"})
 
     def _is_manager(self) -> bool:
         return self.is_active and self.is_staff and self.role == Role.MANAGER and self.tenant_id is not None
 
+    # What a manager may do in the admin is part of the one permission matrix (pos.api.permissions.ADMIN).
     def has_perm(self, perm: str, obj=None) -> bool:
         if self.is_active and self.is_superuser:
             return True
         if not self._is_manager():
             return False
         app_label, _, codename = perm.partition(".")
-        if app_label in self.MANAGER_APPS:
-            return True
-        if app_label == "accounts":
-            action, _, model = codename.partition("_")
-            if model == "tenant":
-                return action in {"view", "change"}
-            return model in self.MANAGER_ACCOUNTS_MODELS
-        return False
+        return permissions.admin_allows(app_label, codename)
 
     def has_module_perms(self, app_label: str) -> bool:
         if self.is_active and self.is_superuser:
             return True
-        return self._is_manager() and (app_label in self.MANAGER_APPS or app_label == "accounts")
+        return self._is_manager() and permissions.admin_module_allowed(app_label)
 
 
 class Terminal(TenantScopedModel):

@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -50,6 +51,29 @@ def staff_create(*, tenant_id: uuid.UUID, username: str, password: str, role: st
                  email: str = "") -> User:
     return User.objects.create_user(username=username, password=password, email=email, tenant_id=tenant_id,
                                     role=role, is_staff=role == Role.MANAGER)
+
+
+APPROVAL_CODE_MIN_LENGTH = 6
+
+
+def staff_set_approval_code(*, user_id: int, code: str) -> None:
+    """Set (or, with an empty code, clear) a manager's approval code. Raises ValueError for a short code."""
+    code = code.strip()
+    if code and (len(code) < APPROVAL_CODE_MIN_LENGTH or not code.isprintable() or ":" in code):
+        raise ValueError(f"An approval code has at least {APPROVAL_CODE_MIN_LENGTH} characters and no ':'.")
+    User.objects.filter(pk=user_id).update(approval_code_hash=make_password(code) if code else "")
+
+
+def manager_approval_verify(*, tenant_id: uuid.UUID, username: str, code: str) -> str | None:
+    """The approving manager's username if `code` is the approval code of an active manager of this active
+    restaurant; None otherwise. Costs one password hash either way, so timing tells nothing."""
+    user = (User.objects.select_related("tenant")
+            .filter(username=username, tenant_id=tenant_id, role=Role.MANAGER, is_active=True).first())
+    encoded = user.approval_code_hash if user is not None and user.approval_code_hash else None
+    ok = check_password(code, encoded) if encoded else (make_password(code) and False)
+    if not ok or user is None or not user.tenant.is_active:
+        return None
+    return user.username
 
 
 def terminal_create(*, tenant_id: uuid.UUID, name: str, role: str = Role.CASHIER) -> IssuedTerminal:

@@ -6,7 +6,8 @@ but nothing behind the edge can store or compute safely:
 - JSON nested deeper than `API_MAX_JSON_DEPTH` (Python's parser would otherwise recurse until it fails);
 - a lone UTF-16 surrogate (`"\\ud800"`) in any string or key: it cannot be encoded, stored or fingerprinted;
 - a NUL character in any string or key: PostgreSQL text cannot hold it, so it is refused the same way everywhere;
-- an integer outside the signed 64-bit range (every integer column is at most a BIGINT), and NaN/Infinity.
+- an integer outside the signed 64-bit range (every integer column is at most a BIGINT), a number beyond
+  10**30 or below 10**-30, and NaN/Infinity. Fractions are read as exact Decimals, never floats.
 
 Checking here, once, means every field of every endpoint, present and future, gets the same answer.
 """
@@ -14,13 +15,14 @@ Checking here, once, means every field of every endpoint, present and future, ge
 from __future__ import annotations
 
 import json
-import math
+from decimal import Decimal
 
 from django.conf import settings
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser as DRFJSONParser
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_EXPONENT = 30
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -45,10 +47,11 @@ def _parse_int(text: str) -> int:
     return value
 
 
-def _parse_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise InvalidJSON("Numbers must be finite.")
+def _parse_decimal(text: str) -> Decimal:
+    """Numbers with a fraction or exponent are read exactly (Decimal, never binary floating point)."""
+    value = Decimal(text)
+    if not value.is_finite() or abs(value.adjusted()) > MAX_EXPONENT:
+        raise InvalidJSON(f"The number {text[:30]} is out of range.")
     return value
 
 
@@ -89,7 +92,7 @@ def loads(raw: bytes) -> object:
     except UnicodeDecodeError:
         raise InvalidJSON("The body is not valid UTF-8.") from None
     try:
-        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_decimal, parse_constant=_refuse_constant)
     except RecursionError:
         raise InvalidJSON("JSON nested too deeply is refused.") from None
     except InvalidJSON:

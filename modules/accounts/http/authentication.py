@@ -14,6 +14,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from pos import logging as pos_logging
 from pos import tenancy
+from pos.api import throttling
 
 from ..dto import TerminalIdentity
 from ..errors import InvalidToken
@@ -48,9 +49,11 @@ class TerminalTokenAuthentication(BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <token>'.")
+        throttling.refuse_if_blocked(request)  # 429 while this address has too many recent failures
         try:
             identity = terminal_authenticate(token=header[1].decode("ascii", errors="replace"))
         except InvalidToken as exc:
+            throttling.record_failure(request, "bearer token")
             raise exceptions.AuthenticationFailed(exc.detail) from None
         claimed = request.headers.get("X-Tenant-ID")
         if claimed is not None and claimed not in {str(identity.tenant_id), identity.tenant_slug}:

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
-from pos.api.permissions import roles
+from pos.api.permissions import require
 
 from ..selectors import catalog_queryset, categories_list, product_get, product_infos
 from ..services import stock_adjust, stock_count
@@ -31,6 +31,7 @@ def _bool_param(request, name: str) -> bool | None:
 
 
 class ProductListView(APIView):
+    permission_actions = {'GET': 'catalog.read'}
     @extend_schema(
         summary="The catalog: products with variants, options and current stock",
         parameters=[
@@ -50,12 +51,14 @@ class ProductListView(APIView):
 
 
 class ProductDetailView(APIView):
+    permission_actions = {'GET': 'catalog.read'}
     @extend_schema(summary="One product with variants, options and current stock", responses=CatalogProductOut)
     def get(self, request, product_id: str):
         return Response(CatalogProductOut(product_get(tenant_id=request.user.tenant_id, product_id=product_id)).data)
 
 
 class CategoryListView(APIView):
+    permission_actions = {'GET': 'catalog.read'}
     @extend_schema(summary="Categories in display order",
                    parameters=[OpenApiParameter("active", OpenApiTypes.BOOL),
                                OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("offset", OpenApiTypes.INT)],
@@ -68,7 +71,7 @@ class CategoryListView(APIView):
 
 
 class AdjustmentView(APIView):
-    permission_classes = [roles("manager", "cashier")]
+    permission_actions = {'POST': 'stock.adjust'}
 
     @extend_schema(
         summary="Receive, write off or count stock",
@@ -86,6 +89,7 @@ class AdjustmentView(APIView):
         actor = f"terminal:{request.user.terminal.name}:{request.user.terminal.id}"
         variant = values.get("variant") or None
         if values["kind"] == "count":
+            require(request, "stock.count")
             level = stock_count(tenant_id=tenant_id, product_id=values["product_id"], variant=variant,
                                 counted=values["counted"], actor=actor, reason=values["reason"])
         else:

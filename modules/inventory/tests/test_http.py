@@ -111,7 +111,10 @@ def test_receive_waste_and_count_through_the_api(api, manager_api, tenant, menu)
     assert response.json()["on_hand"] == 7 and response.json()["variant"] == "large"
     response = adjust(manager_api, {"kind": "waste", "product_id": soup, "variant": "large", "quantity": 1}, key="k2")
     assert response.status_code == 201 and response.json()["available"] == 6
-    response = adjust(api, {"kind": "count", "product_id": menu["tea"].id, "counted": 18, "reason": "close"}, key="k3")
+    # a count needs a manager (a cashier alone is refused; tests/test_roles.py covers the approval code)
+    assert adjust(api, {"kind": "count", "product_id": menu["tea"].id, "counted": 18}, key="k3").status_code == 403
+    response = adjust(manager_api, {"kind": "count", "product_id": menu["tea"].id, "counted": 18, "reason": "close"},
+                      key="k4")
     assert response.status_code == 201 and response.json()["on_hand"] == 18
     assert events("inventory.stock_changed", product_id=menu["tea"].id)[-1]["reason"] == "count"
     assert_ledger_agrees()

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from modules.accounts import api as accounts
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
-from pos.api.permissions import IsTenantTerminal, roles
+from pos.api.permissions import require
 from pos.money import Money
 
 from ..dto import payment_info, shift_info
@@ -48,6 +48,7 @@ from .serializers import (
 
 
 class PaymentListView(APIView):
+    permission_actions = {'GET': 'payments.read'}
     @extend_schema(parameters=[PaymentListFilters], responses=PaymentOut(many=True),
                    summary="Payments of this restaurant, newest first (paginated, filterable)")
     def get(self, request):
@@ -59,6 +60,7 @@ class PaymentListView(APIView):
 
 
 class PaymentMethodsView(APIView):
+    permission_actions = {'GET': 'payments.methods'}
     @extend_schema(responses=PaymentMethodsOut, summary="Payment methods this restaurant accepts")
     def get(self, request):
         tenant = accounts.get_tenant(request.user.tenant_id)
@@ -68,6 +70,7 @@ class PaymentMethodsView(APIView):
 
 
 class PaymentDetailView(APIView):
+    permission_actions = {'GET': 'payments.read'}
     @extend_schema(responses=PaymentDetailOut, summary="One payment with its refunds")
     def get(self, request, payment_id):
         info = payment_get(tenant_id=request.user.tenant_id, payment_id=payment_id)
@@ -77,11 +80,7 @@ class PaymentDetailView(APIView):
 
 
 class PaymentRefundsView(APIView):
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [roles("manager", "cashier")()]
-        return [IsTenantTerminal()]
-
+    permission_actions = {'GET': 'payments.read', 'POST': 'refunds.create'}
     @extend_schema(responses=PaymentRefundOut(many=True), summary="Refunds of one payment, oldest first")
     def get(self, request, payment_id):
         payment_get(tenant_id=request.user.tenant_id, payment_id=payment_id)  # 404 for another tenant's payment
@@ -97,6 +96,8 @@ class PaymentRefundsView(APIView):
         tenant_id = request.user.tenant_id
         payment = payment_get(tenant_id=tenant_id, payment_id=payment_id)
         amount = Money(data.validated_data["amount"], data.validated_data.get("currency") or payment.amount.currency)
+        if amount.amount > accounts.get_tenant(tenant_id).refund_approval_limit:
+            require(request, "refunds.over_limit")
         refund = payment_refund(tenant_id=tenant_id, payment_id=payment_id, amount=amount,
                                 idempotency_key=request.idempotency_key, reason=data.validated_data["reason"],
                                 actor=f"terminal:{request.user.terminal.name}", terminal_id=str(request.user.terminal.id))

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from modules.accounts import api as accounts
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
-from pos.api.permissions import roles
+from pos.api.permissions import require
 
 from .. import receipts, selectors, services
 from ..refunds import refund_order
@@ -43,6 +43,7 @@ def _tenant(request):
 
 
 class OrderListView(APIView):
+    permission_actions = {'GET': 'orders.read', 'POST': 'orders.place'}
     @extend_schema(parameters=[PosCoreOrderFilters], responses=OrderOut(many=True),
                    summary="Orders, newest first (filter by date range, status, table; paginated)")
     def get(self, request):
@@ -71,6 +72,7 @@ class OrderListView(APIView):
 
 
 class OrderDetailView(APIView):
+    permission_actions = {'GET': 'orders.read'}
     @extend_schema(responses={200: OrderOut, 404: PROBLEM}, summary="One order with its item snapshots")
     def get(self, request, order_id):
         order = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
@@ -78,7 +80,7 @@ class OrderDetailView(APIView):
 
 
 class OrderRefundView(APIView):
-    permission_classes = [roles("manager", "cashier")]
+    permission_actions = {'POST': 'refunds.create'}
 
     @extend_schema(request=PosCoreRefundIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={201: PosCoreRefundOut, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
@@ -89,6 +91,7 @@ class OrderRefundView(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         items = [{"item_id": str(i["item_id"]), "quantity": i["quantity"]} for i in data.get("items", [])]
+        _check_refund_limit(request, order_id=order_id, amount=data.get("amount"), items=items or None)
         terminal = getattr(request.user, "terminal", None)
         refund = refund_order(tenant_id=request.user.tenant_id, order_id=order_id,
                               idempotency_key=request.idempotency_key, amount=data.get("amount"), items=items or None,
@@ -99,7 +102,17 @@ class OrderRefundView(APIView):
         return Response(PosCoreRefundOut().to_representation(refund), status=201)
 
 
+def _check_refund_limit(request, *, order_id, amount, items) -> None:
+    """Refunds above the restaurant's limit need a manager (the permission matrix's `refunds.over_limit`)."""
+    tenant = _tenant(request)
+    order = selectors.order_get(tenant_id=tenant.id, order_id=order_id)
+    planned = services.refund_plan(order=order, amount=amount, items=items).amount
+    if planned > tenant.refund_approval_limit:
+        require(request, "refunds.over_limit")
+
+
 class OrderReceiptView(APIView):
+    permission_actions = {'GET': 'orders.read'}
     @extend_schema(responses={200: PosCoreReceiptOut, 404: PROBLEM}, summary="The receipt, in the restaurant's locales")
     def get(self, request, order_id):
         tenant = _tenant(request)
@@ -127,7 +140,7 @@ class CSVRenderer(BaseRenderer):
 
 
 class SalesReportView(APIView):
-    permission_classes = [roles("manager", "cashier")]
+    permission_actions = {'GET': 'reports.read'}
     renderer_classes = [JSONRenderer, CSVRenderer]
 
     @extend_schema(parameters=[
@@ -178,7 +191,7 @@ def _csv(rows, group_by, tenant, data) -> HttpResponse:
 
 
 class EndOfDayView(APIView):
-    permission_classes = [roles("manager", "cashier")]
+    permission_actions = {'GET': 'reports.read'}
 
     @extend_schema(parameters=[OpenApiParameter("date", str, required=False, description="Default: today.")],
                    responses={200: PosCoreEndOfDayOut, 400: PROBLEM}, summary="End-of-day summary of the restaurant")
@@ -201,6 +214,7 @@ class EndOfDayView(APIView):
 
 
 class AlertListView(APIView):
+    permission_actions = {'GET': 'alerts.read'}
     @extend_schema(parameters=[PosCoreAlertFilters], responses=PosCoreAlertOut(many=True),
                    summary="Low-stock alerts, newest first (filter open/closed; paginated)")
     def get(self, request):
@@ -213,7 +227,7 @@ class AlertListView(APIView):
 
 
 class AlertCloseView(APIView):
-    permission_classes = [roles("manager")]
+    permission_actions = {'POST': 'alerts.close'}
 
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY_PARAMETER], responses={200: PosCoreAlertOut, 404: PROBLEM},
                    summary="Close (acknowledge) a low-stock alert")
@@ -226,6 +240,7 @@ class AlertCloseView(APIView):
 
 
 class StockLevelsView(APIView):
+    permission_actions = {'GET': 'stock.read'}
     @extend_schema(parameters=[OpenApiParameter("items", str, required=True,
                                                 description="Comma-separated product ids, `product:variant` for a "
                                                             "variant (at most 200).")],

@@ -21,6 +21,7 @@ from .serializers import MenuOut, MergeIn, MoveIn, TableFilterIn, TableOut
 
 
 class MenuListView(APIView):
+    permission_actions = {'GET': 'menus.read'}
     @extend_schema(responses=MenuOut(many=True), summary="Menus served now (tenant's time), with prices and stock")
     def get(self, request):
         menus = selectors.menus_available(tenant_id=request.user.tenant_id)
@@ -30,12 +31,14 @@ class MenuListView(APIView):
 
 
 class MenuDetailView(APIView):
+    permission_actions = {'GET': 'menus.read'}
     @extend_schema(responses=MenuOut, summary="One active menu with prices and stock (available_now says if served)")
     def get(self, request, menu_id: str):
         return Response(MenuOut(selectors.menu_view(tenant_id=request.user.tenant_id, menu_id=menu_id)).data)
 
 
 class TableListView(APIView):
+    permission_actions = {'GET': 'tables.read'}
     @extend_schema(parameters=[TableFilterIn], responses=TableOut(many=True), summary="Tables, by area and status")
     def get(self, request):
         filters = TableFilterIn(data=request.query_params)
@@ -48,6 +51,7 @@ class TableListView(APIView):
 
 
 class TableDetailView(APIView):
+    permission_actions = {'GET': 'tables.read'}
     @extend_schema(responses=TableOut, summary="One table with its open tab's orders")
     def get(self, request, table_id: str):
         return Response(TableOut(selectors.table_get(tenant_id=request.user.tenant_id, table_id=table_id)).data)
@@ -83,6 +87,7 @@ class _TableActionSchema(AutoSchema):
 
 # POST tables/{id}/<action>: one URL per entry of TABLE_ACTIONS (the docstring would become the schema's description).
 class TableActionView(APIView):
+    permission_actions = {"POST": "tables.service"}
     table_action = ""
     schema = _TableActionSchema()
 
