@@ -7,6 +7,7 @@ Modes:
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "pos",
     "ops",
     "modules.accounts",
@@ -86,7 +88,20 @@ MIDDLEWARE = [
     "pos.middleware.StaffTenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+# Admin sign-in: django-axes first (refuses a locked-out username+address before the password is checked),
+# then staff whose restaurant is active (modules/accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["modules.accounts.backends.LockoutBackend", "modules.accounts.backends.StaffBackend"]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "modules.accounts.backends.login_locked_out"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # in the accounts database: every process sees it
+AXES_CLIENT_IP_CALLABLE = "modules.accounts.backends.client_address"  # the same address the API throttles
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -236,8 +251,8 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     # Failed credentials (wrong bearer tokens, wrong manager approval codes) per client address
     # (pos/api/throttling.py); the address is REMOTE_ADDR unless API_NUM_PROXIES proxies are trusted.
-    "DEFAULT_THROTTLE_RATES": {"failed_credentials": env("API_FAILED_CREDENTIALS_RATE", "10/min")},
-    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
+    "DEFAULT_THROTTLE_RATES": {"failed_credentials": env.str("API_FAILED_CREDENTIALS_RATE", "10/min")},
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Restaurant POS API",

@@ -6,8 +6,15 @@ from django.utils import timezone
 
 from pos.admin import TenantScopedAdmin
 
+from .errors import TenantInactive, TerminalNotFound
 from .models import Role, Tenant, Terminal, User
-from .services import APPROVAL_CODE_MIN_LENGTH, staff_set_approval_code, terminal_create, terminal_revoke
+from .services import (
+    APPROVAL_CODE_MIN_LENGTH,
+    staff_set_approval_code,
+    terminal_create,
+    terminal_revoke,
+    terminal_rotate,
+)
 
 
 @admin.register(Tenant)
@@ -78,34 +85,63 @@ class StaffAdmin(DjangoUserAdmin):
 
 @admin.register(Terminal)
 class TerminalAdmin(TenantScopedAdmin):
-    list_display = ["name", "role", "created_at", "last_used_at", "active"]
+    list_display = ["name", "role", "created_at", "last_used_at", "expires_at", "active"]
     list_filter = ["role"]
     search_fields = ["name"]
-    fields = ["name", "role"]
-    actions = ["revoke"]
+    actions = ["revoke", "rotate"]
 
     @admin.display(boolean=True, description="Active")
     def active(self, obj) -> bool:
-        return obj.revoked_at is None
+        return obj.revoked_at is None and (obj.expires_at is None or obj.expires_at > timezone.now())
 
     def get_readonly_fields(self, request, obj=None):
-        return ["token_prefix", "last_used_at", "revoked_at"] if obj else []
+        return ["name", "token_prefix", "last_used_at", "rotated_at", "revoked_at"] if obj else []
 
     def get_fields(self, request, obj=None):
-        return ["name", "role", "token_prefix", "last_used_at", "revoked_at"] if obj else ["name", "role"]
+        if obj:
+            return ["name", "role", "expires_at", "token_prefix", "last_used_at", "rotated_at", "revoked_at"]
+        return ["name", "role", "expires_at"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None:
+            return form
+        default_tenant = getattr(request.user, "tenant_id", None)
+
+        class NewTerminalForm(form):
+            def clean(self):
+                data = super().clean()
+                tenant_id = data.get("tenant") or default_tenant
+                tenant = Tenant.objects.filter(pk=tenant_id).first() if tenant_id else None
+                if tenant is not None and not tenant.is_active:
+                    raise forms.ValidationError(f"{tenant.name} is deactivated: it cannot be issued terminals.")
+                name = data.get("name")
+                if tenant is not None and name and Terminal.unscoped.filter(
+                        tenant_id=tenant.pk, name=name, revoked_at__isnull=True).exists():
+                    self.add_error("name", "A working terminal of this restaurant already has this name.")
+                return data
+
+        return NewTerminalForm
 
     def save_in_tenant(self, request, obj, form, change) -> None:
         if change:
             super().save_in_tenant(request, obj, form, change)
             return
-        issued = terminal_create(tenant_id=obj.tenant_id, name=obj.name, role=obj.role)
+        issued = terminal_create(tenant_id=obj.tenant_id, name=obj.name, role=obj.role, expires_at=obj.expires_at)
         obj.pk = issued.terminal.id
         messages.warning(request, f"Token for {obj.name} (shown once, copy it now): {issued.token}")
 
     @admin.action(description="Revoke the selected terminals' tokens")
     def revoke(self, request, queryset) -> None:
-        count = 0
-        for terminal in queryset.filter(revoked_at__isnull=True):
-            terminal_revoke(terminal_id=terminal.pk)
-            count += 1
+        count = sum(terminal_revoke(terminal_id=terminal.pk) for terminal in queryset.filter(revoked_at__isnull=True))
         self.message_user(request, f"Revoked {count} terminal(s) at {timezone.now():%H:%M}.")
+
+    @admin.action(description="Rotate the selected terminals' tokens (the old tokens stop working)")
+    def rotate(self, request, queryset) -> None:
+        for terminal in queryset.filter(revoked_at__isnull=True):
+            try:
+                issued = terminal_rotate(terminal_id=terminal.pk)
+            except (TenantInactive, TerminalNotFound) as exc:
+                self.message_user(request, f"{terminal.name}: {exc.detail}", level=messages.ERROR)
+                continue
+            messages.warning(request, f"New token for {terminal.name} (shown once, copy it now): {issued.token}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from .dto import ImportedStaff, IssuedTerminal, TenantInfo, TerminalIdentity
-from .errors import InvalidImport, InvalidToken, TenantNotFound, TerminalNameTaken
+from .errors import InvalidImport, InvalidToken, TenantInactive, TenantNotFound, TerminalNameTaken, TerminalNotFound
 from .models import Role
 from .selectors import tenant_get as _get
 from .selectors import tenant_get_by_slug as _by_slug
@@ -18,19 +19,35 @@ from .services import tenant_create as _tenant_create
 from .services import tenant_import as _tenant_import
 from .services import terminal_authenticate as _authenticate
 from .services import terminal_create as _terminal_create
+from .services import terminal_revoke as _terminal_revoke
+from .services import terminal_rotate as _terminal_rotate
 
 ROLES = tuple(Role.values)
 
 __all__ = [
-    "ROLES", "ImportedStaff", "InvalidImport", "InvalidToken", "IssuedTerminal", "TenantInfo", "TenantNotFound",
+    "ROLES",
+    "ImportedStaff",
+    "InvalidImport",
+    "InvalidToken",
+    "IssuedTerminal",
+    "TenantInactive",
+    "TenantInfo",
+    "TenantNotFound",
     "TerminalIdentity",
-    "TerminalNameTaken", "authenticate_terminal", "create_manager", "create_tenant", "create_terminal",
+    "TerminalNameTaken",
+    "TerminalNotFound",
+    "authenticate_terminal",
+    "create_manager",
+    "create_tenant",
+    "create_terminal",
     "get_tenant",
     "get_tenant_by_slug",
     "get_username_owners",
     "import_staff",
     "import_tenant",
     "list_terminals",
+    "revoke_terminal",
+    "rotate_terminal",
     "set_approval_code",
 ]
 
@@ -66,10 +83,21 @@ def set_approval_code(*, user_id: int, code: str) -> None:
     _set_approval_code(user_id=user_id, code=code)
 
 
-def create_terminal(*, tenant_id: uuid.UUID, name: str, role: str = "cashier") -> IssuedTerminal:
-    """Create a terminal; the token in the result is the only time it is available in clear.
-    Raises TenantNotFound, TerminalNameTaken."""
-    return _terminal_create(tenant_id=tenant_id, name=name, role=role)
+def create_terminal(*, tenant_id: uuid.UUID, name: str, role: str = "cashier",
+                    expires_at: datetime | None = None) -> IssuedTerminal:
+    """Create a terminal; the token in the result is the only time it is available in clear. `expires_at`:
+    optional end of the token's life. Raises TenantNotFound, TenantInactive, TerminalNameTaken."""
+    return _terminal_create(tenant_id=tenant_id, name=name, role=role, expires_at=expires_at)
+
+
+def revoke_terminal(*, terminal_id: uuid.UUID) -> bool:
+    """Revoke a terminal's token at once; its name can be reused. False if it was already revoked."""
+    return _terminal_revoke(terminal_id=terminal_id)
+
+
+def rotate_terminal(*, terminal_id: uuid.UUID) -> IssuedTerminal:
+    """A new token for a working terminal (the old one stops working). Raises TerminalNotFound, TenantInactive."""
+    return _terminal_rotate(terminal_id=terminal_id)
 
 
 def authenticate_terminal(token: str) -> TerminalIdentity:

@@ -12,6 +12,16 @@ class InvalidToken(InvalidInput):
     title = "Invalid terminal token"
 
 
+class TenantInactive(Conflict):
+    type = "tenant-inactive"
+    title = "The restaurant is deactivated"
+
+
+class TerminalNotFound(NotFound):
+    type = "terminal-not-found"
+    title = "Terminal not found"
+
+
 class TerminalNameTaken(Conflict):
     type = "terminal-name-taken"
     title = "A terminal with this name exists"

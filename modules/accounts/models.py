@@ -103,10 +103,15 @@ class Terminal(TenantScopedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Optional: the token stops working at this time.")
+    rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="terminal_name_per_tenant")]
+        # A name is unique among the restaurant's working terminals: a revoked terminal's name can be reused.
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], condition=models.Q(revoked_at__isnull=True),
+                                               name="terminal_name_per_tenant_active")]
 
     def __str__(self) -> str:
         return self.name

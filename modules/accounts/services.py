@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -19,7 +19,7 @@ from pos.money import currency_exponent
 from pos.tenancy import all_tenants, tenant_context
 
 from .dto import IssuedTerminal, TenantInfo, TerminalIdentity
-from .errors import InvalidToken, TenantNotFound, TerminalNameTaken
+from .errors import InvalidToken, TenantInactive, TenantNotFound, TerminalNameTaken, TerminalNotFound
 from .models import Role, Tenant, Terminal, User
 from .selectors import tenant_info, terminal_by_prefix, terminal_identity
 
@@ -76,27 +76,71 @@ def manager_approval_verify(*, tenant_id: uuid.UUID, username: str, code: str) -
     return user.username
 
 
-def terminal_create(*, tenant_id: uuid.UUID, name: str, role: str = Role.CASHIER) -> IssuedTerminal:
-    """Create a terminal and return its token. The clear token exists only in the return value."""
+def _new_token() -> tuple[str, str]:
+    return secrets.token_hex(6), secrets.token_urlsafe(32)
+
+
+def terminal_create(*, tenant_id: uuid.UUID, name: str, role: str = Role.CASHIER,
+                    expires_at: datetime | None = None) -> IssuedTerminal:
+    """Create a terminal and return its token. The clear token exists only in the return value.
+    Raises TenantNotFound, TenantInactive, TerminalNameTaken."""
     try:
         tenant = Tenant.objects.get(pk=tenant_id)
     except Tenant.DoesNotExist:
         raise TenantNotFound(f"No tenant {tenant_id}.") from None
+    if not tenant.is_active:
+        raise TenantInactive(f"{tenant.name} is deactivated: it cannot be issued terminals.")
     if role not in Role.values:
         raise ValueError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.")
-    prefix = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
+    prefix, secret = _new_token()
     try:
         with transaction.atomic(using=DB), tenant_context(tenant.id):
             terminal = Terminal.objects.create(tenant=tenant, name=name, role=role, token_prefix=prefix,
-                                               token_hash=_hash(secret))
+                                               token_hash=_hash(secret), expires_at=expires_at)
     except IntegrityError:
         raise TerminalNameTaken(f"Tenant {tenant.slug!r} already has a terminal named {name!r}.") from None
     return IssuedTerminal(terminal=terminal_identity(terminal, tenant.slug), token=f"{TOKEN_PREFIX}_{prefix}_{secret}")
 
 
-def terminal_revoke(*, terminal_id: uuid.UUID) -> None:
-    Terminal.objects.filter(pk=terminal_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def _working_terminal(terminal_id: uuid.UUID) -> Terminal:
+    with all_tenants():
+        terminal = Terminal.objects.select_related("tenant").filter(pk=terminal_id).first()
+    if terminal is None or terminal.revoked_at is not None:
+        raise TerminalNotFound(f"No working terminal {terminal_id}.")
+    return terminal
+
+
+def terminal_revoke(*, terminal_id: uuid.UUID) -> bool:
+    """Revoke a terminal's token at once (its name becomes free). False if it was already revoked."""
+    with all_tenants():
+        return bool(Terminal.objects.filter(pk=terminal_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+def terminal_rotate(*, terminal_id: uuid.UUID, expires_at: datetime | bool | None = False) -> IssuedTerminal:
+    """Give a working terminal a new token; the old one stops working at once. `expires_at` (a time, or None for
+    no expiry) replaces the expiry; by default it is kept. Raises TerminalNotFound, TenantInactive."""
+    terminal = _working_terminal(terminal_id)
+    if not terminal.tenant.is_active:
+        raise TenantInactive(f"{terminal.tenant.name} is deactivated: its terminals cannot get new tokens.")
+    prefix, secret = _new_token()
+    changes = {"token_prefix": prefix, "token_hash": _hash(secret), "rotated_at": timezone.now()}
+    if expires_at is not False:
+        changes["expires_at"] = expires_at
+    with all_tenants():
+        if not Terminal.objects.filter(pk=terminal.pk, revoked_at__isnull=True).update(**changes):
+            raise TerminalNotFound(f"No working terminal {terminal_id}.")
+        terminal.refresh_from_db()
+    return IssuedTerminal(terminal=terminal_identity(terminal, terminal.tenant.slug),
+                          token=f"{TOKEN_PREFIX}_{prefix}_{secret}")
+
+
+def terminal_find(*, tenant_id: uuid.UUID, name: str) -> Terminal:
+    """The working terminal of this name in the restaurant. Raises TerminalNotFound."""
+    with tenant_context(tenant_id):
+        terminal = Terminal.objects.filter(name=name, revoked_at__isnull=True).first()
+    if terminal is None:
+        raise TerminalNotFound(f"No working terminal named {name!r}.")
+    return terminal
 
 
 def terminal_authenticate(*, token: str) -> TerminalIdentity:
@@ -110,6 +154,8 @@ def terminal_authenticate(*, token: str) -> TerminalIdentity:
         raise InvalidToken("Unknown terminal token.")
     if terminal.revoked_at is not None:
         raise InvalidToken("This terminal's token was revoked.")
+    if terminal.expires_at is not None and terminal.expires_at <= timezone.now():
+        raise InvalidToken("This terminal's token has expired.")
     if not terminal.tenant.is_active:
         raise InvalidToken("This restaurant is deactivated.")
     now = timezone.now()
