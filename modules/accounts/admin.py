@@ -4,17 +4,24 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.utils import timezone
 
-from pos.admin import TenantScopedAdmin
+from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
 
+from .dto import Actor
 from .errors import TenantInactive, TerminalNotFound
-from .models import Role, Tenant, Terminal, User
+from .models import AuditEntry, Role, Tenant, Terminal, User
 from .services import (
     APPROVAL_CODE_MIN_LENGTH,
+    audit_record,
     staff_set_approval_code,
     terminal_create,
     terminal_revoke,
     terminal_rotate,
 )
+
+
+def _actor(request) -> Actor:
+    user = request.user
+    return Actor(label=f"user:{user.get_username()}", id=str(user.pk))
 
 
 @admin.register(Tenant)
@@ -33,6 +40,16 @@ class TenantAdmin(admin.ModelAdmin):
         if not request.user.is_superuser:
             fields += ["slug", "currency", "currency_exponent", "is_active"]
         return fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        fields = list(form.changed_data) if change else []
+        before = dict(Tenant.objects.filter(pk=obj.pk).values(*fields).first() or {}) if fields else None
+        super().save_model(request, obj, form, change)
+        changed = [field for field in fields if before.get(field) != getattr(obj, field)] if fields else []
+        if changed:
+            audit_record(tenant_id=obj.pk, action="restaurant.changed", actor=_actor(request),
+                         object_type="restaurant", object_id=obj.slug, before={f: before[f] for f in changed},
+                         after={field: getattr(obj, field) for field in changed})
 
 
 class StaffChangeForm(UserChangeForm):
@@ -65,6 +82,8 @@ class StaffAdmin(DjangoUserAdmin):
             return super().get_readonly_fields(request, obj)
         return ["tenant", "is_superuser", "groups", "user_permissions", "last_login", "date_joined"]
 
+    AUDITED = ("role", "tenant_id", "is_staff", "is_superuser", "is_active")
+
     def get_fieldsets(self, request, obj=None):
         if obj is None and not request.user.is_superuser:
             # A manager adds staff of their own restaurant: the role decides who signs in here (managers do).
@@ -77,10 +96,19 @@ class StaffAdmin(DjangoUserAdmin):
             obj.is_superuser = False
         if not change and obj.role == Role.MANAGER and obj.tenant_id:
             obj.is_staff = True  # a restaurant's manager signs in to the back office as created
+        before = User.objects.filter(pk=obj.pk).values(*self.AUDITED).first() if change else None
         super().save_model(request, obj, form, change)
+        after = {field: getattr(obj, field) for field in self.AUDITED}
+        if before != after and obj.tenant_id:
+            audit_record(tenant_id=obj.tenant_id, action="staff.changed" if change else "staff.created",
+                         actor=_actor(request), object_type="staff", object_id=obj.get_username(),
+                         before=before, after=after)
         code = form.cleaned_data.get("approval_code") if hasattr(form, "cleaned_data") else ""
         if code:
             staff_set_approval_code(user_id=obj.pk, code=code)
+            if obj.tenant_id:
+                audit_record(tenant_id=obj.tenant_id, action="staff.approval_code_set", actor=_actor(request),
+                             object_type="staff", object_id=obj.get_username())
 
 
 @admin.register(Terminal)
@@ -125,23 +153,43 @@ class TerminalAdmin(TenantScopedAdmin):
 
     def save_in_tenant(self, request, obj, form, change) -> None:
         if change:
+            before = Terminal.unscoped.filter(pk=obj.pk).values("role", "expires_at").first()
             super().save_in_tenant(request, obj, form, change)
+            after = {"role": obj.role, "expires_at": obj.expires_at}
+            if before != after:
+                audit_record(tenant_id=obj.tenant_id, action="terminal.changed", actor=_actor(request),
+                             object_type="terminal", object_id=str(obj.pk), before=before, after=after)
             return
-        issued = terminal_create(tenant_id=obj.tenant_id, name=obj.name, role=obj.role, expires_at=obj.expires_at)
+        issued = terminal_create(tenant_id=obj.tenant_id, name=obj.name, role=obj.role, expires_at=obj.expires_at,
+                                 actor=_actor(request))
         obj.pk = issued.terminal.id
         messages.warning(request, f"Token for {obj.name} (shown once, copy it now): {issued.token}")
 
     @admin.action(description="Revoke the selected terminals' tokens")
     def revoke(self, request, queryset) -> None:
-        count = sum(terminal_revoke(terminal_id=terminal.pk) for terminal in queryset.filter(revoked_at__isnull=True))
+        count = sum(terminal_revoke(terminal_id=terminal.pk, actor=_actor(request))
+                    for terminal in queryset.filter(revoked_at__isnull=True))
         self.message_user(request, f"Revoked {count} terminal(s) at {timezone.now():%H:%M}.")
 
     @admin.action(description="Rotate the selected terminals' tokens (the old tokens stop working)")
     def rotate(self, request, queryset) -> None:
         for terminal in queryset.filter(revoked_at__isnull=True):
             try:
-                issued = terminal_rotate(terminal_id=terminal.pk)
+                issued = terminal_rotate(terminal_id=terminal.pk, actor=_actor(request))
             except (TenantInactive, TerminalNotFound) as exc:
                 self.message_user(request, f"{terminal.name}: {exc.detail}", level=messages.ERROR)
                 continue
             messages.warning(request, f"New token for {terminal.name} (shown once, copy it now): {issued.token}")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyTenantAdmin):
+    """The audit log: read-only for everyone (managers see their restaurant's only)."""
+
+    list_display = ["at", "action", "object_type", "object_id", "actor", "approved_by"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "actor", "approved_by"]
+    date_hierarchy = "at"
+    fields = ["at", "action", "actor", "actor_id", "approved_by", "object_type", "object_id", "before", "after",
+              "request_id"]
+    readonly_fields = fields

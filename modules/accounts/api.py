@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from .dto import ImportedStaff, IssuedTerminal, TenantInfo, TerminalIdentity
+from .dto import Actor, ImportedStaff, IssuedTerminal, TenantInfo, TerminalIdentity
 from .errors import InvalidImport, InvalidToken, TenantInactive, TenantNotFound, TerminalNameTaken, TerminalNotFound
 from .models import Role
 from .selectors import tenant_get as _get
 from .selectors import tenant_get_by_slug as _by_slug
 from .selectors import terminal_list as _terminal_list
 from .selectors import username_owners as _username_owners
+from .services import audit_record as _audit_record
 from .services import staff_create as _staff_create
 from .services import staff_import as _staff_import
 from .services import staff_set_approval_code as _set_approval_code
@@ -26,6 +27,7 @@ ROLES = tuple(Role.values)
 
 __all__ = [
     "ROLES",
+    "Actor",
     "ImportedStaff",
     "InvalidImport",
     "InvalidToken",
@@ -36,6 +38,8 @@ __all__ = [
     "TerminalIdentity",
     "TerminalNameTaken",
     "TerminalNotFound",
+    "actor_of",
+    "audit",
     "authenticate_terminal",
     "create_manager",
     "create_tenant",
@@ -128,3 +132,22 @@ def get_username_owners(*, usernames: list[str]) -> dict[str, uuid.UUID | None]:
     """Which of these usernames exist, with the tenant each belongs to (None: staff of no restaurant, such as a
     superuser). Usernames not in use are absent. One query. Raises nothing."""
     return _username_owners(usernames=usernames)
+
+
+def actor_of(principal, *, approved_by: str = "") -> Actor:
+    """The actor of an API request (its terminal) or of an admin request (the staff user), for `audit`."""
+    terminal = getattr(principal, "terminal", None)
+    if terminal is not None:
+        return Actor(label=f"terminal:{terminal.name}", id=str(terminal.id), approved_by=approved_by)
+    if getattr(principal, "is_authenticated", False):
+        return Actor(label=f"user:{principal.get_username()}", id=str(principal.pk), approved_by=approved_by)
+    return Actor(label="system", approved_by=approved_by)
+
+
+def audit(*, tenant_id: uuid.UUID, action: str, actor: Actor, object_type: str, object_id: str,
+          before: dict | None = None, after: dict | None = None) -> None:
+    """Append an entry to the restaurant's audit log (append-only; managers read it in the admin): `action` such
+    as "order.refunded", "stock.count", "product.changed"; `before`/`after` are JSON-able dicts of what changed.
+    Writes in the accounts database, after the caller's own change committed."""
+    _audit_record(tenant_id=tenant_id, action=action, actor=actor, object_type=object_type, object_id=object_id,
+                  before=before, after=after)

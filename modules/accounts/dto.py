@@ -50,3 +50,12 @@ class ImportedStaff:
     created: tuple[str, ...]
     existing: tuple[str, ...]
     taken: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something: `terminal:<name>`, `user:<username>` or `system:<process>`, with their id."""
+
+    label: str
+    id: str = ""
+    approved_by: str = ""

@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from pos.api import permissions
-from pos.tenancy import TenantScopedModel
+from pos.tenancy import TenantManager, TenantScopedModel
 
 
 class Role(models.TextChoices):
@@ -119,3 +119,53 @@ class Terminal(TenantScopedModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
+    def delete(self):
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditManager(TenantManager.from_queryset(AuditQuerySet)):  # type: ignore[misc]
+    pass
+
+
+class AuditEntry(TenantScopedModel):
+    """One entry of the append-only audit log: who did what, when, from which terminal or admin user, with the
+    values before and after. Written through accounts' api `audit()` by every module; never changed or deleted."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=60, db_index=True,
+                              help_text="What happened, e.g. order.refunded, stock.count, product.changed.")
+    actor = models.CharField(max_length=200, help_text="terminal:<name>, user:<username> or system:<process>.")
+    actor_id = models.CharField(max_length=64, blank=True, help_text="The terminal's or user's id.")
+    approved_by = models.CharField(max_length=150, blank=True, help_text="The manager who approved it, if any.")
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=100, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+
+    objects = AuditManager()
+    unscoped = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+        indexes = [models.Index(fields=["tenant_id", "at"], name="audit_tenant_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type} {self.object_id} by {self.actor}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit log is append-only.")

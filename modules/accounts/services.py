@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -11,16 +12,18 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from pos import logging as pos_logging
 from pos.money import currency_exponent
 from pos.tenancy import all_tenants, tenant_context
 
-from .dto import IssuedTerminal, TenantInfo, TerminalIdentity
+from .dto import Actor, IssuedTerminal, TenantInfo, TerminalIdentity
 from .errors import InvalidToken, TenantInactive, TenantNotFound, TerminalNameTaken, TerminalNotFound
-from .models import Role, Tenant, Terminal, User
+from .models import AuditEntry, Role, Tenant, Terminal, User
 from .selectors import tenant_info, terminal_by_prefix, terminal_identity
 
 DB = "default"
@@ -80,8 +83,11 @@ def _new_token() -> tuple[str, str]:
     return secrets.token_hex(6), secrets.token_urlsafe(32)
 
 
+SYSTEM = Actor(label="system:manage.py")
+
+
 def terminal_create(*, tenant_id: uuid.UUID, name: str, role: str = Role.CASHIER,
-                    expires_at: datetime | None = None) -> IssuedTerminal:
+                    expires_at: datetime | None = None, actor: Actor = SYSTEM) -> IssuedTerminal:
     """Create a terminal and return its token. The clear token exists only in the return value.
     Raises TenantNotFound, TenantInactive, TerminalNameTaken."""
     try:
@@ -99,6 +105,8 @@ def terminal_create(*, tenant_id: uuid.UUID, name: str, role: str = Role.CASHIER
                                                token_hash=_hash(secret), expires_at=expires_at)
     except IntegrityError:
         raise TerminalNameTaken(f"Tenant {tenant.slug!r} already has a terminal named {name!r}.") from None
+    audit_record(tenant_id=tenant.id, action="terminal.created", actor=actor, object_type="terminal",
+                 object_id=str(terminal.id), after={"name": name, "role": role, "expires_at": expires_at})
     return IssuedTerminal(terminal=terminal_identity(terminal, tenant.slug), token=f"{TOKEN_PREFIX}_{prefix}_{secret}")
 
 
@@ -110,13 +118,21 @@ def _working_terminal(terminal_id: uuid.UUID) -> Terminal:
     return terminal
 
 
-def terminal_revoke(*, terminal_id: uuid.UUID) -> bool:
+def terminal_revoke(*, terminal_id: uuid.UUID, actor: Actor = SYSTEM) -> bool:
     """Revoke a terminal's token at once (its name becomes free). False if it was already revoked."""
+    now = timezone.now()
     with all_tenants():
-        return bool(Terminal.objects.filter(pk=terminal_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+        done = bool(Terminal.objects.filter(pk=terminal_id, revoked_at__isnull=True).update(revoked_at=now))
+        terminal = Terminal.objects.filter(pk=terminal_id).first() if done else None
+    if terminal is not None:
+        audit_record(tenant_id=terminal.tenant_id, action="terminal.revoked", actor=actor, object_type="terminal",
+                     object_id=str(terminal.id), before={"name": terminal.name, "revoked_at": None},
+                     after={"name": terminal.name, "revoked_at": now})
+    return done
 
 
-def terminal_rotate(*, terminal_id: uuid.UUID, expires_at: datetime | bool | None = False) -> IssuedTerminal:
+def terminal_rotate(*, terminal_id: uuid.UUID, expires_at: datetime | bool | None = False,
+                    actor: Actor = SYSTEM) -> IssuedTerminal:
     """Give a working terminal a new token; the old one stops working at once. `expires_at` (a time, or None for
     no expiry) replaces the expiry; by default it is kept. Raises TerminalNotFound, TenantInactive."""
     terminal = _working_terminal(terminal_id)
@@ -129,7 +145,11 @@ def terminal_rotate(*, terminal_id: uuid.UUID, expires_at: datetime | bool | Non
     with all_tenants():
         if not Terminal.objects.filter(pk=terminal.pk, revoked_at__isnull=True).update(**changes):
             raise TerminalNotFound(f"No working terminal {terminal_id}.")
+        before = {"token_prefix": terminal.token_prefix, "expires_at": terminal.expires_at}
         terminal.refresh_from_db()
+    audit_record(tenant_id=terminal.tenant_id, action="terminal.rotated", actor=actor, object_type="terminal",
+                 object_id=str(terminal.id), before=before,
+                 after={"token_prefix": terminal.token_prefix, "expires_at": terminal.expires_at})
     return IssuedTerminal(terminal=terminal_identity(terminal, terminal.tenant.slug),
                           token=f"{TOKEN_PREFIX}_{prefix}_{secret}")
 
@@ -262,3 +282,17 @@ def staff_import(*, tenant_id: uuid.UUID, staff: list[dict]) -> tuple[list[str],
     existing = [name for name in names if name in holders and holders[name] == tenant.id]
     taken = [name for name in names if name in holders and holders[name] != tenant.id]
     return created, existing, taken
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder)) if value is not None else None
+
+
+def audit_record(*, tenant_id: uuid.UUID, action: str, actor: Actor, object_type: str, object_id: str,
+                 before: dict | None = None, after: dict | None = None) -> None:
+    """Append one entry to the audit log (its own transaction in the accounts database)."""
+    AuditEntry.unscoped.create(
+        tenant_id=tenant_id, action=action[:60], actor=actor.label[:200], actor_id=str(actor.id)[:64],
+        approved_by=actor.approved_by[:150], object_type=object_type[:60], object_id=str(object_id)[:100],
+        before=_jsonable(before), after=_jsonable(after),
+        request_id=str(pos_logging.context_fields().get("request_id", ""))[:128])

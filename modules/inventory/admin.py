@@ -25,7 +25,7 @@ from pos.errors import DomainError
 
 from .errors import InvalidProduct, StaleVersion
 from .models import Category, Movement, Product, Reservation, StockItem
-from .selectors import low_stock_items, sold_out_items
+from .selectors import low_stock_items, product_get, sold_out_items, stock_levels_get
 from .services import (
     category_create,
     category_update,
@@ -577,8 +577,17 @@ class ProductAdmin(TenantScopedAdmin):
         self._warn_duplicate_names(request, obj, document["names"])
         try:
             if change:
+                before = _audited_product(product_get(tenant_id=obj.tenant_id, product_id=obj.pk))
                 product_update(tenant_id=obj.tenant_id, product_id=obj.pk, expected_version=form.cleaned_data["version"],
                                changes=document)
+                after = _audited_product(product_get(tenant_id=obj.tenant_id, product_id=obj.pk))
+                changed = {key for key in after if before.get(key) != after[key]}
+                if changed:
+                    prices = {"price", "variant_prices"}
+                    accounts.audit(tenant_id=obj.tenant_id, action="price.changed" if changed <= prices else
+                                   "product.changed", actor=accounts.actor_of(request.user), object_type="product",
+                                   object_id=obj.pk, before={key: before.get(key) for key in sorted(changed)},
+                                   after={key: after[key] for key in sorted(changed)})
             else:
                 price = document.pop("price")
                 info = product_create(tenant_id=obj.tenant_id, product_id=form.cleaned_data.get("product_id") or None,
@@ -615,6 +624,16 @@ class ProductAdmin(TenantScopedAdmin):
             listed = ", ".join(f"{other} ({other.pk})" for other in others)
             messages.warning(request, f"Another product has the same name: {listed}. Terminals and receipts will "
                                       "show both under one name; consider naming them apart.")
+
+
+def _audited_product(info) -> dict:
+    """What of a product the audit log compares: names, price, variants' prices, category, flags."""
+    return {"names": info.names, "price": info.price.amount, "is_active": info.is_active,
+            "category_id": info.category_id, "variant_prices": {v.key: v.price.amount for v in info.variants},
+            "variant_names": {v.key: v.names for v in info.variants}, "descriptions": info.descriptions,
+            "attributes": info.attributes, "track_stock": info.track_stock,
+            "option_groups": [{"key": g.key, "choices": [{"key": c.key, "price_delta": c.price_delta.amount}
+                                                         for c in g.choices]} for g in info.option_groups]}
 
 
 # --- Stock -----------------------------------------------------------------------------------------
@@ -726,6 +745,7 @@ class StockItemAdmin(TenantScopedAdmin):
             done = []
             for item in items:
                 try:
+                    before = item.on_hand
                     with tenancy.tenant_context(item.tenant_id):
                         if kind == "count":
                             stock_count(tenant_id=item.tenant_id, product_id=item.product_id,
@@ -734,6 +754,14 @@ class StockItemAdmin(TenantScopedAdmin):
                             stock_adjust(tenant_id=item.tenant_id, product_id=item.product_id,
                                          variant=item.variant or None, kind=kind, quantity=quantity, reason=reason,
                                          actor=actor)
+                    if kind in ("count", "waste"):
+                        level = stock_levels_get(tenant_id=item.tenant_id,
+                                                 items=[(item.product_id, item.variant or None)])
+                        after = next(iter(level.values())).on_hand if level else None
+                        accounts.audit(tenant_id=item.tenant_id, action=f"stock.{kind}",
+                                       actor=accounts.actor_of(request.user), object_type="stock",
+                                       object_id=f"{item.product_id}:{item.variant or ''}",
+                                       before={"on_hand": before}, after={"on_hand": after, "reason": reason})
                     done.append(labels[item.pk])
                 except DomainError as exc:
                     self.message_user(request, f"{labels[item.pk]}: {exc.detail}", messages.ERROR)

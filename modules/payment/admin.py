@@ -103,6 +103,12 @@ class PaymentAdmin(ReadOnlyTenantAdmin):
                 except DomainError as exc:
                     self.message_user(request, f"Refund refused: {exc.detail}", level=messages.ERROR)
                     return None
+                accounts.audit(tenant_id=payment.tenant_id, action="payment.refunded",
+                               actor=accounts.actor_of(request.user), object_type="payment", object_id=str(payment.id),
+                               before={"refunded": payment.refunded_amount},
+                               after={"refund_id": str(refund.id), "amount": refund.amount.amount,
+                                      "currency": refund.amount.currency, "status": refund.status,
+                                      "reason": form.cleaned_data["reason"]})
                 self.message_user(request, f"Refunded {Money(refund.amount.amount, refund.amount.currency)} "
                                            f"({refund.status}).", level=messages.SUCCESS)
                 return None

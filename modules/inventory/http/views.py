@@ -8,15 +8,17 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from modules.accounts import api as accounts
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
-from pos.api.permissions import require
+from pos.api.permissions import approved_by, require
 
-from ..selectors import catalog_queryset, categories_list, product_get, product_infos
+from ..selectors import catalog_queryset, categories_list, product_get, product_infos, stock_levels_get
 from ..services import stock_adjust, stock_count
 from .serializers import CatalogCategoryOut, CatalogProductOut, InventoryStockLevelOut, StockAdjustmentIn
 
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+AUDITED_KINDS = {"count", "waste"}  # counts and write-offs go to the audit log
 
 
 def _bool_param(request, name: str) -> bool | None:
@@ -88,12 +90,22 @@ class AdjustmentView(APIView):
         tenant_id = request.user.tenant_id
         actor = f"terminal:{request.user.terminal.name}:{request.user.terminal.id}"
         variant = values.get("variant") or None
+        before = None
         if values["kind"] == "count":
             require(request, "stock.count")
+            before = stock_levels_get(tenant_id=tenant_id, items=[(values["product_id"], variant)]).get(
+                (values["product_id"], variant))
             level = stock_count(tenant_id=tenant_id, product_id=values["product_id"], variant=variant,
                                 counted=values["counted"], actor=actor, reason=values["reason"])
         else:
             level = stock_adjust(tenant_id=tenant_id, product_id=values["product_id"], variant=variant,
                                  kind=values["kind"], quantity=values["quantity"], reason=values["reason"], actor=actor,
                                  key=f"http:{request.idempotency_key}")
+        if values["kind"] in AUDITED_KINDS:
+            after = level.on_hand
+            accounts.audit(tenant_id=tenant_id, action=f"stock.{values['kind']}",
+                           actor=accounts.actor_of(request.user, approved_by=approved_by(request)),
+                           object_type="stock", object_id=f"{level.product_id}:{level.variant or ''}",
+                           before={"on_hand": before.on_hand if before else after + values.get("quantity", 0)},
+                           after={"on_hand": after, "reason": values.get("reason", "")})
         return Response(InventoryStockLevelOut(level).data, status=201)

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from modules.accounts import api as accounts
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
-from pos.api.permissions import require
+from pos.api.permissions import approved_by, require
 from pos.money import Money
 
 from ..dto import payment_info, shift_info
@@ -101,6 +101,12 @@ class PaymentRefundsView(APIView):
         refund = payment_refund(tenant_id=tenant_id, payment_id=payment_id, amount=amount,
                                 idempotency_key=request.idempotency_key, reason=data.validated_data["reason"],
                                 actor=f"terminal:{request.user.terminal.name}", terminal_id=str(request.user.terminal.id))
+        accounts.audit(tenant_id=tenant_id, action="payment.refunded",
+                       actor=accounts.actor_of(request.user, approved_by=approved_by(request)), object_type="payment",
+                       object_id=str(payment_id), before={"refunded": payment.refunded.amount},
+                       after={"refund_id": str(refund.id), "amount": refund.amount.amount,
+                              "currency": refund.amount.currency, "status": refund.status,
+                              "reason": data.validated_data["reason"]})
         return Response(PaymentRefundOut(refund).data, status=201)
 
 

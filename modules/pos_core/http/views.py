@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from modules.accounts import api as accounts
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
-from pos.api.permissions import require
+from pos.api.permissions import approved_by, require
 
 from .. import receipts, selectors, services
 from ..refunds import refund_order
@@ -99,6 +99,12 @@ class OrderRefundView(APIView):
                               actor=f"terminal:{getattr(terminal, 'name', '')}", expected_version=data.get("version"),
                               terminal_id=str(getattr(terminal, "id", "")))
         refund = selectors.refund_get(tenant_id=request.user.tenant_id, refund_id=refund.id)
+        accounts.audit(tenant_id=request.user.tenant_id, action="order.refunded",
+                       actor=accounts.actor_of(request.user, approved_by=approved_by(request)), object_type="order",
+                       object_id=str(refund.order_id),
+                       before={"refunded": refund.order.refunded - refund.amount},
+                       after={"refunded": refund.order.refunded, "refund_id": str(refund.id), "amount": refund.amount,
+                              "currency": refund.currency, "restocked": refund.restocked, "reason": refund.reason})
         return Response(PosCoreRefundOut().to_representation(refund), status=201)
 
 
