@@ -261,6 +261,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Error answers every endpoint can give, documented once (pos/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pos.api.schema.document_problems"],
 }
 # Hostile input: the largest request body and the deepest JSON the API accepts (pos/api/parsers.py).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", 256 * 1024)

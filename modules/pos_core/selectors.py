@@ -68,8 +68,15 @@ def order_list(*, tenant_id: uuid.UUID, date_from: date | None = None, date_to: 
     return queryset.prefetch_related("items", "payments", "parts").order_by("-placed_at", "-id")
 
 
+# Days outside these hold no sales; clamping keeps any date a client may send (0001-01-01, 9999-12-31) convertible
+# to UTC instead of overflowing.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9000, 12, 31)
+
+
 def _bounds(date_from: date | None, date_to: date | None, tz: str) -> tuple[datetime | None, datetime | None]:
     zone = zoneinfo.ZoneInfo(tz)
+    date_from = min(max(date_from, EARLIEST_DAY), LATEST_DAY) if date_from else None
+    date_to = min(max(date_to, EARLIEST_DAY), LATEST_DAY) if date_to else None
     start = datetime.combine(date_from, time.min, tzinfo=zone) if date_from else None
     end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone) if date_to else None
     return start, end

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -121,6 +122,7 @@ def permission_denied(request, exception=None):
     return _json_problem(403, "Forbidden", "You do not have permission to do this.", "permission-denied")
 
 
+@csrf_exempt  # a POST to an unknown API path is a 404 problem, not an HTML CSRF page
 def api_not_found(request, *args, **kwargs):
     """Catch-all under /api/v1/ so unknown paths answer problem+json even with DEBUG on."""
     return not_found(request)

@@ -30,7 +30,8 @@ class MeOut(serializers.Serializer):
 
 
 class MeView(APIView):
-    permission_actions = {'GET': 'me.read'}
+    permission_actions = {"GET": "me.read"}
+
     @extend_schema(responses=MeOut, summary="The calling terminal and its restaurant")
     def get(self, request):
         tenant = tenant_get(tenant_id=request.user.tenant_id)

@@ -23,7 +23,7 @@ AUDITED_KINDS = {"count", "waste"}  # counts and write-offs go to the audit log
 
 def _bool_param(request, name: str) -> bool | None:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     if raw.lower() in TRUE:
         return True
@@ -33,47 +33,50 @@ def _bool_param(request, name: str) -> bool | None:
 
 
 class ProductListView(APIView):
-    permission_actions = {'GET': 'catalog.read'}
+    permission_actions = {"GET": "catalog.read"}
+    pagination_class = Pagination
+
     @extend_schema(
         summary="The catalog: products with variants, options and current stock",
         parameters=[
             OpenApiParameter("category", OpenApiTypes.STR, description="Only this category id."),
             OpenApiParameter("active", OpenApiTypes.BOOL, description="Only active (true) or inactive (false)."),
             OpenApiParameter("q", OpenApiTypes.STR, description="Text in a name, any locale."),
-            OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("offset", OpenApiTypes.INT),
         ],
         responses=CatalogProductOut(many=True),
     )
     def get(self, request):
         queryset = catalog_queryset(category_id=request.query_params.get("category") or None,
                                     active=_bool_param(request, "active"), query=request.query_params.get("q"))
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(CatalogProductOut(product_infos(page), many=True).data)
 
 
 class ProductDetailView(APIView):
-    permission_actions = {'GET': 'catalog.read'}
+    permission_actions = {"GET": "catalog.read"}
+
     @extend_schema(summary="One product with variants, options and current stock", responses=CatalogProductOut)
     def get(self, request, product_id: str):
         return Response(CatalogProductOut(product_get(tenant_id=request.user.tenant_id, product_id=product_id)).data)
 
 
 class CategoryListView(APIView):
-    permission_actions = {'GET': 'catalog.read'}
+    permission_actions = {"GET": "catalog.read"}
+    pagination_class = Pagination
+
     @extend_schema(summary="Categories in display order",
-                   parameters=[OpenApiParameter("active", OpenApiTypes.BOOL),
-                               OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("offset", OpenApiTypes.INT)],
+                   parameters=[OpenApiParameter("active", OpenApiTypes.BOOL)],
                    responses=CatalogCategoryOut(many=True))
     def get(self, request):
         categories = categories_list(tenant_id=request.user.tenant_id, active=_bool_param(request, "active"))
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(categories, request, view=self)
         return paginator.get_paginated_response(CatalogCategoryOut(page, many=True).data)
 
 
 class AdjustmentView(APIView):
-    permission_actions = {'POST': 'stock.adjust'}
+    permission_actions = {"POST": "stock.adjust"}
 
     @extend_schema(
         summary="Receive, write off or count stock",

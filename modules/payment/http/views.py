@@ -48,19 +48,22 @@ from .serializers import (
 
 
 class PaymentListView(APIView):
-    permission_actions = {'GET': 'payments.read'}
+    permission_actions = {"GET": "payments.read"}
+    pagination_class = Pagination
+
     @extend_schema(parameters=[PaymentListFilters], responses=PaymentOut(many=True),
                    summary="Payments of this restaurant, newest first (paginated, filterable)")
     def get(self, request):
-        filters = PaymentListFilters(data=request.query_params)
+        filters = PaymentListFilters(data=request.query_params.dict())  # "" is a value, not absent
         filters.is_valid(raise_exception=True)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(payment_list(**filters.validated_data), request, view=self)
         return paginator.get_paginated_response(PaymentOut([payment_info(p) for p in page], many=True).data)
 
 
 class PaymentMethodsView(APIView):
-    permission_actions = {'GET': 'payments.methods'}
+    permission_actions = {"GET": "payments.methods"}
+
     @extend_schema(responses=PaymentMethodsOut, summary="Payment methods this restaurant accepts")
     def get(self, request):
         tenant = accounts.get_tenant(request.user.tenant_id)
@@ -70,7 +73,8 @@ class PaymentMethodsView(APIView):
 
 
 class PaymentDetailView(APIView):
-    permission_actions = {'GET': 'payments.read'}
+    permission_actions = {"GET": "payments.read"}
+
     @extend_schema(responses=PaymentDetailOut, summary="One payment with its refunds")
     def get(self, request, payment_id):
         info = payment_get(tenant_id=request.user.tenant_id, payment_id=payment_id)
@@ -80,7 +84,8 @@ class PaymentDetailView(APIView):
 
 
 class PaymentRefundsView(APIView):
-    permission_actions = {'GET': 'payments.read', 'POST': 'refunds.create'}
+    permission_actions = {"GET": "payments.read", "POST": "refunds.create"}
+
     @extend_schema(responses=PaymentRefundOut(many=True), summary="Refunds of one payment, oldest first")
     def get(self, request, payment_id):
         payment_get(tenant_id=request.user.tenant_id, payment_id=payment_id)  # 404 for another tenant's payment

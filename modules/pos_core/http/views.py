@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -43,15 +45,17 @@ def _tenant(request):
 
 
 class OrderListView(APIView):
-    permission_actions = {'GET': 'orders.read', 'POST': 'orders.place'}
+    permission_actions = {"GET": "orders.read", "POST": "orders.place"}
+    pagination_class = Pagination
+
     @extend_schema(parameters=[PosCoreOrderFilters], responses=OrderOut(many=True),
                    summary="Orders, newest first (filter by date range, status, table; paginated)")
     def get(self, request):
-        filters = PosCoreOrderFilters(data=request.query_params)
+        filters = PosCoreOrderFilters(data=request.query_params.dict())  # "" is a value, not absent
         filters.is_valid(raise_exception=True)
         tenant = _tenant(request)
         queryset = selectors.order_list(tenant_id=tenant.id, tz=tenant.timezone, **filters.validated_data)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([OrderOut().to_representation(order) for order in page])
 
@@ -72,7 +76,8 @@ class OrderListView(APIView):
 
 
 class OrderDetailView(APIView):
-    permission_actions = {'GET': 'orders.read'}
+    permission_actions = {"GET": "orders.read"}
+
     @extend_schema(responses={200: OrderOut, 404: PROBLEM}, summary="One order with its item snapshots")
     def get(self, request, order_id):
         order = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
@@ -80,7 +85,7 @@ class OrderDetailView(APIView):
 
 
 class OrderRefundView(APIView):
-    permission_actions = {'POST': 'refunds.create'}
+    permission_actions = {"POST": "refunds.create"}
 
     @extend_schema(request=PosCoreRefundIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={201: PosCoreRefundOut, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
@@ -118,7 +123,8 @@ def _check_refund_limit(request, *, order_id, amount, items) -> None:
 
 
 class OrderReceiptView(APIView):
-    permission_actions = {'GET': 'orders.read'}
+    permission_actions = {"GET": "orders.read"}
+
     @extend_schema(responses={200: PosCoreReceiptOut, 404: PROBLEM}, summary="The receipt, in the restaurant's locales")
     def get(self, request, order_id):
         tenant = _tenant(request)
@@ -146,12 +152,13 @@ class CSVRenderer(BaseRenderer):
 
 
 class SalesReportView(APIView):
-    permission_actions = {'GET': 'reports.read'}
+    permission_actions = {"GET": "reports.read"}
     renderer_classes = [JSONRenderer, CSVRenderer]
 
     @extend_schema(parameters=[
-        OpenApiParameter("from", str, required=True, description="First day (YYYY-MM-DD, tenant's time zone)."),
-        OpenApiParameter("to", str, required=True, description="Last day, inclusive."),
+        OpenApiParameter("from", OpenApiTypes.DATE, required=True,
+                         description="First day (YYYY-MM-DD, tenant's time zone)."),
+        OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day, inclusive (at most 366 days)."),
         OpenApiParameter("group_by", str, enum=["day", "product", "category", "payment_method"]),
         OpenApiParameter("format", str, enum=["json", "csv"], description="Or send Accept: text/csv."),
     ], responses={200: PosCoreSalesReportOut, 400: PROBLEM},
@@ -197,9 +204,10 @@ def _csv(rows, group_by, tenant, data) -> HttpResponse:
 
 
 class EndOfDayView(APIView):
-    permission_actions = {'GET': 'reports.read'}
+    permission_actions = {"GET": "reports.read"}
 
-    @extend_schema(parameters=[OpenApiParameter("date", str, required=False, description="Default: today.")],
+    @extend_schema(parameters=[OpenApiParameter("date", OpenApiTypes.DATE, required=False,
+                                                description="Default: today.")],
                    responses={200: PosCoreEndOfDayOut, 400: PROBLEM}, summary="End-of-day summary of the restaurant")
     def get(self, request):
         import zoneinfo
@@ -211,7 +219,7 @@ class EndOfDayView(APIView):
         raw = request.query_params.get("date")
         field = serializers.DateField()
         try:
-            day = field.to_internal_value(raw) if raw else timezone.now().astimezone(
+            day = field.to_internal_value(raw) if raw is not None else timezone.now().astimezone(
                 zoneinfo.ZoneInfo(tenant.timezone)).date()
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"date": exc.detail}) from None
@@ -220,20 +228,22 @@ class EndOfDayView(APIView):
 
 
 class AlertListView(APIView):
-    permission_actions = {'GET': 'alerts.read'}
+    permission_actions = {"GET": "alerts.read"}
+    pagination_class = Pagination
+
     @extend_schema(parameters=[PosCoreAlertFilters], responses=PosCoreAlertOut(many=True),
                    summary="Low-stock alerts, newest first (filter open/closed; paginated)")
     def get(self, request):
-        filters = PosCoreAlertFilters(data=request.query_params)
+        filters = PosCoreAlertFilters(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = selectors.alert_list(tenant_id=request.user.tenant_id, status=filters.validated_data.get("status"))
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(PosCoreAlertOut(page, many=True).data)
 
 
 class AlertCloseView(APIView):
-    permission_actions = {'POST': 'alerts.close'}
+    permission_actions = {"POST": "alerts.close"}
 
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY_PARAMETER], responses={200: PosCoreAlertOut, 404: PROBLEM},
                    summary="Close (acknowledge) a low-stock alert")
@@ -245,9 +255,15 @@ class AlertCloseView(APIView):
         return Response(PosCoreAlertOut(alert).data)
 
 
+# product id (inventory's id rule), optionally ":variant" (inventory's key rule), comma-separated
+STOCK_ITEMS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(:[a-z0-9][a-z0-9_-]{0,63})?"
+                         r"(,[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(:[a-z0-9][a-z0-9_-]{0,63})?)*$")
+
+
 class StockLevelsView(APIView):
-    permission_actions = {'GET': 'stock.read'}
-    @extend_schema(parameters=[OpenApiParameter("items", str, required=True,
+    permission_actions = {"GET": "stock.read"}
+
+    @extend_schema(parameters=[OpenApiParameter("items", OpenApiTypes.STR, required=True, pattern=STOCK_ITEMS.pattern,
                                                 description="Comma-separated product ids, `product:variant` for a "
                                                             "variant (at most 200).")],
                    responses={200: PosCoreStockLevelOut(many=True), 400: PROBLEM},
@@ -255,8 +271,11 @@ class StockLevelsView(APIView):
     def get(self, request):
         from rest_framework import serializers
 
-        raw = [part.strip() for part in request.query_params.get("items", "").split(",") if part.strip()]
-        if not raw or len(raw) > 200:
+        text = request.query_params.get("items", "")
+        if not STOCK_ITEMS.match(text):
+            raise serializers.ValidationError({"items": "Product ids (and :variant keys) separated by commas."})
+        raw = text.split(",")
+        if len(raw) > 200:
             raise serializers.ValidationError({"items": "Name between 1 and 200 items."})
         items = [(p, v or None) for p, _, v in (part.partition(":") for part in raw)]
         levels = selectors.stock_levels(tenant_id=request.user.tenant_id, items=items)

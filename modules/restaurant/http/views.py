@@ -21,37 +21,43 @@ from .serializers import MenuOut, MergeIn, MoveIn, TableFilterIn, TableOut
 
 
 class MenuListView(APIView):
-    permission_actions = {'GET': 'menus.read'}
+    permission_actions = {"GET": "menus.read"}
+    pagination_class = Pagination
+
     @extend_schema(responses=MenuOut(many=True), summary="Menus served now (tenant's time), with prices and stock")
     def get(self, request):
         menus = selectors.menus_available(tenant_id=request.user.tenant_id)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(menus, request, view=self)
         return paginator.get_paginated_response(MenuOut(page, many=True).data)
 
 
 class MenuDetailView(APIView):
-    permission_actions = {'GET': 'menus.read'}
+    permission_actions = {"GET": "menus.read"}
+
     @extend_schema(responses=MenuOut, summary="One active menu with prices and stock (available_now says if served)")
     def get(self, request, menu_id: str):
         return Response(MenuOut(selectors.menu_view(tenant_id=request.user.tenant_id, menu_id=menu_id)).data)
 
 
 class TableListView(APIView):
-    permission_actions = {'GET': 'tables.read'}
+    permission_actions = {"GET": "tables.read"}
+    pagination_class = Pagination
+
     @extend_schema(parameters=[TableFilterIn], responses=TableOut(many=True), summary="Tables, by area and status")
     def get(self, request):
-        filters = TableFilterIn(data=request.query_params)
+        filters = TableFilterIn(data=request.query_params.dict())  # "" is a value, not absent
         filters.is_valid(raise_exception=True)
         tables = selectors.table_list(tenant_id=request.user.tenant_id, area=filters.validated_data.get("area") or None,
                                        status=filters.validated_data.get("status"))
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(tables, request, view=self)
         return paginator.get_paginated_response(TableOut(page, many=True).data)
 
 
 class TableDetailView(APIView):
-    permission_actions = {'GET': 'tables.read'}
+    permission_actions = {"GET": "tables.read"}
+
     @extend_schema(responses=TableOut, summary="One table with its open tab's orders")
     def get(self, request, table_id: str):
         return Response(TableOut(selectors.table_get(tenant_id=request.user.tenant_id, table_id=table_id)).data)
