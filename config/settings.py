@@ -45,18 +45,32 @@ DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", None)
 ALLOWED_HOSTS = env.csv("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-never-use-in-production"  # noqa: S105
+
+
+def weak_secret_key(key: str | None) -> str | None:
+    """Why a secret key is unfit for production (Django's deployment checklist), or None if it is fine."""
+    if not key:
+        return "DJANGO_SECRET_KEY is required in production"
+    if key == DEVELOPMENT_SECRET_KEY or key.startswith("django-insecure") or "insecure" in key.lower():
+        return "DJANGO_SECRET_KEY is a development or default key"
+    if len(key) < 50 or len(set(key)) < 5:
+        return "DJANGO_SECRET_KEY must be at least 50 characters with at least 5 different ones"
+    return None
+
+
 if PRODUCTION:
     problems = []
     if DEBUG:
         problems.append("DJANGO_DEBUG must be off in production")
-    if not SECRET_KEY:
-        problems.append("DJANGO_SECRET_KEY is required in production")
+    if weak_secret_key(SECRET_KEY):
+        problems.append(weak_secret_key(SECRET_KEY))
     if not ALLOWED_HOSTS:
         problems.append("DJANGO_ALLOWED_HOSTS is required in production")
     if problems:
         raise ImproperlyConfigured("Refusing to start: " + "; ".join(problems) + ".")
 elif not SECRET_KEY:
-    SECRET_KEY = "insecure-development-key-never-use-in-production"  # noqa: S105
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 INSTALLED_APPS = [
     "ops.apps.BackOfficeAdminConfig",
@@ -67,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "axes",
     "pos",
     "ops",
@@ -81,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "pos.middleware.RequestContextMiddleware",
     "pos.middleware.ApiInputGuardMiddleware",
+    "pos.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -263,6 +280,25 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Error answers every endpoint can give, documented once (pos/api/schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pos.api.schema.document_problems"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Content-Security-Policy on every page (django-csp): our own scripts only (the admin's and Swagger UI's, served
+# from static files), no framing, no plugins. Inline style attributes stay allowed for the admin and Swagger UI.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
 }
 # Hostile input: the largest request body and the deepest JSON the API accepts (pos/api/parsers.py).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", 256 * 1024)

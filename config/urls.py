@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from pos.api import errors
 from pos.api.health import healthz, readyz
@@ -15,7 +15,8 @@ api_v1 = [
     path("", include("modules.restaurant.http.urls")),
     path("", include("modules.pos_core.http.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # the split view serves its script as a file, so the Content-Security-Policy needs no inline script
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^.*$", errors.api_not_found),  # unknown API paths answer problem+json, DEBUG or not
 ]
 

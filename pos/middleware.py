@@ -7,6 +7,7 @@ import re
 import uuid
 
 from django.conf import settings
+from django.utils.cache import patch_cache_control
 
 from pos import logging as pos_logging
 from pos import tenancy
@@ -83,3 +84,17 @@ class ApiInputGuardMiddleware:
             return problem_json_response(400, "Bad request", "The path and query may not contain NUL characters.",
                                          "invalid-text")
         return None
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store, private` on every API answer to a request that carries credentials: orders,
+    payments and reports must not stay in a browser's, a proxy's or a tablet's cache."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith("/api/") and "HTTP_AUTHORIZATION" in request.META:
+            patch_cache_control(response, no_store=True, private=True)
+        return response

@@ -21,12 +21,21 @@ def _manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Compl
                           timeout=120, env={**base, **env})
 
 
+GOOD_KEY = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP!@#%^&*(-_=+)"
+
+
 @pytest.mark.parametrize(("env", "message"), [
-    ({"DJANGO_SECRET_KEY": "x" * 60, "DJANGO_ALLOWED_HOSTS": "pos.example"}, None),
+    ({"DJANGO_SECRET_KEY": GOOD_KEY, "DJANGO_ALLOWED_HOSTS": "pos.example"}, None),
     ({"DJANGO_ALLOWED_HOSTS": "pos.example"}, "DJANGO_SECRET_KEY is required"),
-    ({"DJANGO_SECRET_KEY": "x" * 60}, "DJANGO_ALLOWED_HOSTS is required"),
-    ({"DJANGO_SECRET_KEY": "x" * 60, "DJANGO_ALLOWED_HOSTS": "pos.example", "DJANGO_DEBUG": "1"},
+    ({"DJANGO_SECRET_KEY": GOOD_KEY}, "DJANGO_ALLOWED_HOSTS is required"),
+    ({"DJANGO_SECRET_KEY": GOOD_KEY, "DJANGO_ALLOWED_HOSTS": "pos.example", "DJANGO_DEBUG": "1"},
      "DJANGO_DEBUG must be off"),
+    ({"DJANGO_SECRET_KEY": "short-secret", "DJANGO_ALLOWED_HOSTS": "pos.example"}, "at least 50 characters"),
+    ({"DJANGO_SECRET_KEY": "x" * 60, "DJANGO_ALLOWED_HOSTS": "pos.example"}, "at least 50 characters"),
+    ({"DJANGO_SECRET_KEY": "insecure-development-key-never-use-in-production", "DJANGO_ALLOWED_HOSTS": "pos.example"},
+     "development or default key"),
+    ({"DJANGO_SECRET_KEY": "django-insecure-" + GOOD_KEY, "DJANGO_ALLOWED_HOSTS": "pos.example"},
+     "development or default key"),
 ])
 def test_production_refuses_to_start_unsafely(tmp_path, env, message):
     result = _manage("check", env={"POS_ENV": "production", **env}, tmp_path=tmp_path)
@@ -71,7 +80,7 @@ def test_settings_are_read_as_documented(tmp_path):
 
 
 def test_production_passes_check_deploy_without_warnings(tmp_path):
-    secret = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP!@#%^&*(-_=+)"
+    secret = GOOD_KEY
     result = _manage("check", "--deploy", "--fail-level", "WARNING",
                      env={"POS_ENV": "production", "DJANGO_SECRET_KEY": secret,
                           "DJANGO_ALLOWED_HOSTS": "pos.example"}, tmp_path=tmp_path)
