@@ -310,6 +310,8 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", 48)
 # session locks do not follow the client); on one host a retry also sees that the holder's process is gone.
 IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", 60)
 IDEMPOTENCY_ADVISORY_LOCKS = env.bool("IDEMPOTENCY_ADVISORY_LOCKS", default=True)
+# /readyz shows its checks (components, errors) only to superusers and to callers sending this token.
+READYZ_TOKEN = env.str("READYZ_TOKEN", "")
 TERMINAL_LAST_USED_RESOLUTION_SECONDS = env.int("TERMINAL_LAST_USED_RESOLUTION_SECONDS", 60)
 
 # --- Logging: one JSON object a line, with tenant, request and saga ids ------------------------

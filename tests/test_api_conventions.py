@@ -181,10 +181,7 @@ def test_liveness_and_readiness_answer_json(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    body = ready.json()
-    assert body["status"] == "ready"
-    assert {"database:default", "database:inventory", "database:pos_core", "database:payment",
-            "database:restaurant"} <= set(body["checks"])
+    assert ready.json() == {"status": "ready"}  # anonymous: no internals (tests/test_readiness.py has the details)
 
 
 def test_every_response_carries_a_request_id(api):

@@ -13,6 +13,14 @@ pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
 
 @pytest.fixture
+def client(client, settings):
+    """Monitoring: sends the readiness token, so it sees which component failed."""
+    settings.READYZ_TOKEN = "monitoring-secret-1"
+    client.defaults["HTTP_X_READYZ_TOKEN"] = "monitoring-secret-1"
+    return client
+
+
+@pytest.fixture
 def on_private_redis(settings, private_redis, use_broker):
     settings.REDIS_URL = private_redis.url
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -58,3 +66,23 @@ def test_a_database_outage_is_unready(client):
     assert body["status"] == "unavailable" and not body["checks"]["database:restaurant"]["ok"]
     assert body["checks"]["database:pos_core"]["ok"]
     assert client.get("/readyz").status_code == 200
+
+
+def test_anonymous_callers_learn_only_the_status(settings):
+    from django.test import Client
+
+    settings.READYZ_TOKEN = "monitoring-secret-1"
+    for headers in ({}, {"HTTP_X_READYZ_TOKEN": "guess"}):
+        body = Client().get("/readyz", **headers).json()
+        assert body == {"status": "ready"}
+
+
+def test_a_superuser_sees_the_checks():
+    from django.test import Client
+
+    from modules.accounts.models import User
+
+    root = Client()
+    root.force_login(User.objects.create_superuser("root", password="pw-123456-long"))
+    body = root.get("/readyz").json()
+    assert body["status"] == "ready" and body["checks"]["database:default"]["ok"] and body["mode"]

@@ -4,10 +4,14 @@ and the broker.
 A database that does not answer makes the process unready (503): it cannot take an order. The cache and the
 broker are not needed to take one (the outbox keeps events until the broker is back, catalog reads fall
 back to inventory), so their outage answers 200 with `"status": "degraded"`: a load balancer keeps the web
-processes in rotation while monitoring sees what is missing."""
+processes in rotation while monitoring sees what is missing.
+
+An anonymous caller learns only the status. The checks (which component, its error, timings, the mode) are
+shown to a superuser signed in to the admin, or to monitoring that sends `X-Readyz-Token: <READYZ_TOKEN>`."""
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from django.conf import settings
@@ -62,8 +66,21 @@ def readyz(request):
         status = "ready"
     else:
         status = "degraded"
-    mode = "service" if settings.SERVICE_MODE or settings.REDIS_URL else "embedded"
-    body = {"status": status, "mode": mode, "checks": checks}
-    if status == "degraded":
-        body["degraded"] = sorted(name for name, item in checks.items() if not item["ok"])
-    return JsonResponse(body, status=503 if status == "unavailable" else 200)
+    body = {"status": status}
+    if _may_see_details(request):
+        body["mode"] = "service" if settings.SERVICE_MODE or settings.REDIS_URL else "embedded"
+        body["checks"] = checks
+        if status == "degraded":
+            body["degraded"] = sorted(name for name, item in checks.items() if not item["ok"])
+    response = JsonResponse(body, status=503 if status == "unavailable" else 200)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _may_see_details(request) -> bool:
+    token = settings.READYZ_TOKEN
+    sent = request.headers.get("X-Readyz-Token", "")
+    if token and sent and hmac.compare_digest(token.encode(), sent.encode("utf-8", "replace")):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.is_superuser)
