@@ -155,3 +155,24 @@ def test_managers_read_their_restaurants_log_only_and_cannot_change_it(tenant, o
     assert client.post(f"/admin/accounts/auditentry/{ours.pk}/delete/", {"post": "yes"}).status_code == 403
     client.post(f"/admin/accounts/auditentry/{ours.pk}/change/", {"action": "forged"})
     assert entries(tenant)[0].action == "terminal.created"
+
+
+def test_product_and_price_edits_in_the_admin_are_audited(tenant, settings):
+    from modules.inventory.tests.factories import names, product, sized
+    from modules.inventory.tests.test_admin import manager_client, product_form
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    product(tenant, names=names("Tea"), product_id="tea", variants=sized(1000, 1500))
+    manager = manager_client(tenant)
+    form = product_form(product_id="tea", name_en="Milk tea", version="1", variant_0_price="1200",
+                        variant_1_price="1500")
+    assert manager.post("/admin/inventory/product/tea/change/", form).status_code == 302
+    [edit] = entries(tenant, "product.changed")
+    assert edit.actor == "user:mya" and edit.object_id == "tea"
+    assert edit.before["names"]["en"] == "Tea" and edit.after["names"]["en"] == "Milk tea"
+    assert edit.before["variant_prices"]["small"] == 1000 and edit.after["variant_prices"]["small"] == 1200
+    reprice = {**form, "version": "2", "variant_1_price": "1800"}
+    assert manager.post("/admin/inventory/product/tea/change/", reprice).status_code == 302
+    [price] = entries(tenant, "price.changed")
+    assert price.before == {"variant_prices": {"small": 1200, "large": 1500}}
+    assert price.after == {"variant_prices": {"small": 1200, "large": 1800}}

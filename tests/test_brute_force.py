@@ -147,3 +147,16 @@ def test_lockout_state_is_in_the_database_every_process_reads(client, manager, s
     request.axes_path_info, request.axes_http_accept = "/admin/login/", ""
     request.axes_attempt_time = __import__("django.utils.timezone").utils.timezone.now()
     assert AxesDatabaseHandler().is_locked(request, {"username": "boss"})
+
+
+def test_a_cache_outage_does_not_lock_terminals_out(tenant, monkeypatch):
+    """The throttle's counts are in the cache: with it unreachable, terminals keep working (fail open)."""
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "set", down)
+    assert make_terminal_client(tenant).get("/api/v1/me").status_code == 200
+    assert wrong().status_code == 401

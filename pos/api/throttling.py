@@ -6,7 +6,8 @@ failures: a wrong bearer token or a wrong manager approval code. After `API_FAIL
 `Retry-After` until the oldest failure leaves the window, so a right guess during the lock-out teaches nothing.
 
 The counts live in Django's default cache: Redis in service mode, shared by every web process; the process's
-memory in embedded mode, which has one web process. The client address is `REMOTE_ADDR`, or the address
+memory in embedded mode, which has one web process. With the cache unreachable it fails open (logged): a Redis
+outage must not stop terminals from working. The client address is `REMOTE_ADDR`, or the address
 `API_NUM_PROXIES` trusted proxies in front put into X-Forwarded-For (DRF's `NUM_PROXIES`).
 """
 
@@ -38,17 +39,25 @@ class FailedCredentialsThrottle(SimpleRateThrottle):
             self.history.pop()
 
     def refuse_if_blocked(self, request) -> None:
-        """Raise Throttled (429 with Retry-After) while this address has too many recent failures."""
-        self._load(request)
+        """Raise Throttled (429 with Retry-After) while this address has too many recent failures. With the cache
+        unreachable the count is unknown: requests go on (a Redis outage must not stop the restaurant)."""
+        try:
+            self._load(request)
+        except Exception:  # the cache is down: fail open, and say so
+            logger.warning("failed-credentials throttle unavailable (cache unreachable)", exc_info=True)
+            return
         if len(self.history) >= self.num_requests:
             wait = self.wait()
             raise exceptions.Throttled(wait=max(1, int(wait or 1)),
                                        detail="Too many failed credentials from this address.")
 
     def record_failure(self, request, what: str) -> None:
-        self._load(request)
-        self.history.insert(0, self.now)
-        self.cache.set(self.key, self.history, self.duration)
+        try:
+            self._load(request)
+            self.history.insert(0, self.now)
+            self.cache.set(self.key, self.history, self.duration)
+        except Exception:  # noqa: BLE001 - the cache is down: the failure is still logged below
+            self.history = []
         logger.warning("failed credentials", extra={"client_address": self.get_ident(request), "credential": what,
                                                      "failures_in_window": len(self.history)})
 
