@@ -11,7 +11,9 @@ the kernel gives every endpoint are documented once, here, the way the kernel pr
   503 (a module database, the cache or the payment provider unreachable) on every operation;
 - 409 (Idempotency-Key still in progress, stale versions, conflicts), 413 (body too large) and 422 (Idempotency-
   Key reused with another body, refused business rules) on every write;
-- the Idempotency-Key header with its length and pattern, exactly as `pos.api.idempotency` checks it.
+- the Idempotency-Key header with its length and pattern, exactly as `pos.api.idempotency` checks it;
+- no NUL character in any free-text string a client sends (query, path, request bodies), as the kernel refuses
+  them (pos.api.parsers, pos.middleware).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ WRITES = {
     413: "The request body is too large.",
     422: "The Idempotency-Key was used for another request, or a business rule refuses it.",
 }
+NO_NUL = "^[^\\u0000]*$"
 IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -86,8 +89,28 @@ def _problem(description: str, existing: dict | None, code: int) -> dict:
     return response
 
 
+def _no_nul(schema: dict) -> None:
+    """Add the no-NUL pattern to free-text strings (no format, enum or pattern of their own), recursively."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not ({"format", "enum", "pattern", "$ref"} & set(schema)):
+        schema["pattern"] = NO_NUL
+    for key in ("properties", "patternProperties"):
+        for child in (schema.get(key) or {}).values():
+            _no_nul(child)
+    for key in ("items", "additionalProperties"):
+        _no_nul(schema.get(key))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for child in schema.get(key) or []:
+            _no_nul(child)
+
+
 def document_problems(result, generator, request, public):
-    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, component in schemas.items():
+        if name.endswith("Request"):  # what clients send (COMPONENT_SPLIT_REQUEST)
+            _no_nul(component)
+    schemas["Problem"] = PROBLEM_SCHEMA
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
             if method not in METHODS:
@@ -104,4 +127,6 @@ def document_problems(result, generator, request, public):
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "header" and parameter.get("name") == "Idempotency-Key":
                     parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
+                elif parameter.get("in") in ("query", "path"):
+                    _no_nul(parameter.get("schema"))
     return result
