@@ -63,6 +63,9 @@ MATRIX: dict[str, Rule] = {
     "refunds.over_limit": _rule("Refund above the restaurant's refund limit", MANAGER,
                                 approval=(CASHIER,)),
     "reports.read": _rule("Read sales and end-of-day reports", CASHIER, MANAGER),
+    "shifts.read": _rule("Read cash drawers, shifts and their cash movements", *ALL),
+    "shifts.manage": _rule("Open and close a shift, record cash in and out of the drawer", CASHIER, MANAGER),
+    "shifts.report": _rule("Read a shift's X or Z report", MANAGER),
     "alerts.read": _rule("Read low-stock alerts", *ALL),
     "alerts.close": _rule("Close a low-stock alert", MANAGER),
 }

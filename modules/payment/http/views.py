@@ -118,7 +118,6 @@ class PaymentRefundsView(APIView):
 # --- cash drawers and shifts ---------------------------------------------------------------------------------
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json).")
-CASH_ROLES = ("manager", "cashier")
 
 
 def _who(request) -> tuple[str, str, str, bool]:
@@ -132,16 +131,16 @@ def _money(request, amount: int, currency: str | None) -> Money:
 
 
 class ShiftListView(APIView):
-    def get_permissions(self):
-        return [roles(*CASH_ROLES)()] if self.request.method == "POST" else [IsTenantTerminal()]
+    permission_actions = {"GET": "shifts.read", "POST": "shifts.manage"}
+    pagination_class = Pagination
 
     @extend_schema(parameters=[ShiftListFilters], responses=ShiftOut(many=True),
                    summary="Shifts of this restaurant, newest first (paginated; filter by status, drawer, date, "
                            "over/short)")
     def get(self, request):
-        filters = ShiftListFilters(data=request.query_params)
+        filters = ShiftListFilters(data=request.query_params.dict())  # "" is a value, not absent
         filters.is_valid(raise_exception=True)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(shift_list(**filters.validated_data), request, view=self)
         return paginator.get_paginated_response(ShiftOut([shift_info(s) for s in page], many=True).data)
 
@@ -163,6 +162,8 @@ class ShiftListView(APIView):
 
 
 class CurrentShiftView(APIView):
+    permission_actions = {"GET": "shifts.read"}
+
     @extend_schema(responses={200: ShiftOut, 404: PROBLEM}, summary="The open shift of this terminal's drawer")
     def get(self, request):
         shift = current_shift(tenant_id=request.user.tenant_id, terminal_id=str(request.user.terminal.id))
@@ -172,13 +173,15 @@ class CurrentShiftView(APIView):
 
 
 class ShiftDetailView(APIView):
+    permission_actions = {"GET": "shifts.read"}
+
     @extend_schema(responses={200: ShiftOut, 404: PROBLEM}, summary="One shift")
     def get(self, request, shift_id):
         return Response(ShiftOut(shift_get(tenant_id=request.user.tenant_id, shift_id=shift_id)).data)
 
 
 class ShiftReportView(APIView):
-    permission_classes = [roles("manager")]
+    permission_actions = {"GET": "shifts.report"}
 
     @extend_schema(responses={200: ShiftReportOut, 404: PROBLEM},
                    summary="X report of an open shift (so far) or Z report of a closed one (managers)")
@@ -187,8 +190,7 @@ class ShiftReportView(APIView):
 
 
 class ShiftCashMovementsView(APIView):
-    def get_permissions(self):
-        return [roles(*CASH_ROLES)()] if self.request.method == "POST" else [IsTenantTerminal()]
+    permission_actions = {"GET": "shifts.read", "POST": "shifts.manage"}
 
     @extend_schema(responses={200: CashMovementOut(many=True), 404: PROBLEM},
                    summary="Cash movements of a shift, oldest first")
@@ -213,7 +215,7 @@ class ShiftCashMovementsView(APIView):
 
 
 class ShiftCloseView(APIView):
-    permission_classes = [roles(*CASH_ROLES)]
+    permission_actions = {"POST": "shifts.manage"}
 
     @extend_schema(request=ShiftCloseIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={200: ShiftReportOut, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
@@ -233,6 +235,8 @@ class ShiftCloseView(APIView):
 
 
 class DrawerListView(APIView):
+    permission_actions = {"GET": "shifts.read"}
+
     @extend_schema(responses=DrawerOut(many=True), summary="Cash drawers with their terminals and open shift")
     def get(self, request):
         return Response(DrawerOut(drawer_list(tenant_id=request.user.tenant_id), many=True).data)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_tenant_cash_change_and_refund_limit'),
+        ('accounts', '0003_tenant_cash_change_and_refund_limit'),
     ]
 
     operations = [

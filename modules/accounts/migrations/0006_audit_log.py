@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_terminal_expiry_rotation_and_name_reuse'),
+        ('accounts', '0005_terminal_expiry_rotation_and_name_reuse'),
     ]
 
     operations = [
