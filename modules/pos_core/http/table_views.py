@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from modules.accounts import api as accounts
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
-from pos.api.permissions import roles
+from pos.api.permissions import approved_by
 
 from .. import selectors
 from ..table_service import flows, store
@@ -30,7 +30,6 @@ from .table_serializers import (
 )
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json).")
-STAFF = roles("manager", "cashier", "waiter")
 
 
 def _actor(request) -> tuple[str, str]:
@@ -46,8 +45,16 @@ def _order_out(order) -> dict:
     return OrderOut().to_representation(order)
 
 
+def _audit(request, action: str, order_id: str, before, order, **details) -> None:
+    """Voids, comps and discounts go to the audit log, with the check's total before and after."""
+    accounts.audit(tenant_id=request.user.tenant_id, action=action,
+                   actor=accounts.actor_of(request.user, approved_by=approved_by(request)), object_type="order",
+                   object_id=str(order.id), before={"grand_total": before.grand_total},
+                   after={"grand_total": order.grand_total, **details})
+
+
 class OrderItemsView(APIView):
-    permission_classes = [STAFF]
+    permission_actions = {"POST": "orders.place"}
 
     @extend_schema(request=TableRoundIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={201: OrderOut, 400: PROBLEM, 404: PROBLEM, 409: PROBLEM},
@@ -63,7 +70,7 @@ class OrderItemsView(APIView):
 
 
 class OrderItemVoidView(APIView):
-    permission_classes = [STAFF]
+    permission_actions = {"POST": "orders.void"}
 
     @extend_schema(request=TableVoidIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={200: OrderOut, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
@@ -73,14 +80,18 @@ class OrderItemVoidView(APIView):
         body = TableVoidIn(data=request.data)
         body.is_valid(raise_exception=True)
         actor, role = _actor(request)
+        before = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
         order = flows.void_item(tenant_id=request.user.tenant_id, order_id=order_id, item_id=item_id,
                                 idempotency_key=request.idempotency_key, data=body.validated_data, actor=actor,
                                 role=role)
+        _audit(request, "order.item_voided", order_id, before, order, item_id=str(item_id),
+               quantity=body.validated_data.get("quantity"), made=body.validated_data["made"],
+               reason=body.validated_data["reason"])
         return Response(_order_out(order))
 
 
 class OrderCompView(APIView):
-    permission_classes = [STAFF]
+    permission_actions = {"POST": "orders.comp"}
 
     @extend_schema(request=TableCompIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={200: OrderOut, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
@@ -90,14 +101,17 @@ class OrderCompView(APIView):
         body = TableCompIn(data=request.data)
         body.is_valid(raise_exception=True)
         actor, role = _actor(request)
+        before = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
         order = flows.comp_item(tenant_id=request.user.tenant_id, order_id=order_id,
                                 idempotency_key=request.idempotency_key, data=body.validated_data, actor=actor,
                                 role=role)
+        _audit(request, "order.item_comped", order_id, before, order, item_id=str(body.validated_data["item_id"]),
+               quantity=body.validated_data.get("quantity"), reason=body.validated_data["reason"])
         return Response(_order_out(order))
 
 
 class OrderDiscountView(APIView):
-    permission_classes = [STAFF]
+    permission_actions = {"POST": "orders.comp"}
 
     @extend_schema(request=TableDiscountIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={200: OrderOut, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
@@ -108,13 +122,19 @@ class OrderDiscountView(APIView):
         body = TableDiscountIn(data=request.data)
         body.is_valid(raise_exception=True)
         actor, role = _actor(request)
+        before = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
         order = flows.discount_check(tenant_id=request.user.tenant_id, order_id=order_id,
                                      idempotency_key=request.idempotency_key, data=body.validated_data, actor=actor,
                                      role=role)
+        percent = body.validated_data.get("percent")
+        _audit(request, "order.discounted", order_id, before, order, amount=body.validated_data.get("amount"),
+               percent=str(percent) if percent is not None else None, reason=body.validated_data["reason"])
         return Response(_order_out(order))
 
 
 class OrderBillView(APIView):
+    permission_actions = {"GET": "orders.read"}
+
     @extend_schema(responses={200: TableBillOut, 404: PROBLEM},
                    summary="The pre-bill in every locale: items, comps, discounts, totals, paid, due, parts")
     def get(self, request, order_id):
@@ -125,7 +145,7 @@ class OrderBillView(APIView):
 
 
 class OrderSplitView(APIView):
-    permission_classes = [STAFF]
+    permission_actions = {"POST": "orders.pay"}
 
     @extend_schema(request=TableSplitIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={201: OrderOut, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
@@ -139,7 +159,7 @@ class OrderSplitView(APIView):
 
 
 class OrderPaymentsView(APIView):
-    permission_classes = [STAFF]
+    permission_actions = {"POST": "orders.pay"}
 
     @extend_schema(request=TablePaymentIn, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={201: TablePaymentOut, 400: PROBLEM, 402: PROBLEM, 404: PROBLEM, 409: PROBLEM,
@@ -161,18 +181,23 @@ class OrderPaymentsView(APIView):
 
 
 class KitchenTicketListView(APIView):
+    permission_actions = {"GET": "kitchen.read"}
+    pagination_class = Pagination
+
     @extend_schema(parameters=[KitchenTicketFilters], responses=KitchenTicketOut(many=True),
                    summary="Kitchen display: tickets oldest first, by station and status (paginated)")
     def get(self, request):
-        filters = KitchenTicketFilters(data=request.query_params)
+        filters = KitchenTicketFilters(data=request.query_params.dict())  # "" is a value, not absent
         filters.is_valid(raise_exception=True)
         queryset = selectors.ticket_list(tenant_id=request.user.tenant_id, **filters.validated_data)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([KitchenTicketOut().to_representation(t) for t in page])
 
 
 class KitchenTicketBumpView(APIView):
+    permission_actions = {"POST": "kitchen.bump"}
+
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY_PARAMETER],
                    responses={200: KitchenTicketOut, 404: PROBLEM}, summary="Bump a ticket (the station is done)")
     @idempotent
