@@ -313,6 +313,12 @@ class OrderAdmin(ReadOnlyTenantAdmin):
             except DomainError as exc:
                 form.add_error(None, exc.detail)
             else:
+                accounts.audit(tenant_id=order.tenant_id, action="order.refunded", actor=accounts.actor_of(request.user),
+                               object_type="order", object_id=str(order.id),
+                               before={"refunded": order.refunded},
+                               after={"refunded": order.refunded + refund.amount, "refund_id": str(refund.id),
+                                      "amount": refund.amount, "currency": order.currency,
+                                      "restocked": refund.restocked, "reason": refund.reason})
                 self.message_user(request, f"Refunded {Money(refund.amount, order.currency)} of order {order.number}.")
                 return HttpResponseRedirect(reverse("admin:pos_core_order_change", args=[order.pk]))
         return TemplateResponse(request, "admin/pos_core/order/refund.html", context)
