@@ -30,7 +30,7 @@ class PosCoreOrderItemIn(serializers.Serializer):
 
 class PosCorePaymentIn(serializers.Serializer):
     method = StrictCharField(help_text="One of the restaurant's accepted methods (GET payments/methods).")
-    tendered = MinorUnitsField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+    tendered = MinorUnitsField(required=False, allow_null=True, min_value=1,
                                help_text="Cash handed over, minor units (cash only): at least the amount due, at most "
                                          "the amount due plus the restaurant's largest change (cash_max_change).")
 
