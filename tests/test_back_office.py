@@ -123,3 +123,66 @@ def test_view_site_leads_to_the_back_office_home(client, tenant):
     assert 'href="/"' in page  # "View site"
     home = client.get("/")
     assert home.status_code == 302 and home["Location"] == "/admin/"
+
+
+def test_sales_report_by_product_names_what_was_sold_and_downloads_as_csv(client, tenant, api, other_tenant):
+    make_catalog(tenant.id)
+    order = place(api)
+    client.force_login(staff(tenant, "boss"))
+    today = order["placed_at"][:10]
+
+    page = text(client.get(f"/admin/pos_core/order/sales-report/?date_from={today}&date_to={today}&group_by=product"))
+
+    assert "<td>Mohinga</td> <td>2</td>" in page and "<td>Tea (Large)</td> <td>1</td>" in page
+    assert f"Gross <strong>{Money(order['totals']['grand_total']['amount'], 'MMK')}</strong>" in page
+    csv_response = client.get(f"/admin/pos_core/order/sales-report/?date_from={today}&date_to={today}"
+                              f"&group_by=product&format=csv")
+    assert csv_response["Content-Type"].startswith("text/csv")
+    lines = csv_response.content.decode().splitlines()
+    assert lines[0] == "product_id,variant,name,quantity,orders,gross,refunds,net,currency"
+    assert any(line.startswith("mohinga,,Mohinga,2,1,") for line in lines)
+
+
+@pytest.mark.parametrize("query", ["date_from=2026-13-01&date_to=2026-01-01&group_by=day",
+                                   "date_from=2026-03-01&date_to=2026-01-01&group_by=day",
+                                   "date_from=2020-01-01&date_to=2026-01-01&group_by=day",
+                                   "date_from=2026-01-01&date_to=2026-01-02&group_by=nonsense"])
+def test_sales_report_refuses_bad_filters_in_plain_words(client, tenant, query):
+    client.force_login(staff(tenant, "boss"))
+    response = client.get(f"/admin/pos_core/order/sales-report/?{query}")
+    assert response.status_code == 200
+    assert 'class="errornote"' in response.content.decode() and 'id="report-rows"' not in response.content.decode()
+
+
+def test_end_of_day_report_and_every_report_in_the_menu(client, tenant, api):
+    make_catalog(tenant.id)
+    order = place(api)
+    client.force_login(staff(tenant, "boss"))
+    page = text(client.get(f"/admin/pos_core/order/end-of-day/?day={order['placed_at'][:10]}"))
+    assert f"<th>Gross</th><td>{Money(order['totals']['grand_total']['amount'], 'MMK')}</td>" in page
+    assert "<td>cash</td><td>1</td>" in page
+    assert 'class="errornote"' in text(client.get("/admin/pos_core/order/end-of-day/?day=yesterday"))
+    menu = text(client.get("/admin/"))
+    for title, url in [("Sales report", "/admin/pos_core/order/sales-report/"),
+                       ("End of day", "/admin/pos_core/order/end-of-day/"),
+                       ("Shifts and Z reports", "/admin/payment/shift/")]:
+        assert f'href="{url}"' in menu and title in menu
+        assert client.get(url).status_code == 200
+
+
+def test_a_manager_reads_only_their_own_restaurants_reports(client, tenant, other_tenant, other_api):
+    inventory.create_product(tenant_id=other_tenant.id, product_id="their-tea", price=900,
+                             names={"en": "Their tea", "my": "လက်ဖက်ရည်"})
+    inventory.adjust_stock(tenant_id=other_tenant.id, product_id="their-tea", variant=None, kind="receive",
+                           quantity=5, reason="delivery", actor="test")
+    theirs = place(other_api, items=[{"product_id": "their-tea", "quantity": 1}])
+    client.force_login(staff(tenant, "boss"))
+    day = theirs["placed_at"][:10]
+    for url in [f"/admin/pos_core/order/sales-report/?date_from={day}&date_to={day}&group_by=product",
+                f"/admin/pos_core/order/sales-report/?date_from={day}&date_to={day}&group_by=product&tenant="
+                f"{other_tenant.id}", f"/admin/pos_core/order/end-of-day/?day={day}&tenant={other_tenant.id}",
+                f"/admin/?tenant={other_tenant.id}"]:
+        page = client.get(url).content.decode()
+        assert "Their tea" not in page and other_tenant.name not in page, url
+    assert client.get(f"/admin/pos_core/order/{theirs['id']}/change/").status_code in (302, 404)
+    assert client.get(f"/admin/pos_core/order/{theirs['id']}/refund/").status_code in (302, 404)

@@ -397,3 +397,6 @@ class CashMovementAdmin(ReadOnlyTenantAdmin):
 if not settings.PRODUCTION:
     admin.site.register(ProviderBehaviour, ProviderBehaviourAdmin)
     admin.site.register(SimulatedProviderEntry, SimulatedProviderLedgerAdmin)
+
+admin.site.register_report(title="Shifts and Z reports", url_name="admin:payment_shift_changelist",
+                           description="Each drawer's shifts: expected against counted, over and short.")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -39,7 +40,7 @@ from .models import (
 )
 from .receipts import build_receipt
 from .refunds import refund_order
-from .selectors import daily_totals, end_of_day
+from .selectors import end_of_day, sales_report, sales_report_csv
 from .services import alert_close, refund_plan
 
 
@@ -89,6 +90,39 @@ class OrderRefundForm(forms.Form):
         data = self.cleaned_data
         return {"amount": data.get("amount") or None,
                 "items": [(item, data[f"quantity_{item.id}"]) for item in self.items if data.get(f"quantity_{item.id}")]}
+
+
+class SalesReportForm(forms.Form):
+    date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    group_by = forms.ChoiceField(label="By", choices=[("day", "Day"), ("product", "Product"), ("category", "Category"),
+                                                      ("payment_method", "Payment method")])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to"):
+            if data["date_from"] > data["date_to"]:
+                raise forms.ValidationError("The first day comes after the last.")
+            if (data["date_to"] - data["date_from"]).days > 366:
+                raise forms.ValidationError("At most a year at a time.")
+        return data
+
+
+class EndOfDayForm(forms.Form):
+    day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+
+def _report_label(row: dict, group_by: str, locale: str) -> str:
+    if group_by == "day":
+        return row["day"] or "—"
+    if group_by == "payment_method":
+        return row["payment_method"] or "—"
+    names = row.get("names") or {}
+    if group_by == "product":
+        name = _name(names.get("product", {}), locale) or row["product_id"]
+        variant = _name(names.get("variant") or {}, locale) or row["variant"]
+        return f"{name} ({variant})" if variant else name
+    return _name(names, locale) or row["category_id"] or "Uncategorised"
 
 
 class OrderItemInline(admin.TabularInline):
@@ -191,43 +225,95 @@ class OrderAdmin(ReadOnlyTenantAdmin):
         return Money(obj.grand_total, obj.currency).format()
 
 
-    def sales_report(self, request):
-        """The last 30 days of sales as an inline SVG bar chart, and today's end-of-day summary."""
+    def _report_tenant(self, request):
+        """The restaurant a report is about: the manager's own; a superuser picks one (?tenant=)."""
         scope = tenancy.current_scope()
-        tenants = tenancy.tenant_choices()
-        chosen = request.GET.get("tenant")
+        tenants = tenancy.tenant_choices() if scope is tenancy.ALL_TENANTS else []
         if scope is tenancy.ALL_TENANTS:
-            tenant_id = chosen or (str(tenants[0][0]) if tenants else None)
+            chosen = request.GET.get("tenant")
+            tenant_id = chosen if chosen in {str(pk) for pk, _ in tenants} else (str(tenants[0][0]) if tenants else None)
         else:
             tenant_id = str(scope) if scope else None
-        context = {**self.admin_site.each_context(request), "title": "Sales, last 30 days", "tenants": tenants,
-                   "superuser": scope is tenancy.ALL_TENANTS, "tenant_id": tenant_id}
-        if tenant_id:
-            tenant = accounts.get_tenant(tenant_id)
-            days = daily_totals(tenant_id=tenant.id, days=30, tz=tenant.timezone)
-            peak = max([gross for _, gross, _ in days] + [1])
-            width, height, bar = 900, 240, 26
-            bars = []
-            for index, (day, gross, refunds) in enumerate(days):
-                h = round(gross * (height - 40) / peak)
-                r = round(refunds * (height - 40) / peak)
-                x = 10 + index * (bar + 4)
-                bars.append({"x": x, "y": height - 20 - h, "h": h, "ry": height - 20 - r, "rh": r, "w": bar,
-                             "label": day.strftime("%d"), "title": f"{day}: {Money(gross, tenant.currency)} gross, "
-                                                                   f"{Money(refunds, tenant.currency)} refunded",
-                             "lx": x + bar // 2})
-            today = timezone.now().date()
-            context.update(tenant=tenant, bars=bars, width=width, height=height, chart_base=height - 20,
-                           total=Money(sum(g for _, g, _ in days), tenant.currency),
-                           refunds=Money(sum(r for _, _, r in days), tenant.currency),
-                           summary=end_of_day(tenant_id=tenant.id, day=today, tz=tenant.timezone,
-                                              currency=tenant.currency))
+        return (accounts.get_tenant(tenant_id) if tenant_id else None), tenants
+
+    def sales_report(self, request):
+        """Sales by day, product, category or payment method over a date range: a chart, the table, and the same
+        rows as a CSV download (?format=csv), from the order snapshots only."""
+        tenant, tenants = self._report_tenant(request)
+        context = {**self.admin_site.each_context(request), "title": "Sales report", "tenants": tenants,
+                   "tenant": tenant, "opts": self.model._meta}
+        if tenant is None:
+            return TemplateResponse(request, "admin/pos_core/sales_report.html", context)
+        today = timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.timezone)).date()
+        form = SalesReportForm(request.GET or None, initial={"date_from": today - timedelta(days=29), "date_to": today,
+                                                             "group_by": "day"})
+        data = form.cleaned_data if form.is_bound and form.is_valid() else None
+        if data is None and not form.is_bound:
+            data = {key: form.initial[key] for key in ("date_from", "date_to", "group_by")}
+        context["form"] = form
+        if data is None:
+            return TemplateResponse(request, "admin/pos_core/sales_report.html", context)
+        rows = sales_report(tenant_id=tenant.id, date_from=data["date_from"], date_to=data["date_to"],
+                            group_by=data["group_by"], tz=tenant.timezone, currency=tenant.currency)
+        locale = (tenant.locales or ("en",))[0]
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(sales_report_csv(rows, group_by=data["group_by"], locale=locale),
+                                    content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = (f'attachment; filename="sales-{data["group_by"]}-{data["date_from"]}-'
+                                               f'{data["date_to"]}.csv"')
+            return response
+        money = lambda amount: Money(amount, tenant.currency)  # noqa: E731
+        lines = [{"label": _report_label(row, data["group_by"], locale), "quantity": row["quantity"],
+                  "orders": row["orders"], "gross": money(row["gross"]), "refunds": money(row["refunds"]),
+                  "net": money(row["net"]), "gross_amount": row["gross"], "refund_amount": row["refunds"]}
+                 for row in rows]
+        peak = max([line["gross_amount"] for line in lines] + [1])
+        height, step = 240, max(8, min(30, 900 // max(len(lines), 1)))
+        bars = []
+        for index, line in enumerate(lines):
+            h = round(line["gross_amount"] * (height - 40) / peak)
+            r = round(line["refund_amount"] * (height - 40) / peak)
+            x = 10 + index * step
+            bars.append({"x": x, "y": height - 20 - h, "h": h, "ry": height - 20 - r, "rh": r, "w": step - 4,
+                         "lx": x + (step - 4) // 2, "label": str(line["label"])[-5:] if data["group_by"] == "day"
+                         else str(line["label"])[:4], "title": f"{line['label']}: {line['gross']} gross, "
+                                                               f"{line['refunds']} refunded"})
+        default_range = not request.GET.get("date_from") and data["group_by"] == "day"
+        context.update(title="Sales, last 30 days" if default_range else "Sales report", bars=bars,
+                       width=max(20 + len(lines) * step, 300), height=height, chart_base=height - 20)
+        query = request.GET.copy()
+        query["format"] = "csv"
+        context.update(data=data, lines=lines, csv_query=query.urlencode(),
+                       totals={key: money(sum(row[key] for row in rows)) for key in ("gross", "refunds", "net")},
+                       quantity=sum(row["quantity"] for row in rows))
         return TemplateResponse(request, "admin/pos_core/sales_report.html", context)
+
+    def end_of_day_report(self, request):
+        """One day's summary, as the terminals' end-of-day report: orders, totals, refunds, per payment method."""
+        tenant, tenants = self._report_tenant(request)
+        context = {**self.admin_site.each_context(request), "title": "End of day", "tenants": tenants,
+                   "tenant": tenant, "opts": self.model._meta}
+        if tenant is not None:
+            today = timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.timezone)).date()
+            form = EndOfDayForm(request.GET or None, initial={"day": today})
+            day = form.cleaned_data["day"] if form.is_bound and form.is_valid() else (None if form.is_bound else today)
+            context["form"] = form
+            if day is not None:
+                summary = end_of_day(tenant_id=tenant.id, day=day, tz=tenant.timezone, currency=tenant.currency)
+                money = lambda amount: Money(amount, tenant.currency)  # noqa: E731
+                context.update(day=day, summary=summary, amounts=[
+                    (label, money(summary[key])) for key, label in (
+                        ("subtotal", "Subtotal"), ("service_charge", "Service charge"), ("tax", "Tax"),
+                        ("rounding", "Rounding"), ("gross", "Gross"), ("refunds", "Refunds"), ("net", "Net"))],
+                    methods=[{**m, "gross": money(m["gross"]), "refunds": money(m["refunds"]), "net": money(m["net"])}
+                             for m in summary["payment_methods"]])
+        return TemplateResponse(request, "admin/pos_core/end_of_day.html", context)
 
     # --- the order as a manager reads it, and refunds from it -------------------------------------------
 
     def get_urls(self):
         return [path("sales-report/", self.admin_site.admin_view(self.sales_report), name="pos_core_sales_report"),
+                path("end-of-day/", self.admin_site.admin_view(self.end_of_day_report), name="pos_core_end_of_day"),
                 path("<uuid:order_id>/refund/", self.admin_site.admin_view(self.refund_view),
                      name="pos_core_order_refund"),
                 *super().get_urls()]
@@ -329,7 +415,9 @@ class OrderAdmin(ReadOnlyTenantAdmin):
 
 
 admin.site.register_report(title="Sales report", url_name="admin:pos_core_sales_report",
-                           description="Daily sales for 30 days, today's end of day, by payment method.")
+                           description="By day, product, category or payment method; chart and CSV.")
+admin.site.register_report(title="End of day", url_name="admin:pos_core_end_of_day",
+                           description="A day's orders, totals, refunds and payment methods.")
 
 
 class SagaLogInline(admin.TabularInline):

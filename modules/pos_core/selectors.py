@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 import zoneinfo
 from datetime import date, datetime, time, timedelta
@@ -330,3 +332,23 @@ def ticket_list(*, tenant_id: uuid.UUID, station: str | None = None, status: str
     if status:
         queryset = queryset.filter(status=status)
     return queryset.order_by("created_at", "id")
+
+
+def sales_report_csv(rows: list[dict[str, Any]], *, group_by: str, locale: str) -> str:
+    """The sales report as CSV text: one line per group, names in `locale` (the terminal API and the admin's)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    label = {"day": ["day"], "product": ["product_id", "variant", "name"], "category": ["category_id", "name"],
+             "payment_method": ["payment_method"]}[group_by]
+    writer.writerow([*label, "quantity", "orders", "gross", "refunds", "net", "currency"])
+    for row in rows:
+        if group_by == "product":
+            names = row["names"].get("product", {}) if row["names"] else {}
+            head = [row["product_id"], row["variant"] or "", names.get(locale, "")]
+        elif group_by == "category":
+            head = [row["category_id"] or "", (row["names"] or {}).get(locale, "")]
+        else:
+            head = [row[group_by]]
+        writer.writerow([*head, row["quantity"], row["orders"], row["gross"], row["refunds"], row["net"],
+                         row["currency"]])
+    return buffer.getvalue()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 
 from django.http import HttpResponse
@@ -181,23 +179,9 @@ class SalesReportView(APIView):
 
 
 def _csv(rows, group_by, tenant, data) -> HttpResponse:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    label = {"day": ["day"], "product": ["product_id", "variant", "name"], "category": ["category_id", "name"],
-             "payment_method": ["payment_method"]}[group_by]
-    writer.writerow([*label, "quantity", "orders", "gross", "refunds", "net", "currency"])
     locale = tenant.locales[0] if tenant.locales else "en"
-    for row in rows:
-        if group_by == "product":
-            names = row["names"].get("product", {}) if row["names"] else {}
-            head = [row["product_id"], row["variant"] or "", names.get(locale, "")]
-        elif group_by == "category":
-            head = [row["category_id"] or "", (row["names"] or {}).get(locale, "")]
-        else:
-            head = [row[group_by]]
-        writer.writerow([*head, row["quantity"], row["orders"], row["gross"], row["refunds"], row["net"],
-                         row["currency"]])
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(selectors.sales_report_csv(rows, group_by=group_by, locale=locale),
+                            content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (f'attachment; filename="sales-{group_by}-{data["date_from"]}-'
                                        f'{data["date_to"]}.csv"')
     return response
