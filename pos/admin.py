@@ -6,6 +6,9 @@ the tenant of a new row and see a tenant column."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import admin
 
@@ -92,6 +95,34 @@ class OperatorToolAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return is_operator(request.user) and super().has_delete_permission(request, obj)
+
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Something of another module that points at a row about to be deleted (a menu item at a product)."""
+
+    text: str
+    url: str = ""
+
+
+# Modules never import each other's admins: a module that keeps references to another's rows (by id) registers a
+# finder and a remover for the concept ("product"), and the owner's delete page asks here before it deletes.
+_references: dict[str, list[tuple[Callable, Callable | None]]] = {}
+
+
+def register_references(concept: str, *, find: Callable, remove: Callable | None = None) -> None:
+    """`find(tenant_id, ids) -> list[Reference]`; `remove(tenant_id, ids) -> int` takes the references away."""
+    if (find, remove) not in _references.setdefault(concept, []):
+        _references[concept].append((find, remove))
+
+
+def references_to(concept: str, tenant_id, ids: list[str]) -> list[Reference]:
+    return [ref for find, _ in _references.get(concept, []) for ref in find(tenant_id, ids)]
+
+
+def remove_references_to(concept: str, tenant_id, ids: list[str]) -> int:
+    return sum(remove(tenant_id, ids) for _, remove in _references.get(concept, []) if remove)
 
 
 from pos.events import admin as _events_admin  # noqa: E402, F401 - registers the event deliveries admin

@@ -186,3 +186,41 @@ def test_a_manager_reads_only_their_own_restaurants_reports(client, tenant, othe
         assert "Their tea" not in page and other_tenant.name not in page, url
     assert client.get(f"/admin/pos_core/order/{theirs['id']}/change/").status_code in (302, 404)
     assert client.get(f"/admin/pos_core/order/{theirs['id']}/refund/").status_code in (302, 404)
+
+
+def test_low_stock_alerts_name_their_products_in_the_admin(client, tenant, api):
+    make_catalog(tenant.id)
+    place(api, items=[{"product_id": "tea", "variant": "large", "quantity": 9}],
+          payment={"method": "cash", "tendered": 50000})
+    drain()
+    client.force_login(staff(tenant, "boss"))
+    listing = client.get("/admin/pos_core/lowstockalert/")
+    page = text(listing)
+    assert listing.context["cl"].result_count == 1, page[page.find("result_list"):][:500]
+    assert "Tea (Large)" in page[page.find('id="result_list"'):]
+    alert = listing.context["cl"].result_list[0]
+    assert "Tea (Large)" in text(client.get(f"/admin/pos_core/lowstockalert/{alert.pk}/change/"))
+
+
+def test_deleting_a_product_on_a_menu_warns_and_takes_it_off_the_menu(client, tenant):
+    from modules.restaurant import api as restaurant
+    from modules.restaurant.api import ItemSpec, SectionSpec
+
+    make_catalog(tenant.id)
+    menu = restaurant.create_menu(tenant_id=tenant.id, name="All day", sections=[SectionSpec(names={"en": "Mains"})])
+    restaurant.add_menu_item(tenant_id=tenant.id, section_id=menu.sections[0].id, item=ItemSpec(product_id="mohinga"))
+    client.force_login(staff(tenant, "boss"))
+
+    page = text(client.get("/admin/inventory/product/mohinga/delete/"))
+    assert "Mohinga is still in use" in page and "on the menu All day (Mains)" in page
+    assert 'name="take_off_menus"' in page
+    response = client.post("/admin/inventory/product/mohinga/delete/", {"post": "yes", "take_off_menus": "1"},
+                           follow=True)
+    said = " ".join(str(m) for m in response.context["messages"])
+    assert "Mohinga was taken off 1 menu item(s)" in said
+    assert inventory.get_products(tenant_id=tenant.id, product_ids=["mohinga"]) == {}
+    assert restaurant.get_menu(tenant_id=tenant.id, menu_id=menu.id).sections[0].items == ()
+    # a product on no menu is deleted the plain way; its stock is a click away from its page
+    assert "still in use" not in text(client.get("/admin/inventory/product/tea/delete/"))
+    tea_page = text(client.get("/admin/inventory/product/tea/change/"))
+    assert 'href="/admin/inventory/stockitem/?product_id__in=tea"' in tea_page

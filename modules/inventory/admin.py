@@ -20,7 +20,7 @@ from django.utils.html import format_html
 
 from modules.accounts import api as accounts
 from pos import tenancy
-from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
+from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin, references_to, remove_references_to
 from pos.errors import DomainError
 
 from .errors import InvalidProduct, StaleVersion
@@ -599,6 +599,20 @@ class ProductAdmin(TenantScopedAdmin):
         except DomainError as exc:
             request.pos_not_saved = True
             messages.error(request, f"Not saved: {exc.detail}")
+
+    def render_delete_form(self, request, context):
+        """Deleting a product that is on a menu says where it is and offers to take it off those menus."""
+        obj = context.get("object")
+        if obj is not None:
+            context["references"] = references_to("product", obj.tenant_id, [obj.pk])
+        return super().render_delete_form(request, context)
+
+    def delete_model(self, request, obj) -> None:
+        if request.POST.get("take_off_menus"):
+            removed = remove_references_to("product", obj.tenant_id, [obj.pk])
+            if removed:
+                messages.info(request, f"{obj} was taken off {removed} menu item(s).")
+        super().delete_model(request, obj)
 
     def response_add(self, request, obj, post_url_continue=None):
         if getattr(request, "pos_not_saved", False):  # only the error is said, never "added successfully"

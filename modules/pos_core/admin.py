@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from modules.accounts import api as accounts
+from modules.inventory import api as inventory
 from modules.payment import api as payment
 from pos import tenancy
 from pos.admin import OperatorToolAdmin, ReadOnlyTenantAdmin, TenantScopedAdmin
@@ -457,15 +459,45 @@ class OrderSagaAdmin(OperatorToolAdmin, ReadOnlyTenantAdmin):
         return obj.last_error[:80]
 
 
+def _product_names(tenant_id, alerts) -> dict[tuple[str, str | None], str]:
+    """Alerts name products as inventory names them (one batched call); an unknown product keeps its id."""
+    tenant = accounts.get_tenant(tenant_id)
+    products = inventory.get_products(tenant_id=tenant_id, product_ids=sorted({a.product_id for a in alerts}))
+    locale = (tenant.locales or ("en",))[0]
+    labels = {}
+    for alert in alerts:
+        product, variant = products.get(alert.product_id), alert.variant or None
+        name = _name(product.names, locale) if product else alert.product_id
+        if variant:
+            info = product.variant(variant) if product else None
+            name += f" ({_name(info.names, locale) if info else variant})"
+        labels[(alert.product_id, variant)] = name
+    return labels
+
+
+class AlertChangeList(ChangeList):
+    """Names the page's products with one call to inventory per restaurant on the page."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        by_tenant: dict = {}
+        for alert in self.result_list:
+            by_tenant.setdefault(alert.tenant_id, []).append(alert)
+        for tenant_id, alerts in by_tenant.items():
+            labels = _product_names(tenant_id, alerts)
+            for alert in alerts:
+                alert.product_names = labels[(alert.product_id, alert.variant or None)]
+
+
 @admin.register(LowStockAlert)
 class LowStockAlertAdmin(TenantScopedAdmin):
-    list_display = ["product_id", "variant", "level", "current_level", "threshold", "status", "opened_at",
-                    "closed_at", "resolution"]
+    list_display = ["product", "level", "current_level", "threshold", "status", "opened_at", "closed_at",
+                    "resolution"]
     list_filter = ["status", ("opened_at", admin.DateFieldListFilter)]
     search_fields = ["product_id", "variant"]
     actions = ["close_alerts"]
-    readonly_fields = ["product_id", "variant", "level", "current_level", "threshold", "status", "opened_at",
-                       "closed_at", "closed_by", "resolution"]
+    readonly_fields = ["product", "product_id", "variant", "level", "current_level", "threshold", "status",
+                       "opened_at", "closed_at", "closed_by", "resolution"]
     fields = readonly_fields
 
     def has_add_permission(self, request) -> bool:
@@ -473,6 +505,16 @@ class LowStockAlertAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_changelist(self, request, **kwargs):
+        return AlertChangeList
+
+    @admin.display(description="Product")
+    def product(self, obj) -> str:
+        names = getattr(obj, "product_names", None)
+        if names is None:  # a single alert's page
+            names = _product_names(obj.tenant_id, [obj]).get((obj.product_id, obj.variant or None), obj.product_id)
+        return names
 
     @admin.action(description="Close the selected alerts")
     def close_alerts(self, request, queryset) -> None:

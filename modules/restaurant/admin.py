@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from modules.accounts import api as accounts
 from modules.inventory import api as inventory
 from pos import tenancy
-from pos.admin import ReadOnlyTenantAdmin, TenantScopedAdmin
+from pos.admin import ReadOnlyTenantAdmin, Reference, TenantScopedAdmin, register_references
 from pos.errors import DomainError
 
 from . import services
@@ -356,3 +356,17 @@ class TabAdmin(ReadOnlyTenantAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("table")
+
+
+def _menu_items_of(tenant_id, product_ids: list[str]) -> list[Reference]:
+    with tenancy.tenant_context(tenant_id):
+        items = MenuItem.objects.filter(product_id__in=product_ids).select_related("section__menu")
+        return [Reference(text=f"on the menu {item.section.menu.name} ({item.section})",
+                          url=reverse("admin:restaurant_menusection_change", args=[item.section_id])) for item in items]
+
+
+def _take_off_menus(tenant_id, product_ids: list[str]) -> int:
+    return sum(services.menu_items_remove_product(tenant_id=tenant_id, product_id=pid) for pid in product_ids)
+
+
+register_references("product", find=_menu_items_of, remove=_take_off_menus)

@@ -171,6 +171,13 @@ def menu_items_flag_product(*, tenant_id: uuid.UUID, product_id: str, unavailabl
             product_unavailable=unavailable)
 
 
+def menu_items_remove_product(*, tenant_id: uuid.UUID, product_id: str) -> int:
+    """Take `product_id` off every menu of the restaurant; returns how many items were removed."""
+    with tenant_context(tenant_id), transaction.atomic(using=DB):
+        removed, _ = MenuItem.objects.filter(product_id=product_id).delete()
+        return removed
+
+
 # --- tables and tabs -----------------------------------------------------------------------------------
 
 
