@@ -224,3 +224,21 @@ def test_deleting_a_product_on_a_menu_warns_and_takes_it_off_the_menu(client, te
     assert "still in use" not in text(client.get("/admin/inventory/product/tea/delete/"))
     tea_page = text(client.get("/admin/inventory/product/tea/change/"))
     assert 'href="/admin/inventory/stockitem/?product_id__in=tea"' in tea_page
+
+
+def test_a_manager_sets_up_a_kitchen_station_by_names_and_categories(client, tenant):
+    from modules.pos_core.models import KitchenStation
+    from pos.tenancy import tenant_context
+
+    make_catalog(tenant.id)
+    client.force_login(staff(tenant, "boss"))
+    page = text(client.get("/admin/pos_core/kitchenstation/add/"))
+    assert 'name="name_my"' in page and 'value="noodles"' in page and "Noodles" in page
+    response = client.post("/admin/pos_core/kitchenstation/add/", {
+        "key": "noodle-bar", "name_en": "Noodle bar", "name_my": "ခေါက်ဆွဲဘား", "categories": ["noodles"],
+        "position": "0"})
+    assert response.status_code == 302, text(response)[:3000]
+    with tenant_context(tenant.id):
+        station = KitchenStation.objects.get(key="noodle-bar")
+    assert station.names == {"en": "Noodle bar", "my": "ခေါက်ဆွဲဘား"} and station.category_ids == ["noodles"]
+    assert "Noodle bar / ခေါက်ဆွဲဘား" in text(client.get("/admin/pos_core/kitchenstation/"))

@@ -525,12 +525,64 @@ class LowStockAlertAdmin(TenantScopedAdmin):
         self.message_user(request, f"Closed {count} alert(s).", messages.SUCCESS)
 
 
+class StationForm(forms.ModelForm):
+    locales: list[str] = []
+
+    class Meta:
+        model = KitchenStation
+        fields = ["key", "is_default", "position"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for code in self.locales:
+            self.initial.setdefault(f"name_{code}", (self.instance.names or {}).get(code, ""))
+        self.initial.setdefault("categories", list(self.instance.category_ids or []))
+
+    def clean(self):
+        data = super().clean()
+        self.instance.names = {code: data.get(f"name_{code}", "").strip() for code in self.locales
+                               if data.get(f"name_{code}", "").strip()}
+        self.instance.category_ids = list(data.get("categories") or [])
+        return data
+
+
 @admin.register(KitchenStation)
 class KitchenStationAdmin(TenantScopedAdmin):
-    """Preparation stations: which catalog categories each one prepares (the kitchen display filters by key)."""
+    """Preparation stations: which catalog categories each one prepares (the kitchen display filters by key).
+    Names per language and the categories are plain fields; categories are chosen from the catalog by name."""
 
-    list_display = ["key", "names", "category_ids", "is_default", "position"]
-    fields = ["key", "names", "category_ids", "is_default", "position"]
+    list_display = ["key", "name", "categories", "is_default", "position"]
+
+    def _tenant(self, request, obj=None):
+        scope = tenancy.current_scope()
+        tenant_id = obj.tenant_id if obj is not None else (scope if isinstance(scope, uuid.UUID) else None)
+        return accounts.get_tenant(tenant_id) if tenant_id else None
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        tenant = self._tenant(request, obj)
+        locales = list(tenant.locales) if tenant else ["en", "my"]
+        categories = inventory.list_categories(tenant_id=tenant.id) if tenant else []
+        fields = {f"name_{code}": forms.CharField(label=f"Name ({code})", max_length=80) for code in locales}
+        fields["categories"] = forms.MultipleChoiceField(
+            required=False, widget=forms.CheckboxSelectMultiple, help_text="Items of these categories are sent here.",
+            choices=[(c.id, _name(c.names, locales[0]) or c.id) for c in categories])
+        form = type("KitchenStationForm", (StationForm,), {**fields, "locales": locales})
+        kwargs["form"] = form
+        kwargs["fields"] = ["key", *fields, "is_default", "position"]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        tenant = self._tenant(request, obj)
+        locales = list(tenant.locales) if tenant else ["en", "my"]
+        return ["key", *[f"name_{code}" for code in locales], "categories", "is_default", "position"]
+
+    @admin.display(description="Name")
+    def name(self, obj) -> str:
+        return " / ".join(v for v in obj.names.values() if v)
+
+    @admin.display(description="Categories")
+    def categories(self, obj) -> str:
+        return ", ".join(obj.category_ids) or "—"
 
 
 @admin.register(TableServiceSettings)
