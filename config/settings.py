@@ -227,6 +227,14 @@ EVENTS_REENQUEUE_MS = env.int("EVENTS_REENQUEUE_MS", 30_000)  # a row sent and n
 EVENTS_SWEEP_BATCH = env.int("EVENTS_SWEEP_BATCH", 500)
 EVENTS_BROKER_COOLDOWN_MS = env.int("EVENTS_BROKER_COOLDOWN_MS", 5000)  # after a broker error, rows go to the sweep
 EVENTS_HANDLER_MODULES = env.csv("EVENTS_HANDLER_MODULES", "")  # extra handler modules to load (tests, tools)
+# Retention: delivered events with their deliveries, and inbox records, are purged after this many hours (never
+# shorter than the retry horizon: refused at start-up), every EVENTS_PURGE_EVERY_SECONDS, in batches; dead
+# letters stay until an operator acts.
+EVENTS_RETENTION_HOURS = env.int("EVENTS_RETENTION_HOURS", 7 * 24)
+EVENTS_PURGE_EVERY_SECONDS = env.int("EVENTS_PURGE_EVERY_SECONDS", 3600)
+EVENTS_PURGE_BATCH = env.int("EVENTS_PURGE_BATCH", 5000)
+EVENTS_PURGE_PAUSE_MS = env.int("EVENTS_PURGE_PAUSE_MS", 20)  # between batches: room for everyone else
+EVENTS_PURGE_MAX_SECONDS = env.int("EVENTS_PURGE_MAX_SECONDS", 600)  # one run's share; the next run goes on
 
 # --- Module settings ------------------------------------------------------------------------------
 # inventory: how long a reservation holds stock, and how often expired ones are released

@@ -29,6 +29,14 @@ class KernelConfig(AppConfig):
             "schedule": timedelta(milliseconds=settings.EVENTS_SWEEP_MS),
             "options": {"expires": max(settings.EVENTS_SWEEP_MS * 2 // 1000, 1)},
         })
+        # Delivered events, deliveries and inbox records past their retention (refused if too short).
+        from pos.events.purge import check_retention
+
+        check_retention()
+        settings.CELERY_BEAT_SCHEDULE.setdefault("pos.events.purge", {
+            "task": "pos.events.purge",
+            "schedule": timedelta(seconds=settings.EVENTS_PURGE_EVERY_SECONDS),
+        })
         # Idempotency keys past their retention.
         settings.CELERY_BEAT_SCHEDULE.setdefault("pos.purge_idempotency_keys", {
             "task": "pos.purge_idempotency_keys",

@@ -70,6 +70,7 @@ class OutboxEvent(models.Model):
             models.Index(fields=["status", "next_attempt_at"], name="outbox_due"),
             models.Index(fields=["name", "occurred_at"], name="outbox_name_time"),
             models.Index(fields=["occurred_at"], name="outbox_time"),
+            models.Index(fields=["status", "delivered_at"], name="outbox_purge"),
         ]
         ordering = ["created_at"]
 

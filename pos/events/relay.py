@@ -443,18 +443,21 @@ def drain(aliases: Iterable[str] | None = None, *, now: datetime | None = None) 
 
 def replay(using: str, delivery_ids: Iterable[uuid.UUID], *, include_delivered: bool = False) -> int:
     """Resubmit deliveries (dead ones; delivered ones too with `include_delivered`, which the inbox then
-    acknowledges without a second effect). Returns how many were resubmitted; each is dispatched at once.
+    acknowledges without a second effect; only those delivered within the retention window, whose inbox
+    records are still kept). Returns how many were resubmitted; each is dispatched at once.
     The delivery's history stays: every attempt made so far, its first (and latest) delivery time and its
     last error remain; the replay is counted and gets a fresh retry budget."""
+    from pos.events.purge import retention
     from pos.models import EventDelivery
 
-    statuses = [EventDelivery.Status.DEAD]
-    if include_delivered:
-        statuses.append(EventDelivery.Status.DELIVERED)
-    delivery_ids = list(delivery_ids)
     now = timezone.now()
+    replayable = Q(status=EventDelivery.Status.DEAD)
+    if include_delivered:
+        # Only while the consumer's inbox still remembers it (see pos/events/purge.py), or it would apply twice.
+        replayable |= Q(status=EventDelivery.Status.DELIVERED, delivered_at__gte=now - retention())
+    delivery_ids = list(delivery_ids)
     with transaction.atomic(using=using):
-        rows = EventDelivery.objects.using(using).filter(id__in=delivery_ids, status__in=statuses)
+        rows = EventDelivery.objects.using(using).filter(replayable, id__in=delivery_ids)
         event_ids = list(dict.fromkeys(rows.values_list("event_id", flat=True)))
         count = rows.update(status=EventDelivery.Status.PENDING, attempts_at_replay=F("attempts"),
                             replayed_at=now, next_attempt_at=now,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 
 from celery import shared_task
+from django.conf import settings
 from django.db import close_old_connections
 
+from pos.events import purge as retention
 from pos.events import relay
 
 
@@ -25,3 +27,13 @@ def sweep() -> dict[str, int]:
     """Send again what the after-commit relay left behind (broker down, retry due, worker died)."""
     close_old_connections()
     return relay.sweep()
+
+
+@shared_task(name="pos.events.purge", ignore_result=True)
+def purge() -> dict[str, int]:
+    """Delete delivered events, their deliveries and inbox records older than the retention window, batch by
+    batch, for at most EVENTS_PURGE_MAX_SECONDS (the next run goes on)."""
+    close_old_connections()
+    report = retention.purge(max_seconds=settings.EVENTS_PURGE_MAX_SECONDS)
+    return {"events": sum(report.events.values()), "deliveries": sum(report.deliveries.values()),
+            "inbox": sum(report.inbox.values())}

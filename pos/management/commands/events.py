@@ -6,6 +6,8 @@
     manage.py events replay --id <event id>         resubmit its dead deliveries (also --name/--since/--until,
                                                     --handler, --all-dead; --include-delivered; --dry-run)
     manage.py events sweep [--loop]                 send (or, embedded, deliver) what is due now
+    manage.py events purge [--dry-run]              delete delivered events, deliveries and inbox records older
+                                                    than the retention window (EVENTS_RETENTION_HOURS), in batches
 
 Times are ISO 8601 (`2026-11-24T18:00`, taken in the project's time zone when naive) or relative (`90s`,
 `15m`, `2h`, `3d` ago). Every sub-command takes `--database` (repeatable) to look at some databases only."""
@@ -63,7 +65,7 @@ class Command(BaseCommand):
     help = "Inspect and operate the event outbox: stats, list, inspect, replay, sweep."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{stats,list,inspect,replay,sweep}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{stats,list,inspect,replay,sweep,purge}")
 
         def common(p: CommandParser) -> CommandParser:
             p.add_argument("--database", action="append", dest="aliases", metavar="ALIAS",
@@ -99,6 +101,10 @@ class Command(BaseCommand):
         p = common(sub.add_parser("sweep", help="Send (service) or deliver (embedded) what is due now."))
         p.add_argument("--loop", action="store_true", help="Keep sweeping (embedded mode has no beat).")
         p.add_argument("--interval-ms", type=int, default=None, help="Milliseconds between sweeps with --loop.")
+
+        p = common(sub.add_parser("purge", help="Delete delivered events and inbox records past the retention."))
+        p.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
+        p.add_argument("--batch", type=int, default=None, help="Rows per batch (EVENTS_PURGE_BATCH).")
 
     # --- helpers -----------------------------------------------------------------------------------------
 
@@ -282,3 +288,33 @@ class Command(BaseCommand):
             if not options["loop"]:
                 return
             time.sleep(interval_ms / 1000)
+
+    def do_purge(self, options) -> None:
+        from pos.events import purge as retention
+        from pos.models import InboxRecord, OutboxEvent
+
+        aliases = self._aliases(options)
+        if options["batch"] is not None and options["batch"] < 1:
+            raise CommandError("--batch must be at least 1.")
+        now = timezone.now()
+        cutoff = now - retention.retention()
+        inbox_cutoff = cutoff - retention.retry_horizon()
+        self.stdout.write(f"Retention {retention.retention()}: delivered events before {cutoff.isoformat()}, "
+                          f"inbox records before {inbox_cutoff.isoformat()}; dead letters are kept.")
+        if options["dry_run"]:
+            for alias in aliases:
+                events = OutboxEvent.objects.using(alias).filter(
+                    status=OutboxEvent.Status.DELIVERED, delivered_at__lt=cutoff).count()
+                inbox = InboxRecord.objects.using(alias).filter(handled_at__lt=inbox_cutoff).count()
+                self.stdout.write(f"{alias}: would delete {events} events (with their deliveries), "
+                                  f"{inbox} inbox records")
+            return
+
+        def progress(alias: str, table: str, deleted: int) -> None:
+            self.stdout.write(f"  {alias} {table}: {deleted} deleted so far")
+
+        report = retention.purge(aliases, now=now, batch=options["batch"], progress=progress)
+        for alias in aliases:
+            self.stdout.write(f"{alias}: {report.events[alias]} events, {report.deliveries[alias]} deliveries, "
+                              f"{report.inbox[alias]} inbox records deleted")
+        self.stdout.write(self.style.SUCCESS(f"Done: {report.total} rows in {report.batches} batches."))
