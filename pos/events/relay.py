@@ -446,7 +446,7 @@ def replay(using: str, delivery_ids: Iterable[uuid.UUID], *, include_delivered: 
     acknowledges without a second effect; only those delivered within the retention window, whose inbox
     records are still kept). Returns how many were resubmitted; each is dispatched at once.
     The delivery's history stays: every attempt made so far, its first (and latest) delivery time and its
-    last error remain; the replay is counted and gets a fresh retry budget."""
+    last error remain; the replay's time is recorded and it gets a fresh retry budget."""
     from pos.events.purge import retention
     from pos.models import EventDelivery
 
