@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install migrate seed lint lint-imports check worker beat service-test bench clean
+.PHONY: run test install migrate seed lint lint-imports check worker beat service-test bench faults clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -50,6 +50,13 @@ beat: install
 bench: install
 	@failed=""; for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; done; \
 	if [ -n "$$failed" ]; then echo "did not complete:$$failed"; exit 1; fi
+
+## The fault suite: service mode (gunicorn, Celery worker and beat, PostgreSQL per module, a Redis of its own)
+## under worker, web, Redis, database-connection and provider faults, money and stock checked after each.
+## PROFILE=short is the part CI runs (about 5 minutes); the full suite takes under 15.
+PROFILE ?= full
+faults: install
+	$(PY) -m tests.faults --profile $(PROFILE)
 
 clean:
 	rm -rf var/*.sqlite3* .pytest_cache .ruff_cache

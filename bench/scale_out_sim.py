@@ -35,12 +35,10 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import itertools
-import json
 import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,25 +46,33 @@ import tempfile
 import threading
 import time
 import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-PG = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
+from cluster import (  # the shared harness beside this script (bench/ is on the path when run as a script)
+    MODULES,
+    PYTHON,
+    Answer,
+    ClusterError,
+    Databases,
+    Processes,
+    free_ports,
+    manage,
+    percentile,
+    request,
+    tail,
+    wait_ready,
+)
+from cluster import redis_flush as flush_redis_db
+from cluster import service_env as cluster_env
+
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 11
-MODULES = {"accounts": "DATABASE_URL", "inventory": "DATABASE_URL_INVENTORY", "pos_core": "DATABASE_URL_POS_CORE",
-           "payment": "DATABASE_URL_PAYMENT", "restaurant": "DATABASE_URL_RESTAURANT"}
-DB = {module: f"scale_{module}" for module in MODULES}
+DATABASES = Databases("scale")
+DB = DATABASES.names
 PRODUCTS = ("sim-noodle", "sim-tea")
 SCARCE = "sim-scarce"
-
-
-class SimulationError(Exception):
-    """The simulation could not run (a process did not start, a command failed)."""
+SimulationError = ClusterError  # the simulation could not run (a process did not start, a command failed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -96,180 +102,33 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-# --- environment, commands, databases, Redis ------------------------------------------------------------
+# --- environment, databases, Redis (the harness is bench/cluster.py) ----------------------------------------
 
 def service_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DATABASE_URL", "CELERY_", "EVENTS_", "MONGODB_")) and k not in {"REDIS_URL"}}
-    env.update({name: f"postgres://postgres@127.0.0.1:5432/{DB[module]}" for module, name in MODULES.items()})
-    env.update({"REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}", "POS_ENV": "development",
-                "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING", "POS_VAR_DIR": str(var_dir),
-                "PYTHONUNBUFFERED": "1"})
-    return env
-
-
-def run(command: list[str], *, env: dict | None = None, timeout: float = 120, check: bool = True
-        ) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise SimulationError(f"`{' '.join(command)}` exited {result.returncode}:\n{result.stdout}{result.stderr}")
-    return result
-
-
-def manage(env: dict, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess:
-    return run([PYTHON, "manage.py", *args], env=env, timeout=timeout, check=check)
+    return cluster_env(DATABASES, f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}", var_dir)
 
 
 def psql(module: str, sql: str) -> list[list[str]]:
-    out = run(["psql", *PG, "-d", DB[module], "-AtqX", "-v", "ON_ERROR_STOP=1", "-F", "\t", "-c", sql], timeout=60)
-    return [line.split("\t") for line in out.stdout.splitlines() if line]
+    return DATABASES.rows(module, sql)
 
 
 def psql_value(module: str, sql: str) -> int:
-    rows = psql(module, sql)
-    return int(rows[0][0] or 0) if rows else 0
+    return DATABASES.value(module, sql)
 
 
 def drop_databases() -> None:
-    for name in DB.values():
-        run(["dropdb", *PG, "--if-exists", "--force", name], timeout=60, check=False)
+    DATABASES.drop()
 
 
 def create_databases() -> None:
-    drop_databases()  # left over by a run that was killed
-    for name in DB.values():
-        run(["createdb", *PG, name], timeout=60)
+    DATABASES.create()
 
 
 def redis_flush() -> None:
-    """FLUSHDB on this simulation's Redis database only (RESP over a socket; no client library needed)."""
-    with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=5) as conn:
-        db = str(REDIS_DB)
-        conn.sendall(f"*2\r\n$6\r\nSELECT\r\n${len(db)}\r\n{db}\r\n*1\r\n$7\r\nFLUSHDB\r\n".encode())
-        reply = b""
-        while reply.count(b"\r\n") < 2:
-            chunk = conn.recv(64)
-            if not chunk:
-                break
-            reply += chunk
-        if not reply.startswith(b"+OK"):
-            raise SimulationError(f"Redis refused FLUSHDB on database {REDIS_DB}: {reply!r}")
-
-
-# --- processes ----------------------------------------------------------------------------------------------
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-
-
-class Processes:
-    def __init__(self, env: dict, log_dir: Path) -> None:
-        self.env, self.log_dir, self.items = env, log_dir, []
-
-    def start(self, name: str, command: list[str]) -> Process:
-        log = self.log_dir / f"{name}.log"
-        with open(log, "wb") as out:
-            popen = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        process = Process(name, popen, log)
-        self.items.append(process)
-        return process
-
-    def check_alive(self) -> None:
-        for process in self.items:
-            if process.popen.poll() is not None:
-                raise SimulationError(f"{process.name} exited with {process.popen.returncode}:\n{tail(process.log)}")
-
-    def stop_all(self) -> None:
-        for process in self.items:  # each was started in its own session: signal its group (worker children too)
-            if process.popen.poll() is None:
-                try:
-                    os.killpg(process.popen.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 15
-        for process in self.items:
-            try:
-                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(process.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.popen.wait(timeout=5)
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def wait_ready(ports: list[int], processes: Processes, deadline: float) -> None:
-    pending = set(ports)
-    while pending:
-        processes.check_alive()
-        for port in list(pending):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-                    if response.status == 200:
-                        pending.discard(port)
-            except (urllib.error.URLError, OSError):
-                pass
-        if pending and time.monotonic() > deadline:
-            raise SimulationError(f"/readyz did not answer 200 on ports {sorted(pending)}")
-        time.sleep(0.3)
+    flush_redis_db(REDIS_HOST, REDIS_PORT, REDIS_DB)
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------------
-
-@dataclass
-class Answer:
-    status: int
-    body: dict | list | None
-    replayed: bool
-    seconds: float
-
-
-def request(method: str, port: int, path: str, token: str, body: dict | None = None, key: str | None = None,
-            timeout: float = 30) -> Answer:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    req.add_header("Accept", "application/json")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key is not None:
-        req.add_header("Idempotency-Key", key)
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 (http://127.0.0.1 only)
-            status, raw, headers = response.status, response.read(), response.headers
-    except urllib.error.HTTPError as exc:
-        status, raw, headers = exc.code, exc.read(), exc.headers
-    elapsed = time.perf_counter() - started
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = {"raw": raw[:200].decode(errors="replace")}
-    return Answer(status, parsed, (headers.get("Idempotent-Replayed") or "").lower() == "true", elapsed)
-
 
 @dataclass
 class Outcome:
@@ -398,11 +257,6 @@ def run_phase(name: str, tokens: list[str], bodies_for, args: argparse.Namespace
     for outcome in outcomes:
         outcome.phase = name
     return outcomes, time.perf_counter() - started
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000 if ordered else 0.0
 
 
 # --- the simulation ---------------------------------------------------------------------------------------
