@@ -309,7 +309,11 @@ def check(deployment: Deployment, scenario: str, histories: list[History], recon
         saga = saga_by_key.get(key)
         payment = payment_by_key.get(f"saga-{saga[0]}-charge") if saga else None
         h = histories_by_key.get(key)
-        return (f"{key}: terminal saw {h.attempts if h else '?'}; pos_core orders {len(orders_by_key.get(key, []))}, "
+        seen: dict[str, int] = {}
+        for attempt in h.attempts if h else []:
+            seen[attempt] = seen.get(attempt, 0) + 1
+        return (f"{key}: terminal saw {seen or '?'} ({h.final if h else '?'}); "
+                f"pos_core orders {len(orders_by_key.get(key, []))}, "
                 f"saga {saga[0] + ' ' + saga[2] if saga else 'none'}"
                 + (f" (step {saga[4]}, reservation {saga[5] or '-'} committed {saga[6]}, payment {saga[3] or '-'})"
                    if saga else "")
