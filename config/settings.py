@@ -251,6 +251,8 @@ POS_SAGA_RECOVERY_INTERVAL = env.int("POS_SAGA_RECOVERY_INTERVAL", 30)
 POS_SAGA_STUCK_SECONDS = env.int("POS_SAGA_STUCK_SECONDS", 60)
 # Stock of a table check's rounds is held this long before expiry releases it (the check is flagged long before).
 POS_TABLE_RESERVATION_TTL_SECONDS = env.int("POS_TABLE_RESERVATION_TTL_SECONDS", 48 * 3600)
+# ops: when the nightly reconcile across the module databases runs (HH:MM UTC, Celery's time zone)
+RECONCILE_AT = env.str("RECONCILE_AT", "02:30")
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -8,6 +8,17 @@ class OpsConfig(AppConfig):
     name = "ops"
     label = "ops"
     verbose_name = "Operations"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from celery.schedules import crontab
+        from django.conf import settings
+
+        hour, _, minute = settings.RECONCILE_AT.partition(":")
+        settings.CELERY_BEAT_SCHEDULE.setdefault("ops.reconcile", {
+            "task": "ops.reconcile",
+            "schedule": crontab(hour=int(hour), minute=int(minute or 0)),
+        })
 
 
 class BackOfficeAdminConfig(admin_apps.AdminConfig):

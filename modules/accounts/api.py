@@ -10,6 +10,7 @@ from .errors import InvalidImport, InvalidToken, TenantInactive, TenantNotFound,
 from .models import Role
 from .selectors import tenant_get as _get
 from .selectors import tenant_get_by_slug as _by_slug
+from .selectors import tenant_list as _tenant_list
 from .selectors import terminal_list as _terminal_list
 from .selectors import username_owners as _username_owners
 from .services import audit_record as _audit_record
@@ -49,6 +50,7 @@ __all__ = [
     "get_username_owners",
     "import_staff",
     "import_tenant",
+    "list_tenants",
     "list_terminals",
     "revoke_terminal",
     "rotate_terminal",
@@ -65,6 +67,11 @@ def get_tenant(tenant_id: uuid.UUID | str) -> TenantInfo:
 def get_tenant_by_slug(slug: str) -> TenantInfo:
     """Like get_tenant, by slug. Raises TenantNotFound."""
     return _by_slug(slug=slug)
+
+
+def list_tenants() -> list[TenantInfo]:
+    """Every restaurant, by slug (system work: checks that run across tenants)."""
+    return _tenant_list()
 
 
 def list_terminals(*, tenant_id: uuid.UUID | str) -> list[TerminalIdentity]:

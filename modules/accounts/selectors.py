@@ -34,6 +34,10 @@ def tenant_get_by_slug(*, slug: str) -> TenantInfo:
         raise TenantNotFound(f"No tenant with slug {slug!r}.") from None
 
 
+def tenant_list() -> list[TenantInfo]:
+    return [tenant_info(tenant) for tenant in Tenant.objects.order_by("slug")]
+
+
 def tenant_directory() -> list[tuple[uuid.UUID, str]]:
     return list(Tenant.objects.order_by("name").values_list("id", "name"))
 

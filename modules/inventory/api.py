@@ -6,6 +6,7 @@ DomainError subclasses re-exported here, so callers never import inventory inter
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from pos.money import Money
@@ -17,6 +18,7 @@ from .dto import (
     CatalogPage,
     CategoryInfo,
     ImportResult,
+    MovementInfo,
     OptionChoiceInfo,
     OptionGroupInfo,
     ProductInfo,
@@ -43,15 +45,56 @@ from .errors import (
 )
 
 __all__ = [
-    "CatalogPage", "CategoryInfo", "CategoryNotFound", "CountBelowReserved", "ImportResult", "InsufficientStock",
+    "CatalogPage",
+    "CategoryInfo",
+    "CategoryNotFound",
+    "CountBelowReserved",
+    "ImportResult",
+    "InsufficientStock",
     "InvalidProduct",
-    "InvalidQuantity", "OptionChoiceInfo", "OptionGroupInfo", "ProductExists", "ProductInfo", "ProductNotFound",
-    "ReservationInfo", "ReservationKeyConflict", "ReservationNotActive", "ReservationNotFound", "StaleVersion",
-    "StockKeyConflict", "StockLevelInfo", "StockLine", "VariantInfo", "VariantNotFound", "VariantRequired",
-    "adjust_stock", "commit_reservation", "count_stock", "create_category", "create_product", "get_product",
-    "get_products", "get_reservation", "get_stock_levels", "import_categories", "import_products",
-    "list_catalog", "list_categories", "reduce_reservation", "release_reservation",
-    "reserve_stock", "search_products", "seed_demo_catalog", "update_product",
+    "InvalidQuantity",
+    "MovementInfo",
+    "OptionChoiceInfo",
+    "OptionGroupInfo",
+    "ProductExists",
+    "ProductInfo",
+    "ProductNotFound",
+    "ReservationInfo",
+    "ReservationKeyConflict",
+    "ReservationNotActive",
+    "ReservationNotFound",
+    "StaleVersion",
+    "StockKeyConflict",
+    "StockLevelInfo",
+    "StockLine",
+    "VariantInfo",
+    "VariantNotFound",
+    "VariantRequired",
+    "adjust_stock",
+    "cancel_reservation",
+    "commit_reservation",
+    "count_stock",
+    "create_category",
+    "create_product",
+    "find_reservation",
+    "get_product",
+    "get_products",
+    "get_reservation",
+    "get_stock_levels",
+    "import_categories",
+    "import_products",
+    "ledger_disagreements",
+    "list_catalog",
+    "list_categories",
+    "list_movements",
+    "list_reservations",
+    "list_stock_levels",
+    "reduce_reservation",
+    "release_reservation",
+    "reserve_stock",
+    "search_products",
+    "seed_demo_catalog",
+    "update_product",
 ]
 
 
@@ -157,6 +200,26 @@ def get_stock_levels(*, tenant_id: uuid.UUID, items: list[tuple[str, str | None]
     return _selectors.stock_levels_get(tenant_id=tenant_id, items=items)
 
 
+def list_stock_levels(*, tenant_id: uuid.UUID) -> list[StockLevelInfo]:
+    """Every tracked stock item of the tenant (product and variant levels with their sequence), in one query."""
+    return _selectors.stock_levels_all(tenant_id=tenant_id)
+
+
+def list_movements(*, tenant_id: uuid.UUID, kinds: list[str] | None = None, references: list[str] | None = None,
+                   created_from: datetime | None = None, created_to: datetime | None = None) -> list[MovementInfo]:
+    """The tenant's stock ledger rows, oldest first, in one query: by kind (receive, sale, waste, count,
+    reservation, release, return), by reference (a reservation id for reservation/sale/release rows, the
+    caller's key for adjustments) and creation time (from inclusive, to exclusive)."""
+    return _selectors.movements_list(tenant_id=tenant_id, kinds=kinds, references=references,
+                                     created_from=created_from, created_to=created_to)
+
+
+def ledger_disagreements(*, tenant_id: uuid.UUID | None = None) -> list[dict]:
+    """Stock items whose on-hand or reserved level differs from the sum of their ledger (one tenant, or all
+    tenants when None): [{tenant_id, product_id, variant, on_hand, reserved, ledger_on_hand, ledger_reserved}]."""
+    return _selectors.ledger_disagreements(tenant_id=tenant_id)[1]
+
+
 def adjust_stock(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, kind: str, quantity: int, reason: str,
                  actor: str, key: str | None = None) -> StockLevelInfo:
     """Receive, write off (waste) or take back (return) `quantity` (> 0) of a product or variant, recorded in
@@ -222,9 +285,30 @@ def reduce_reservation(*, tenant_id: uuid.UUID, reservation_id: str, product_id:
                                         reason=reason, actor=actor)
 
 
+def cancel_reservation(*, tenant_id: uuid.UUID, reservation_id: str) -> ReservationInfo:
+    """Undo a reservation whatever became of it, once: active -> released (held stock freed), committed ->
+    returned (the sold stock back on hand, `return` ledger rows referencing the reservation), released, expired
+    or returned -> unchanged. For compensating an order that was not completed, even when it is unknown whether
+    the commit went through. Raises ReservationNotFound (404)."""
+    return _services.reservation_cancel(tenant_id=tenant_id, reservation_id=reservation_id, actor="pos_core.saga")
+
+
 def get_reservation(*, tenant_id: uuid.UUID, reservation_id: str) -> ReservationInfo:
     """One reservation. Raises ReservationNotFound (404)."""
     return _selectors.reservation_get(tenant_id=tenant_id, reservation_id=reservation_id)
+
+
+def find_reservation(*, tenant_id: uuid.UUID, key: str) -> ReservationInfo | None:
+    """The reservation made with `key` (any status), or None if nothing was ever reserved with it. Lets a
+    caller learn what a lost call did without reserving anything."""
+    return _selectors.reservation_by_key(tenant_id=tenant_id, key=key)
+
+
+def list_reservations(*, tenant_id: uuid.UUID, status: str | None = None, ids: list[str] | None = None,
+                      keys: list[str] | None = None) -> list[ReservationInfo]:
+    """The tenant's reservations, oldest first, filtered by status (active, committed, released, expired),
+    ids and/or keys, in one query."""
+    return _selectors.reservations_list(tenant_id=tenant_id, status=status, ids=ids, keys=keys)
 
 
 def expire_reservations() -> int:

@@ -112,3 +112,23 @@ class ImportResult:
     ids: dict[str, str]
     created: tuple[str, ...]
     existing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MovementInfo:
+    """One row of the stock ledger."""
+
+    id: str
+    product_id: str
+    variant: str | None
+    kind: str
+    quantity: int
+    on_hand_delta: int
+    reserved_delta: int
+    on_hand_after: int
+    reserved_after: int
+    sequence: int
+    reason: str
+    actor: str
+    reference: str
+    created_at: datetime

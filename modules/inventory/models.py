@@ -135,6 +135,7 @@ class Movement(TenantScopedModel):
         indexes = [
             models.Index(fields=["tenant_id", "product_id", "variant", "sequence"], name="inv_movement_item"),
             models.Index(fields=["tenant_id", "created_at"], name="inv_movement_time"),
+            models.Index(fields=["tenant_id", "reference"], name="inv_movement_reference"),
         ]
 
     def __str__(self) -> str:
@@ -163,6 +164,7 @@ class Reservation(TenantScopedModel):
         COMMITTED = "committed"
         RELEASED = "released"
         EXPIRED = "expired"
+        RETURNED = "returned"  # committed, then taken back whole (an order that was not completed)
 
     id = models.CharField(primary_key=True, max_length=64, default=new_id)
     key = models.CharField(max_length=200)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from django.db.models import F, QuerySet
 
@@ -14,6 +15,7 @@ from pos.tenancy import tenant_context
 from .dto import (
     CatalogPage,
     CategoryInfo,
+    MovementInfo,
     OptionChoiceInfo,
     OptionGroupInfo,
     ProductInfo,
@@ -193,8 +195,8 @@ def reservation_get(*, tenant_id: uuid.UUID, reservation_id: str) -> Reservation
             raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id)) from None
 
 
-def ledger_disagreements() -> tuple[int, list[dict]]:
-    """Every stock item (all tenants) whose level differs from the sum of its ledger. System work."""
+def ledger_disagreements(*, tenant_id: uuid.UUID | None = None) -> tuple[int, list[dict]]:
+    """Every stock item (all tenants, or one) whose level differs from the sum of its ledger. System work."""
     from django.db.models import Sum
 
     from pos.tenancy import all_tenants
@@ -202,10 +204,14 @@ def ledger_disagreements() -> tuple[int, list[dict]]:
     from .models import Movement
 
     with all_tenants():
+        movements = Movement.objects.using(DB).all()
+        stock = StockItem.objects.using(DB).all()
+        if tenant_id is not None:
+            movements, stock = movements.filter(tenant_id=tenant_id), stock.filter(tenant_id=tenant_id)
         sums = {(row["tenant_id"], row["product_id"], row["variant"]): row for row in
-                Movement.objects.using(DB).values("tenant_id", "product_id", "variant")
+                movements.values("tenant_id", "product_id", "variant")
                 .annotate(on_hand_sum=Sum("on_hand_delta"), reserved_sum=Sum("reserved_delta")).order_by()}
-        items = list(StockItem.objects.using(DB).all())
+        items = list(stock)
     problems = []
     for item in items:
         row = sums.get((item.tenant_id, item.product_id, item.variant), {})
@@ -215,3 +221,56 @@ def ledger_disagreements() -> tuple[int, list[dict]]:
                              "on_hand": item.on_hand, "reserved": item.reserved, "ledger_on_hand": ledger[0],
                              "ledger_reserved": ledger[1]})
     return len(items), problems
+
+
+def stock_levels_all(*, tenant_id: uuid.UUID) -> list[StockLevelInfo]:
+    with tenant_context(tenant_id):
+        return [stock_level_info(row) for row in StockItem.objects.using(DB).order_by("product_id", "variant")]
+
+
+def movement_info(row) -> MovementInfo:
+    return MovementInfo(
+        id=str(row.id), product_id=row.product_id, variant=_variant_out(row.variant), kind=row.kind,
+        quantity=row.quantity, on_hand_delta=row.on_hand_delta, reserved_delta=row.reserved_delta,
+        on_hand_after=row.on_hand_after, reserved_after=row.reserved_after, sequence=row.sequence,
+        reason=row.reason, actor=row.actor, reference=row.reference, created_at=row.created_at)
+
+
+def movements_list(*, tenant_id: uuid.UUID, kinds: Iterable[str] | None = None,
+                   references: Iterable[str] | None = None, created_from: datetime | None = None,
+                   created_to: datetime | None = None) -> list[MovementInfo]:
+    from .models import Movement
+
+    with tenant_context(tenant_id):
+        rows = Movement.objects.using(DB).all()
+        if kinds is not None:
+            rows = rows.filter(kind__in=list(kinds))
+        if references is not None:
+            wanted = [ref for ref in references if ref]
+            if not wanted:
+                return []
+            rows = rows.filter(reference__in=wanted)
+        if created_from is not None:
+            rows = rows.filter(created_at__gte=created_from)
+        if created_to is not None:
+            rows = rows.filter(created_at__lt=created_to)
+        return [movement_info(row) for row in rows.order_by("created_at", "sequence")]
+
+
+def reservations_list(*, tenant_id: uuid.UUID, status: str | None = None, ids: Iterable[str] | None = None,
+                      keys: Iterable[str] | None = None) -> list[ReservationInfo]:
+    with tenant_context(tenant_id):
+        rows = Reservation.objects.using(DB).all()
+        if status is not None:
+            rows = rows.filter(status=status)
+        if ids is not None:
+            rows = rows.filter(pk__in=[str(value) for value in ids])
+        if keys is not None:
+            rows = rows.filter(key__in=list(keys))
+        return [reservation_info(row) for row in rows.order_by("created_at")]
+
+
+def reservation_by_key(*, tenant_id: uuid.UUID, key: str) -> ReservationInfo | None:
+    with tenant_context(tenant_id):
+        row = Reservation.objects.using(DB).filter(key=key).first()
+    return reservation_info(row) if row is not None else None

@@ -641,6 +641,43 @@ def reservation_commit(*, tenant_id: uuid.UUID, reservation_id: str, actor: str 
     return _close(tenant_id=tenant_id, reservation_id=reservation_id, to=Reservation.Status.COMMITTED, actor=actor)
 
 
+def reservation_cancel(*, tenant_id: uuid.UUID, reservation_id: str, actor: str = "") -> ReservationInfo:
+    """Undo a reservation whatever became of it: an active one is released, a committed one is returned to stock
+    (its sale taken back, one `return` ledger row per line referencing the reservation), a released, expired or
+    returned one is left as it is. The status flips once, so concurrent calls return the stock once."""
+    tenant_id = _as_uuid(tenant_id)
+    with tenant_context(tenant_id):
+        reservation = Reservation.objects.using(DB).filter(pk=str(reservation_id)).first()
+    if reservation is None:
+        raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id))
+    if reservation.status == Reservation.Status.ACTIVE:
+        try:
+            return _close(tenant_id=tenant_id, reservation_id=reservation.id, to=Reservation.Status.RELEASED,
+                          actor=actor)
+        except ReservationNotActive:
+            pass  # committed meanwhile: take the sale back below
+    now = timezone.now()
+    with _atomic(), tenant_context(tenant_id):
+        won = Reservation.objects.using(DB).filter(pk=reservation.pk, status=Reservation.Status.COMMITTED).update(
+            status=Reservation.Status.RETURNED, closed_at=now)
+        reservation.refresh_from_db(using=DB)
+        if not won:
+            return reservation_info(reservation)
+        products = _load_products(line["product_id"] for line in reservation.lines)
+        for line in sorted(reservation.lines, key=lambda line: (line["product_id"], line.get("variant") or "")):
+            product = products.get(line["product_id"])
+            if product is None or not product.track_stock:
+                continue
+            qty, variant = line["quantity"] - _reduced(line), line.get("variant") or ""
+            if qty <= 0:
+                continue  # nothing of this line was sold
+            done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.RETURN, quantity=qty,
+                           on_hand_delta=qty, reason="order not completed", actor=actor, reference=reservation.id)
+            if done is None:
+                raise RuntimeError(f"Stock of {product.id}/{variant} could not take back reservation {reservation.id}.")
+        return reservation_info(reservation)
+
+
 def reservations_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """Release every active reservation past its expiry, across tenants. Returns how many expired."""
     now = now or timezone.now()

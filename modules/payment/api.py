@@ -6,6 +6,7 @@ DomainError subclasses re-exported here, so a caller can catch them without impo
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from modules.accounts import api as accounts
 from pos.money import Money
@@ -49,9 +50,13 @@ from .selectors import accepted_methods as _accepted_methods
 from .selectors import check_cash_shift as _check_cash_shift
 from .selectors import current_shift as _current_shift
 from .selectors import drawer_list as _drawer_list
+from .selectors import payment_by_key as _payment_by_key
 from .selectors import payment_get as _payment_get
 from .selectors import payment_get_many as _payment_get_many
 from .selectors import payment_refunds as _payment_refunds
+from .selectors import payments_find as _payments_find
+from .selectors import refund_by_key as _refund_by_key
+from .selectors import refunds_of_payments as _refunds_of_payments
 from .selectors import shift_get as _shift_get
 from .selectors import shift_movements as _shift_movements
 from .selectors import shift_report as _shift_report
@@ -102,10 +107,13 @@ __all__ = [
     "check_cash_shift",
     "close_shift",
     "current_shift",
+    "find_payment",
+    "find_refund",
     "get_drawers",
     "get_payment",
     "get_payments",
     "get_refunds",
+    "get_refunds_of_payments",
     "get_shift",
     "get_shift_movements",
     "get_shift_report",
@@ -113,6 +121,7 @@ __all__ = [
     "imported_payment_id",
     "imported_payments_by_day",
     "imported_refund_id",
+    "list_payments",
     "open_shift",
     "record_cash_movement",
     "refund",
@@ -177,6 +186,30 @@ def get_payments(*, tenant_id: uuid.UUID, payment_ids: list[str]) -> dict[str, P
 def get_refunds(*, tenant_id: uuid.UUID, payment_id: str) -> list[RefundInfo]:
     """The refunds of one payment, oldest first (empty for an unknown payment)."""
     return _payment_refunds(tenant_id=tenant_id, payment_id=payment_id)
+
+
+def find_payment(*, tenant_id: uuid.UUID, idempotency_key: str) -> PaymentInfo | None:
+    """The payment charged with `idempotency_key` (in any status), or None if no charge was ever started with
+    it. Never calls the provider and never charges: it lets a caller whose answer was lost learn what happened."""
+    return _payment_by_key(tenant_id=tenant_id, idempotency_key=idempotency_key)
+
+
+def find_refund(*, tenant_id: uuid.UUID, idempotency_key: str) -> RefundInfo | None:
+    """The refund made with `idempotency_key` (pending, succeeded or failed), or None if none was started."""
+    return _refund_by_key(tenant_id=tenant_id, idempotency_key=idempotency_key)
+
+
+def list_payments(*, tenant_id: uuid.UUID, created_from: datetime | None = None, created_to: datetime | None = None,
+                  statuses: list[str] | None = None, references: list[str] | None = None) -> list[PaymentInfo]:
+    """The tenant's payments, oldest first, in one query: created in [created_from, created_to), in `statuses`,
+    and/or carrying one of `references` (the caller's reference given to charge)."""
+    return _payments_find(tenant_id=tenant_id, created_from=created_from, created_to=created_to, statuses=statuses,
+                          references=references)
+
+
+def get_refunds_of_payments(*, tenant_id: uuid.UUID, payment_ids: list[str]) -> dict[str, list[RefundInfo]]:
+    """The refunds of many payments in one query: payment id -> refunds oldest first (unknown ids: absent)."""
+    return _refunds_of_payments(tenant_id=tenant_id, payment_ids=payment_ids)
 
 
 def accepted_methods(*, tenant_id: uuid.UUID) -> list[str]:

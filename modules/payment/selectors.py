@@ -76,6 +76,44 @@ def payment_refunds(*, tenant_id: uuid.UUID, payment_id: str | uuid.UUID) -> lis
     return [refund_info(row) for row in rows]
 
 
+def payments_find(*, tenant_id: uuid.UUID, created_from: datetime | None = None,
+                  created_to: datetime | None = None, statuses: list[str] | None = None,
+                  references: list[str] | None = None) -> list[PaymentInfo]:
+    with tenant_context(tenant_id):
+        rows = Payment.objects.using(DB).all()
+        if created_from is not None:
+            rows = rows.filter(created_at__gte=created_from)
+        if created_to is not None:
+            rows = rows.filter(created_at__lt=created_to)
+        if statuses is not None:
+            rows = rows.filter(status__in=statuses)
+        if references is not None:
+            rows = rows.filter(reference__in=[ref for ref in references if ref])
+        return [payment_info(row) for row in rows.order_by("created_at", "id")]
+
+
+def payment_by_key(*, tenant_id: uuid.UUID, idempotency_key: str) -> PaymentInfo | None:
+    with tenant_context(tenant_id):
+        row = Payment.objects.using(DB).filter(idempotency_key=idempotency_key).first()
+    return payment_info(row) if row is not None else None
+
+
+def refund_by_key(*, tenant_id: uuid.UUID, idempotency_key: str) -> RefundInfo | None:
+    with tenant_context(tenant_id):
+        row = Refund.objects.using(DB).filter(idempotency_key=idempotency_key).first()
+    return refund_info(row) if row is not None else None
+
+
+def refunds_of_payments(*, tenant_id: uuid.UUID, payment_ids: list[str]) -> dict[str, list[RefundInfo]]:
+    pks = [pk for pk in (_uuid(value) for value in payment_ids) if pk]
+    found: dict[str, list[RefundInfo]] = {str(pk): [] for pk in pks}
+    with tenant_context(tenant_id):
+        rows = list(Refund.objects.using(DB).filter(payment_id__in=pks).order_by("created_at")) if pks else []
+    for row in rows:
+        found[str(row.payment_id)].append(refund_info(row))
+    return found
+
+
 def payment_list(*, status: str | None = None, method: str | None = None, reference: str | None = None,
                  created_after: datetime | None = None, created_before: datetime | None = None,
                  shift_id: uuid.UUID | None = None) -> QuerySet[Payment]:

@@ -3,30 +3,56 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from modules.accounts import api as accounts
 
-from .dto import AlertInfo, ImportedOrders, ImportedOrdersDay
+from .dto import (
+    AlertInfo,
+    AuditItem,
+    AuditRefund,
+    AuditRefundLine,
+    CachedStockLevel,
+    ImportedOrders,
+    ImportedOrdersDay,
+    OrderAudit,
+    ReservationOwner,
+    SagaInfo,
+)
 from .errors import InvalidImport
 from .selectors import alert_info as _alert_info
 from .selectors import alert_list as _alert_list
 from .selectors import end_of_day as _end_of_day
+from .selectors import orders_audit as _orders_audit
+from .selectors import reservation_owners as _reservation_owners
+from .selectors import sagas_audit as _sagas_audit
+from .selectors import stock_levels_kept as _stock_levels_kept
 from .services import imported_order_id as _imported_order_id
 from .services import imported_orders_by_day as _imported_by_day
 from .services import orders_import as _import
 
 __all__ = [
     "AlertInfo",
+    "AuditItem",
+    "AuditRefund",
+    "AuditRefundLine",
+    "CachedStockLevel",
     "ImportedOrders",
     "ImportedOrdersDay",
     "InvalidImport",
+    "OrderAudit",
+    "ReservationOwner",
+    "SagaInfo",
+    "audit_orders",
+    "audit_sagas",
     "get_end_of_day",
     "import_orders",
     "imported_order_id",
     "imported_orders_by_day",
+    "kept_stock_levels",
     "list_open_alerts",
+    "reservation_owners",
 ]
 
 
@@ -75,3 +101,30 @@ def get_end_of_day(*, tenant_id: uuid.UUID, day: date, tz: str, currency: str) -
 def list_open_alerts(*, tenant_id: uuid.UUID, limit: int = 50) -> list[AlertInfo]:
     """The restaurant's open low-stock alerts, newest first, at most `limit` (names are inventory's to give)."""
     return [_alert_info(alert) for alert in _alert_list(tenant_id=tenant_id, status="open")[:limit]]
+
+def audit_orders(*, tenant_id: uuid.UUID, placed_from: datetime | None = None, placed_to: datetime | None = None,
+                 order_ids: list[str] | None = None) -> list[OrderAudit]:
+    """Orders placed in [placed_from, placed_to) and/or with the given ids, oldest first, with their items
+    (sold and refunded quantities) and refunds (status, payment's refund id, per-line shares and the inventory
+    key of any stock taken back). A constant four queries whatever the number of orders."""
+    return _orders_audit(tenant_id=tenant_id, placed_from=placed_from, placed_to=placed_to, order_ids=order_ids)
+
+
+def audit_sagas(*, tenant_id: uuid.UUID, saga_ids: list[str] | None = None, order_ids: list[str] | None = None,
+                statuses: list[str] | None = None) -> list[SagaInfo]:
+    """Order-placement sagas by id, by the order id they were given up front (also the reference of their
+    payment), and/or by status (running, compensating, completed, compensated, failed), in one query."""
+    return _sagas_audit(tenant_id=tenant_id, saga_ids=saga_ids, order_ids=order_ids, statuses=statuses)
+
+
+def kept_stock_levels(*, tenant_id: uuid.UUID) -> list[CachedStockLevel]:
+    """The stock levels pos_core keeps from inventory.stock_changed (level = available, with inventory's
+    sequence), one query. Compare with inventory.list_stock_levels to see a lost or stale update."""
+    return _stock_levels_kept(tenant_id=tenant_id)
+
+
+def reservation_owners(*, tenant_id: uuid.UUID, keys: list[str]) -> dict[str, ReservationOwner]:
+    """Who in pos_core made each inventory reservation key (an order-placement saga, a table check's round),
+    whether it may still hold stock (`live`: a running saga, an open check) and whether its stock was sold to an
+    order that exists (`ordered`). Keys pos_core did not make are absent. Two queries at most."""
+    return _reservation_owners(tenant_id=tenant_id, keys=keys)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pos.money import Money
+
 
 @dataclass(frozen=True)
 class CachedStockLevel:
@@ -65,3 +67,61 @@ class ImportedOrdersDay:
     total: int  # sum of grand totals
     refunds: int  # refunds made that day
     refunded: int
+
+
+@dataclass(frozen=True)
+class AuditRefundLine:
+    item_id: str
+    quantity: int  # units taken back (0 for an amount-only share)
+    amount: Money
+    stock_key: str  # the key of the stock return in inventory's ledger, "" when nothing went back to stock
+
+
+@dataclass(frozen=True)
+class AuditRefund:
+    id: str
+    payment_refund_id: str
+    amount: Money
+    status: str  # pending | succeeded | failed
+    restocked: bool
+    created_at: datetime
+    lines: tuple[AuditRefundLine, ...]
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    id: str
+    product_id: str
+    variant: str | None
+    quantity: int
+    refunded_quantity: int
+
+
+@dataclass(frozen=True)
+class OrderAudit:
+    """What pos_core recorded of an order, for checks across modules (reconcile)."""
+
+    id: str
+    number: str
+    status: str
+    service: str  # counter (one payment, the saga's) | table (a check paid by one or more tenders)
+    saga_id: str
+    payment_id: str
+    grand_total: Money
+    refunded: Money
+    placed_at: datetime
+    items: tuple[AuditItem, ...]
+    refunds: tuple[AuditRefund, ...]
+
+
+@dataclass(frozen=True)
+class ReservationOwner:
+    """Who in pos_core holds an inventory reservation key: an order-placement saga or a table check's round."""
+
+    key: str
+    kind: str  # "saga" | "round"
+    owner_id: str  # the saga or round id
+    order_id: str
+    status: str  # the saga's status, or the check's status for a round
+    live: bool  # may still hold stock (a running saga, an open check)
+    ordered: bool  # its stock was sold to an order that exists

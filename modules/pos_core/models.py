@@ -145,13 +145,29 @@ class OrderItem(TenantScopedModel):
         return f"{self.quantity} x {self.product_id}"
 
 
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending (sent to payment, answer not known yet)"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed (nothing refunded)"
+
+
 class OrderRefund(TenantScopedModel):
-    """A refund of (part of) an order, with the payment method kept here so reports stay in this database."""
+    """A refund of (part of) an order, with the payment method kept here so reports stay in this database.
+
+    Recorded `pending` before payment is asked (its units are then held on the lines), settled `succeeded` or
+    `failed` from payment's answer or its `payment.refunded` event, whichever comes first. A refund made on the
+    payment side (its endpoint, the admin) arrives only as the event and is recorded succeeded, once per
+    `payment_refund_id`."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
     idempotency_key = models.CharField(max_length=255)
     payment_refund_id = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=20, choices=RefundStatus.choices, default=RefundStatus.SUCCEEDED)
+    source = models.CharField(max_length=20, default="order",
+                              help_text="Where it was asked: order (terminal or admin on the order), payment.")
+    restock_done = models.BooleanField(default=False, help_text="The units asked back went back to stock.")
+    failure = models.CharField(max_length=300, blank=True, default="", help_text="Why payment refused it.")
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     payment_method = models.CharField(max_length=30)
@@ -162,8 +178,15 @@ class OrderRefund(TenantScopedModel):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["tenant_id", "idempotency_key"], name="pc_refund_key_per_tenant")]
-        indexes = [models.Index(fields=["tenant_id", "created_at"], name="pc_refund_tenant_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "idempotency_key"], name="pc_refund_key_per_tenant"),
+            models.UniqueConstraint(fields=["tenant_id", "payment_refund_id"], condition=~Q(payment_refund_id=""),
+                                    name="pc_refund_once_per_payment_refund"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant_id", "created_at"], name="pc_refund_tenant_created"),
+            models.Index(fields=["status", "created_at"], name="pc_refund_status_created"),
+        ]
 
     def __str__(self) -> str:
         return f"Refund {self.amount} {self.currency} of {self.order_id}"
@@ -229,7 +252,8 @@ class OrderSaga(TenantScopedModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["tenant_id", "idempotency_key"], name="pc_saga_key_per_tenant")]
-        indexes = [models.Index(fields=["status", "updated_at"], name="pc_saga_status_updated")]
+        indexes = [models.Index(fields=["status", "updated_at"], name="pc_saga_status_updated"),
+                   models.Index(fields=["tenant_id", "order_id"], name="pc_saga_tenant_order")]
 
     def __str__(self) -> str:
         return f"Saga {self.id} ({self.status}/{self.step})"

@@ -37,6 +37,7 @@ def refund_order(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idempotency
         raise StaleOrder(f"Order {order.number} was changed meanwhile (your version {expected_version}).",
                          current_version=order.version)
     plan = services.refund_plan(order=order, amount=amount, items=items)
+    refund_id = services.refund_id_for(tenant_id=tenant_id, idempotency_key=idempotency_key)
     try:
         if order.service == "table":
             info = _refund_tenders(order, plan.amount, idempotency_key, reason or "refund at the terminal",
@@ -56,12 +57,13 @@ def refund_order(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idempotency
         for item, quantity in lines:
             inventory.adjust_stock(tenant_id=tenant_id, product_id=item.product_id, variant=item.variant or None,
                                    kind="return", quantity=quantity, reason=f"refund of order {order.number}",
-                                   actor=actor or "terminal", key=f"order-{order.id}-return-{idempotency_key}-{item.id}")
+                                   actor=actor or "terminal", key=f"refund-{refund_id}-{item.id}")
         restocked = bool(lines)
         if not items:
             plan = services.RefundPlan(amount=plan.amount, lines=[
                 (item, dict((i.id, q) for i, q in lines).get(item.id, 0), share) for item, _, share in plan.lines])
     return services.order_refund_record(tenant_id=tenant_id, order_id=order.id, idempotency_key=idempotency_key,
+                                        refund_id=refund_id,
                                         plan=plan, payment_refund_id=info.id, reason=reason, restocked=restocked,
                                         actor=actor, expected_version=expected_version)
 

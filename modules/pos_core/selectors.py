@@ -14,10 +14,20 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from modules.inventory import api as inventory
+from pos.money import Money
 from pos.tenancy import all_tenants, tenant_context
 
 from . import stock_cache
-from .dto import AlertInfo, CachedStockLevel, SagaInfo
+from .dto import (
+    AlertInfo,
+    AuditItem,
+    AuditRefund,
+    AuditRefundLine,
+    CachedStockLevel,
+    OrderAudit,
+    ReservationOwner,
+    SagaInfo,
+)
 from .errors import OrderNotFound
 from .models import (
     KitchenTicket,
@@ -31,6 +41,7 @@ from .models import (
     OrderStatus,
     RefundLine,
     SagaStatus,
+    StockLevel,
 )
 
 # --- orders --------------------------------------------------------------------------------------
@@ -352,3 +363,121 @@ def sales_report_csv(rows: list[dict[str, Any]], *, group_by: str, locale: str) 
         writer.writerow([*head, row["quantity"], row["orders"], row["gross"], row["refunds"], row["net"],
                          row["currency"]])
     return buffer.getvalue()
+
+
+# --- audit (reconcile across modules) ---------------------------------------------------------------
+
+def refund_stock_key(refund: OrderRefund, item_id: uuid.UUID | str) -> str:
+    """The inventory key under which a refund's units of one item went back to stock."""
+    return f"refund-{refund.id}-{item_id}"
+
+
+def orders_audit(*, tenant_id: uuid.UUID, placed_from: datetime | None = None, placed_to: datetime | None = None,
+                 order_ids: list[str] | None = None) -> list[OrderAudit]:
+    """Orders with their items and refunds, in four queries whatever their number."""
+    with tenant_context(tenant_id):
+        orders = Order.objects.all()
+        if placed_from is not None:
+            orders = orders.filter(placed_at__gte=placed_from)
+        if placed_to is not None:
+            orders = orders.filter(placed_at__lt=placed_to)
+        if order_ids is not None:
+            wanted = []
+            for value in order_ids:
+                try:
+                    wanted.append(uuid.UUID(str(value)))
+                except ValueError:
+                    continue
+            orders = orders.filter(pk__in=wanted)
+        rows = list(orders.order_by("placed_at", "id").prefetch_related("items", "refunds__lines"))
+    result = []
+    for order in rows:
+        def m(amount: int, currency: str = order.currency) -> Money:
+            return Money(amount, currency)
+
+        result.append(OrderAudit(
+            id=str(order.id), number=order.number, status=order.status, service=order.service,
+            saga_id=str(order.saga_id or ""),
+            payment_id=order.payment_id, grand_total=m(order.grand_total), refunded=m(order.refunded),
+            placed_at=order.placed_at,
+            items=tuple(AuditItem(id=str(item.id), product_id=item.product_id, variant=item.variant or None,
+                                  quantity=item.quantity, refunded_quantity=item.refunded_quantity)
+                        for item in order.items.all()),
+            refunds=tuple(AuditRefund(
+                id=str(refund.id), payment_refund_id=refund.payment_refund_id, amount=m(refund.amount),
+                status=refund.status, restocked=refund.restocked,
+                created_at=refund.created_at,
+                lines=tuple(AuditRefundLine(item_id=str(line.item_id), quantity=line.quantity, amount=m(line.amount),
+                                            stock_key=refund_stock_key(refund, line.item_id)
+                                            if refund.restocked and line.quantity else "")
+                            for line in refund.lines.all()))
+                for refund in order.refunds.all()),
+        ))
+    return result
+
+
+def sagas_audit(*, tenant_id: uuid.UUID, saga_ids: list[str] | None = None, order_ids: list[str] | None = None,
+                statuses: list[str] | None = None) -> list[SagaInfo]:
+    def uuids(values: list[str]) -> list[uuid.UUID]:
+        found = []
+        for value in values:
+            try:
+                found.append(uuid.UUID(str(value)))
+            except ValueError:
+                continue
+        return found
+
+    with tenant_context(tenant_id):
+        rows = OrderSaga.objects.all()
+        if saga_ids is not None:
+            rows = rows.filter(pk__in=uuids(saga_ids))
+        if order_ids is not None:
+            rows = rows.filter(order_id__in=uuids(order_ids))
+        if statuses is not None:
+            rows = rows.filter(status__in=statuses)
+        return [saga_info(row) for row in rows.order_by("created_at")]
+
+
+def stock_levels_kept(*, tenant_id: uuid.UUID) -> list[CachedStockLevel]:
+    with tenant_context(tenant_id):
+        return [CachedStockLevel(product_id=row.product_id, variant=row.variant or None, level=row.level,
+                                 threshold=row.threshold, sequence=row.sequence, source="pos_core")
+                for row in StockLevel.objects.order_by("product_id", "variant")]
+
+
+def reservation_owners(*, tenant_id: uuid.UUID, keys: list[str]) -> dict[str, ReservationOwner]:
+    """The saga (`saga-<id>`) or table round (`round-<id>`) behind each reservation key; two queries at most.
+    Keys pos_core did not make are absent."""
+    from .models import OrderRound
+
+    wanted: dict[str, list[tuple[str, uuid.UUID]]] = {"saga": [], "round": []}
+    for key in keys:
+        kind, _, rest = key.partition("-")
+        if kind in wanted:
+            try:
+                wanted[kind].append((key, uuid.UUID(rest)))
+            except ValueError:
+                continue
+    found: dict[str, ReservationOwner] = {}
+    with tenant_context(tenant_id):
+        if wanted["saga"]:
+            sagas = {row.id: row for row in OrderSaga.objects.filter(pk__in=[pk for _, pk in wanted["saga"]])}
+            ordered = set(Order.objects.filter(pk__in=[row.order_id for row in sagas.values()])
+                          .values_list("pk", flat=True))
+            for key, pk in wanted["saga"]:
+                row = sagas.get(pk)
+                if row is not None:
+                    found[key] = ReservationOwner(
+                        key=key, kind="saga", owner_id=str(row.id), order_id=str(row.order_id), status=row.status,
+                        live=row.status in (SagaStatus.RUNNING, SagaStatus.COMPENSATING),
+                        ordered=row.order_id in ordered)
+        if wanted["round"]:
+            rounds = OrderRound.objects.select_related("order").filter(pk__in=[pk for _, pk in wanted["round"]])
+            by_id = {row.id: row for row in rounds}
+            for key, pk in wanted["round"]:
+                row = by_id.get(pk)
+                if row is not None:
+                    found[key] = ReservationOwner(
+                        key=key, kind="round", owner_id=str(row.id), order_id=str(row.order_id),
+                        status=row.order.status, live=row.order.status == OrderStatus.OPEN, ordered=True)
+    return found

@@ -269,7 +269,14 @@ def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]]
                                             for (item, q), share in zip(weights_for, shares, strict=True)])
 
 
+def refund_id_for(*, tenant_id: uuid.UUID, idempotency_key: str) -> uuid.UUID:
+    """A refund's id follows from its tenant and Idempotency-Key, so every step of it (payment's refund, the
+    stock taken back) carries a key known before anything is done, and a retry finds what was done."""
+    return uuid.uuid5(uuid.UUID(str(tenant_id)), f"order-refund:{idempotency_key}")
+
+
 def order_refund_record(*, tenant_id: uuid.UUID, order_id: uuid.UUID, idempotency_key: str, plan: RefundPlan,
+                        refund_id: uuid.UUID,
                         payment_refund_id: str, reason: str, restocked: bool, actor: str,
                         expected_version: int | None = None) -> OrderRefund:
     """Record a refund the payment module made, and move the order to (partially) refunded."""
@@ -282,7 +289,8 @@ def order_refund_record(*, tenant_id: uuid.UUID, order_id: uuid.UUID, idempotenc
             raise StaleOrder(f"Order {order.number} was changed meanwhile (your version {expected_version}).",
                              current_version=order.version)
         refund = OrderRefund.objects.create(
-            tenant_id=tenant_id, order=order, idempotency_key=idempotency_key, payment_refund_id=payment_refund_id,
+            id=refund_id, tenant_id=tenant_id, order=order, idempotency_key=idempotency_key,
+            payment_refund_id=payment_refund_id,
             amount=plan.amount, currency=order.currency, payment_method=order.payment_method, reason=reason,
             restocked=restocked, actor=actor, created_at=timezone.now())
         RefundLine.objects.bulk_create([

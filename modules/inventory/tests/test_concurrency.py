@@ -87,3 +87,22 @@ def test_concurrent_multi_line_reservations_and_commits_never_go_negative():
     assert items[(soup.id, "small")].on_hand == 7 - sold and items[(tea.id, "")].on_hand == 9 - sold
     assert sold >= 1
     assert_ledger_agrees()
+
+
+def test_concurrent_cancels_and_commits_of_one_reservation_move_the_stock_once():
+    tenant = make_tenant()
+    tea = product(tenant, "Tea", stock=10)
+    held = api.reserve_stock(tenant_id=tenant.id, key="saga-raced", lines=[api.StockLine(tea.id, None, 4)])
+
+    def act(index: int):
+        if index % 3 == 0:
+            return api.commit_reservation(tenant_id=tenant.id, reservation_id=held.id)
+        return api.cancel_reservation(tenant_id=tenant.id, reservation_id=held.id)
+
+    results = run_concurrently(12, act)
+    assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, api.ReservationNotActive)], results
+    final = api.get_reservation(tenant_id=tenant.id, reservation_id=held.id).status
+    level = api.get_stock_levels(tenant_id=tenant.id, items=[(tea.id, None)])[(tea.id, None)]
+    # released before any commit, or committed and then returned: either way the stock is whole again
+    assert final in ("released", "returned") and (level.on_hand, level.reserved) == (10, 0), (final, level)
+    assert_ledger_agrees()

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from modules.inventory import api
-from modules.inventory.models import Reservation
+from modules.inventory.models import Movement, Reservation
 from modules.inventory.tasks import expire_reservations
 from pos.tenancy import all_tenants
 
@@ -171,3 +171,27 @@ def test_default_ttl_is_fifteen_minutes():
     from modules.inventory import conf
 
     assert conf.reservation_ttl_seconds() == 900  # INVENTORY_RESERVATION_TTL_SECONDS unset
+
+
+def test_cancel_undoes_a_reservation_whatever_became_of_it_once(tenant):
+    tea = product(tenant, "Tea", stock=10)
+    held = api.reserve_stock(tenant_id=tenant.id, key="saga-held", lines=[Line(tea.id, None, 2)])
+    assert api.cancel_reservation(tenant_id=tenant.id, reservation_id=held.id).status == "released"
+    assert levels(tenant, (tea.id, None)) == [(10, 0)]
+    sold = api.reserve_stock(tenant_id=tenant.id, key="saga-sold", lines=[Line(tea.id, None, 3)])
+    api.commit_reservation(tenant_id=tenant.id, reservation_id=sold.id)
+    assert levels(tenant, (tea.id, None)) == [(7, 0)]
+    for _ in range(2):  # a second cancel (a retry after a lost answer) takes nothing back twice
+        assert api.cancel_reservation(tenant_id=tenant.id, reservation_id=sold.id).status == "returned"
+        assert levels(tenant, (tea.id, None)) == [(10, 0)]
+    with all_tenants():
+        returns = list(Movement.objects.using("inventory").filter(kind="return", reference=sold.id))
+    assert [(m.quantity, m.on_hand_delta) for m in returns] == [(3, 3)]
+    assert [m.reference for m in api.list_movements(tenant_id=tenant.id, kinds=["sale", "return"])] == [sold.id] * 2
+    with pytest.raises(api.ReservationNotActive):
+        api.commit_reservation(tenant_id=tenant.id, reservation_id=sold.id)
+    assert api.find_reservation(tenant_id=tenant.id, key="saga-sold").status == "returned"
+    assert api.find_reservation(tenant_id=tenant.id, key="never") is None
+    with pytest.raises(api.ReservationNotFound):
+        api.cancel_reservation(tenant_id=tenant.id, reservation_id="nope")
+    assert_ledger_agrees()

@@ -20,5 +20,5 @@ class Command(RunserverCommand):
             beat = EmbeddedBeat(settings.CELERY_BEAT_SCHEDULE)
             beat.start()
             self.stdout.write(f"Embedded mode: running {len(beat.entries)} periodic tasks in-process "
-                              f"({', '.join(name for name, _, _ in beat.entries)}).")
+                              f"({', '.join(name for name, *_ in beat.entries)}).")
         super().inner_run(*args, **options)
