@@ -10,4 +10,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("pos")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(lambda: ["pos", "pos.events", "modules.accounts", "modules.inventory", "modules.payment",
-                                "modules.restaurant", "modules.pos_core"])
+                                "modules.restaurant", "modules.pos_core", "ops"])

@@ -2,16 +2,17 @@
 reports every place where the modules disagree about money or stock.
 
 Forward, from pos_core's orders:
-- each order has its payment, captured for exactly the order's grand total, and refunded exactly what the
+- each counter order has its payment, captured for exactly the order's grand total, and refunded exactly what the
   order says was refunded, refund by refund (the payment's refund id on the order);
 - each line is refunded no more than it sold, its refunded quantity is what its refunds took back, and
   every unit a refund put back to stock is in inventory's ledger under the refund's key;
 - inventory's ledger adds up to its levels, and pos_core's kept stock levels agree with inventory's.
 Backward, from the other modules:
-- every capture in payment belongs to an order (the order id is the payment's reference) or is fully
-  refunded;
+- every capture in payment belongs to an order (the order id is the payment's reference: the saga's charge or
+  a table check's tender) or is fully refunded;
 - every committed sale in inventory's ledger belongs to an order, or was taken back whole;
-- every active reservation belongs to a saga still running (and is within its time to live).
+- every active reservation belongs to a saga still running or an open table check (and is within its time to
+  live).
 
 `reconcile()` is the function the command, the nightly task and the fault suite call.
 """

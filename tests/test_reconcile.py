@@ -22,6 +22,7 @@ from modules.payment.models import Payment, Refund
 from modules.pos_core import refunds, saga
 from modules.pos_core.models import Order, OrderItem, OrderRefund, StockLevel
 from modules.pos_core.tests.conftest import make_catalog, order_body
+from modules.pos_core.tests.seams import Crash, Seam
 from ops.alerts import open_alerts
 from ops.models import ReconcileAlert
 from ops.reconcile import KINDS, reconcile
@@ -165,17 +166,13 @@ def plant_orphan_reservation(tenant, shop):
 
 
 def plant_reservation_past_ttl(tenant, shop):
-    class Crash(BaseException):
-        pass
-
     def crash(point):
-        if point == "reserved":
-            raise Crash
+        raise Crash(point)
 
-    saga.HOOKS.after = crash
-    with pytest.raises(Crash):
-        saga.place_order(tenant_id=tenant.id, idempotency_key="stuck", data=order_body())
-    saga.HOOKS.after = None
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        Seam(monkeypatch).saved("reserve", crash)
+        with pytest.raises(Crash):
+            saga.place_order(tenant_id=tenant.id, idempotency_key="stuck", data=order_body())
     with tenancy.all_tenants():
         reservation = Reservation.objects.using("inventory").get(status="active")
         Reservation.objects.using("inventory").filter(pk=reservation.pk).update(

@@ -22,3 +22,7 @@ class PosCoreConfig(AppConfig):
             "task": "pos_core.recover_table_service",
             "schedule": timedelta(seconds=settings.POS_SAGA_RECOVERY_INTERVAL),
         })
+        settings.CELERY_BEAT_SCHEDULE.setdefault("pos_core.recover_refunds", {
+            "task": "pos_core.recover_refunds",
+            "schedule": timedelta(seconds=settings.POS_SAGA_RECOVERY_INTERVAL),
+        })

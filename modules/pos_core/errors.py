@@ -40,6 +40,16 @@ class PaymentUnavailable(DomainError):
     title = "Payment outcome not known yet"
 
 
+class OrderOutcomeUnknown(DomainError):
+    """The order's outcome is not known yet (a lost connection, a payment or refund still unresolved); the saga
+    is kept and finished by recovery. Not stored as the key's answer: a retry with the same key gets the final
+    one. `extra["money"]` says what is known of the money when it matters (refund_pending)."""
+
+    status = 503
+    type = "order-outcome-unknown"
+    title = "The order's outcome is not known yet"
+
+
 class OrderExpired(Conflict):
     type = "reservation-expired"
     title = "The stock reservation expired before the order was finished"
@@ -159,3 +169,11 @@ class InvalidImport(InvalidInput):
 
     type = "invalid-order-import"
     title = "Invalid order import"
+
+
+class RefundPending(DomainError):
+    """Payment's answer to a refund is not known yet; the refund is finished by recovery or a retry."""
+
+    status = 503
+    type = "refund-pending"
+    title = "Refund outcome not known yet"

@@ -168,6 +168,7 @@ class OrderRefund(TenantScopedModel):
                               help_text="Where it was asked: order (terminal or admin on the order), payment.")
     restock_done = models.BooleanField(default=False, help_text="The units asked back went back to stock.")
     failure = models.CharField(max_length=300, blank=True, default="", help_text="Why payment refused it.")
+    terminal_id = models.CharField(max_length=64, blank=True, default="", help_text="The terminal that asked.")
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     payment_method = models.CharField(max_length=30)

@@ -1,80 +1,103 @@
-"""Refunding an order: through payment (and, when asked, back into stock through inventory), then recorded in
-pos_core. Idempotent by the terminal's Idempotency-Key: a retry repeats the same payment refund key and the
-same stock-return keys, so nothing happens twice."""
+"""Refunding an order, whatever door it came through (terminal, admin on the order; a refund made on the payment
+side reaches the order through `payment.refunded`, see handlers.py). Three steps, each keyed by the refund id
+(itself derived from the tenant and Idempotency-Key):
+
+    record pending (units and amount held, pos_core) -> refund (payment, key order-refund-<id>)
+    -> settle (pos_core) -> units back to stock if asked (inventory, key refund-<id>-<item>)
+
+A retry with the same key, or `recover_refunds` for one left behind by a crash, continues where it stopped; a
+refusal from payment frees the held units and answers the same refusal every time."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from modules.inventory import api as inventory
 from modules.payment import api as payment
 from pos.money import Money
+from pos.tenancy import tenant_context
 
 from . import selectors, services
-from .errors import RefundRejected
-from .models import OrderRefund
+from .errors import RefundPending, RefundRejected
+from .models import OrderRefund, RefundStatus
+from .selectors import refund_stock_key
 
+logger = logging.getLogger("pos_core.refunds")
 
-def _err(module: Any, name: str) -> type[BaseException]:
-    class _Never(Exception):
-        pass
-
-    return getattr(module, name, _Never)
+PAYMENT_REFUSALS = (payment.OverRefund, payment.NotRefundable, payment.InvalidAmount, payment.RefundFailed,
+                    payment.PaymentNotFound, payment.IdempotencyConflict)
 
 
 def refund_order(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idempotency_key: str, amount: int | None = None,
                  items: list[dict[str, Any]] | None = None, restock: bool = False, reason: str = "",
                  actor: str = "", expected_version: int | None = None, terminal_id: str = "") -> OrderRefund:
-    """Refund all or part of an order. Raises OrderNotFound, RefundRejected (422), StaleOrder (409)."""
-    order = selectors.order_get(tenant_id=tenant_id, order_id=order_id)
-    existing = order.refunds.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing
-    if expected_version is not None and order.version != expected_version:
-        from .errors import StaleOrder
+    """Refund all or part of an order. Raises OrderNotFound, RefundRejected (422: over what was sold or paid, or
+    refused by payment: nothing refunded), StaleOrder (409), RefundPending (503: payment's answer is not known
+    yet; the units stay held and a retry with the same key finishes it)."""
+    refund, _ = services.order_refund_begin(
+        tenant_id=tenant_id, order_id=order_id, idempotency_key=idempotency_key, amount=amount, items=items,
+        restock=restock, reason=reason or "refund at the terminal", actor=actor, expected_version=expected_version,
+        terminal_id=terminal_id)
+    return drive(refund)
 
-        raise StaleOrder(f"Order {order.number} was changed meanwhile (your version {expected_version}).",
-                         current_version=order.version)
-    plan = services.refund_plan(order=order, amount=amount, items=items)
-    refund_id = services.refund_id_for(tenant_id=tenant_id, idempotency_key=idempotency_key)
+
+def drive(refund: OrderRefund) -> OrderRefund:
+    """Take a refund as far as it can go now (idempotent). Raises RefundRejected, RefundPending."""
+    with tenant_context(refund.tenant_id):
+        return _drive(refund)
+
+
+def _drive(refund: OrderRefund) -> OrderRefund:
+    tenant_id = refund.tenant_id
+    if refund.status == RefundStatus.PENDING:
+        refund = _ask_payment(refund)
+    if refund.status == RefundStatus.FAILED:
+        raise RefundRejected(f"The refund was refused: {refund.failure} Nothing was refunded.",
+                             refund_id=str(refund.id))
+    if refund.restocked and not refund.restock_done:
+        for line in refund.lines.select_related("item"):
+            if line.quantity:
+                inventory.adjust_stock(tenant_id=tenant_id, product_id=line.item.product_id,
+                                       variant=line.item.variant or None, kind="return", quantity=line.quantity,
+                                       reason=f"refund of order {refund.order.number}", actor=refund.actor or "refund",
+                                       key=refund_stock_key(refund, line.item_id))
+        services.order_refund_restocked(tenant_id=tenant_id, refund_id=refund.id)
+    return OrderRefund.objects.select_related("order").get(pk=refund.pk)
+
+
+def _ask_payment(refund: OrderRefund) -> OrderRefund:
+    tenant_id = refund.tenant_id
+    order = refund.order
     try:
         if order.service == "table":
-            info = _refund_tenders(order, plan.amount, idempotency_key, reason or "refund at the terminal",
-                                   terminal_id)
+            info = _refund_tenders(refund)
         else:
             info = payment.refund(tenant_id=tenant_id, payment_id=order.payment_id,
-                                  amount=Money(plan.amount, order.currency),
-                                  idempotency_key=f"order-{order.id}-refund-{idempotency_key}",
-                                  reason=reason or "refund at the terminal", terminal_id=terminal_id)
-    except (_err(payment, "OverRefund"), _err(payment, "NotRefundable"), _err(payment, "InvalidAmount")) as exc:
-        raise RefundRejected(getattr(exc, "detail", str(exc)), **getattr(exc, "extra", {})) from exc
-    restocked = False
-    if restock:
-        lines = [(item, quantity) for item, quantity, _ in plan.lines if quantity] or \
-                [(item, item.quantity - item.refunded_quantity) for item, _, _ in plan.lines
-                 if not items and item.quantity - item.refunded_quantity > 0]
-        for item, quantity in lines:
-            inventory.adjust_stock(tenant_id=tenant_id, product_id=item.product_id, variant=item.variant or None,
-                                   kind="return", quantity=quantity, reason=f"refund of order {order.number}",
-                                   actor=actor or "terminal", key=f"refund-{refund_id}-{item.id}")
-        restocked = bool(lines)
-        if not items:
-            plan = services.RefundPlan(amount=plan.amount, lines=[
-                (item, dict((i.id, q) for i, q in lines).get(item.id, 0), share) for item, _, share in plan.lines])
-    return services.order_refund_record(tenant_id=tenant_id, order_id=order.id, idempotency_key=idempotency_key,
-                                        refund_id=refund_id,
-                                        plan=plan, payment_refund_id=info.id, reason=reason, restocked=restocked,
-                                        actor=actor, expected_version=expected_version)
+                                  amount=Money(refund.amount, refund.currency),
+                                  idempotency_key=services.refund_payment_key(refund), reason=refund.reason or "refund",
+                                  actor=refund.actor, terminal_id=refund.terminal_id)
+    except (*PAYMENT_REFUSALS, RefundRejected) as exc:
+        logger.info("refund refused by payment", extra={"refund_id": str(refund.id), "order_id": str(order.id)})
+        return services.order_refund_fail(tenant_id=tenant_id, refund_id=refund.id,
+                                          failure=getattr(exc, "detail", str(exc)))
+    except payment.PaymentAmbiguous as exc:
+        raise RefundPending(f"The refund of {Money(refund.amount, refund.currency)} was sent to the payment provider "
+                            "and its answer is not known yet; it is finished automatically. Retry with the same "
+                            "Idempotency-Key to see the outcome.", refund_id=str(refund.id)) from exc
+    return services.order_refund_settle(tenant_id=tenant_id, refund_id=refund.id, payment_refund_id=info.id)
 
 
-def _refund_tenders(order, amount: int, idempotency_key: str, reason: str, terminal_id: str):
-    """A table check may have been paid by several tenders (and by its parts when split): refunds are taken from
-    the newest tender first, each at most what it paid toward the bill (tips stay with the staff). The split is
-    worked out from what the check had refunded before this refund, so a retry makes the same calls with the same
-    keys (one per tender, derived from the terminal's) and nothing is refunded twice. Returns the first refund."""
+def _refund_tenders(refund: OrderRefund):
+    """A table check may have been paid by several tenders (and by its parts when split): the refund is taken from
+    the newest tender first, each at most what it paid toward the bill (tips stay with the staff), worked out from
+    what the check had refunded before, with one key per tender derived from the refund's. Returns the first
+    refund made."""
+    order = refund.order
     tenders = selectors.check_tenders(tenant_id=order.tenant_id, order_id=order.id)
-    already, left, first = order.refunded, amount, None
+    already, left, first = order.refunded, refund.amount, None
     for tender in reversed(tenders):
         paid = tender.amount + tender.rounding
         used = min(already, paid)
@@ -84,10 +107,33 @@ def _refund_tenders(order, amount: int, idempotency_key: str, reason: str, termi
             continue
         made = payment.refund(tenant_id=order.tenant_id, payment_id=tender.payment_id,
                               amount=Money(part, order.currency),
-                              idempotency_key=f"order-{order.id}-refund-{idempotency_key}-{tender.id}", reason=reason,
-                              terminal_id=terminal_id)
+                              idempotency_key=f"{services.refund_payment_key(refund)}-{tender.id}",
+                              reason=refund.reason or "refund", actor=refund.actor, terminal_id=refund.terminal_id)
         first = first or made
         left -= part
     if first is None or left > 0:
-        raise RefundRejected(f"The tenders of order {order.number} cannot cover {Money(amount, order.currency)}.")
+        raise RefundRejected(f"The tenders of order {order.number} cannot cover {Money(refund.amount, order.currency)}.")
     return first
+
+
+def recover_refunds(*, older_than: timedelta = timedelta(seconds=60)) -> dict[str, int]:
+    """Finish refunds a crash or an unknown answer left pending, or with units still to put back to stock."""
+    summary = {"found": 0, "succeeded": 0, "failed": 0, "pending": 0}
+    for refund in services.refunds_in_flight(older_than=older_than):
+        summary["found"] += 1
+        try:
+            done = drive(refund)
+        except RefundRejected:
+            summary["failed"] += 1
+            continue
+        except RefundPending:
+            summary["pending"] += 1
+            continue
+        except Exception:
+            logger.exception("recovering a refund failed", extra={"refund_id": str(refund.id)})
+            summary["pending"] += 1
+            continue
+        summary["succeeded" if done.status == RefundStatus.SUCCEEDED else "pending"] += 1
+    if summary["found"]:
+        logger.info("refund recovery", extra=summary)
+    return summary

@@ -40,6 +40,7 @@ from .models import (
     OrderSaga,
     OrderStatus,
     RefundLine,
+    RefundStatus,
     SagaStatus,
     StockLevel,
 )
@@ -109,6 +110,15 @@ def saga_get(*, saga_id: uuid.UUID | str) -> OrderSaga | None:
 def saga_by_key(*, tenant_id: uuid.UUID, idempotency_key: str) -> OrderSaga | None:
     with tenant_context(tenant_id):
         return OrderSaga.objects.filter(idempotency_key=idempotency_key).first()
+
+
+def saga_by_order_id(*, tenant_id: uuid.UUID, order_id: str) -> OrderSaga | None:
+    try:
+        order_id = uuid.UUID(str(order_id))
+    except ValueError:
+        return None
+    with tenant_context(tenant_id):
+        return OrderSaga.objects.filter(order_id=order_id).first()
 
 
 def sagas_stuck(*, older_than: timedelta) -> list[OrderSaga]:
@@ -196,7 +206,8 @@ def sales_report(*, tenant_id: uuid.UUID, date_from: date, date_to: date, group_
     zone = zoneinfo.ZoneInfo(tz)
     with tenant_context(tenant_id):
         items = OrderItem.objects.filter(_sold_items(), order__placed_at__gte=start, order__placed_at__lt=end)
-        refunds = RefundLine.objects.filter(refund__created_at__gte=start, refund__created_at__lt=end)
+        refunds = RefundLine.objects.filter(refund__created_at__gte=start, refund__created_at__lt=end,
+                                            refund__status=RefundStatus.SUCCEEDED)
         if group_by == "day":
             sold = items.annotate(key=TruncDate("order__placed_at", tzinfo=zone)).values("key")
             back = refunds.annotate(key=TruncDate("refund__created_at", tzinfo=zone)).values("key")
@@ -278,7 +289,7 @@ def end_of_day(*, tenant_id: uuid.UUID, day: date, tz: str, currency: str) -> di
             entry["orders"] += row["n"]
             entry["gross"] += (row["amount"] or 0) + (row["rounding"] or 0)
             entry["tips"] += row["tips"] or 0
-        refunds = OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end)
+        refunds = OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end, status=RefundStatus.SUCCEEDED)
         for row in refunds.values("payment_method").annotate(total=Sum("amount")):
             per_method.setdefault(row["payment_method"], {"orders": 0, "gross": 0, "refunds": 0, "tips": 0})
             per_method[row["payment_method"]]["refunds"] = row["total"] or 0
@@ -312,7 +323,7 @@ def daily_totals(*, tenant_id: uuid.UUID, days: int, tz: str) -> list[tuple[date
         sold = dict(Order.objects.filter(SOLD, placed_at__gte=start, placed_at__lt=end)
                     .annotate(day=TruncDate("placed_at", tzinfo=zone)).values("day")
                     .annotate(total=Sum("grand_total")).values_list("day", "total"))
-        back = dict(OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end)
+        back = dict(OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end, status=RefundStatus.SUCCEEDED)
                     .annotate(day=TruncDate("created_at", tzinfo=zone)).values("day")
                     .annotate(total=Sum("amount")).values_list("day", "total"))
     return [(first + timedelta(days=i), sold.get(first + timedelta(days=i), 0) or 0,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
@@ -22,7 +24,7 @@ from pos.money import Money
 from pos.tenancy import all_tenants, tenant_context
 
 from . import stock_cache
-from .errors import InvalidTransition, RefundRejected, StaleOrder
+from .errors import InvalidTransition, OrderNotFound, RefundRejected, StaleOrder
 from .models import (
     ORDER_TRANSITIONS,
     AlertStatus,
@@ -33,6 +35,7 @@ from .models import (
     OrderSaga,
     OrderStatus,
     RefundLine,
+    RefundStatus,
     SagaLogEntry,
     SagaStatus,
     SagaStep,
@@ -53,6 +56,7 @@ def saga_start(*, tenant_id: uuid.UUID, idempotency_key: str, request: dict[str,
         with transaction.atomic(using=DB), tenant_context(tenant_id):
             saga = OrderSaga.objects.create(
                 tenant_id=tenant_id, idempotency_key=idempotency_key, order_id=uuid.uuid4(), request=request,
+                current="reserve",
                 locked_until=now + timedelta(seconds=lease_seconds))
             SagaLogEntry.objects.create(tenant_id=tenant_id, saga=saga, action="start",
                                         outcome=SagaLogEntry.Outcome.OK, detail=f"{len(request['lines'])} line(s)")
@@ -84,55 +88,23 @@ def saga_log(*, saga: OrderSaga, action: str, outcome: str, detail: str = "") ->
                                 detail=detail[:2000])
 
 
-def saga_begin(*, saga: OrderSaga, action: str) -> None:
-    """Persist the intent before calling another module, so a crash leaves a trace of what was in flight."""
+def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outcome.OK, detail: str = "",
+              **fields: Any) -> None:
+    """Persist what an action did (step, status, ids, what the other module answered, the next intent) and its
+    log line, in one transaction. The in-memory saga changes only once that committed, so nothing is ever
+    decided from a value the database does not hold."""
+    now = timezone.now()
+    if fields.get("status") in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
+        fields["finished_at"] = now
+    if "current" in fields or fields.get("step") is not None:
+        fields.setdefault("current", "")
     with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
-        saga.current = action
-        saga.attempts += 1
-        saga.save(update_fields=["current", "attempts", "updated_at"])
-        saga_log(saga=saga, action=action, outcome=SagaLogEntry.Outcome.STARTED)
-
-
-def saga_advance(*, saga: OrderSaga, action: str, step: str | None = None, status: str | None = None,
-                 detail: str = "", **fields: Any) -> None:
-    """Persist the outcome of an action: the step reached and what the other module answered."""
-    with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
-        changed = ["current", "updated_at", "last_error"]
-        saga.current = ""
-        saga.last_error = ""
-        if step is not None:
-            saga.step = step
-            changed.append("step")
-        if status is not None:
-            saga.status = status
-            changed.append("status")
-            if status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
-                saga.finished_at = timezone.now()
-                changed.append("finished_at")
-        for name, value in fields.items():
-            setattr(saga, name, value)
-            changed.append(name)
-        saga.save(update_fields=changed)
-        saga_log(saga=saga, action=action, outcome=SagaLogEntry.Outcome.OK, detail=detail)
-
-
-def saga_record_failure(*, saga: OrderSaga, action: str, error: str, status: str | None = None,
-                        problem: dict[str, Any] | None = None, **fields: Any) -> None:
-    """Persist a failed action (and, for a definite refusal, that nothing is in flight any more)."""
-    with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
-        saga.last_error = error[:2000]
-        changed = ["last_error", "updated_at"]
-        for name, value in fields.items():
-            setattr(saga, name, value)
-            changed.append(name)
-        if status is not None:
-            saga.status = status
-            changed.append("status")
-        if problem is not None:
-            saga.error = problem
-            changed.append("error")
-        saga.save(update_fields=changed)
-        saga_log(saga=saga, action=action, outcome=SagaLogEntry.Outcome.FAILED, detail=error)
+        OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
+        saga_log(saga=saga, action=action, outcome=outcome, detail=detail)
+    for name, value in fields.items():
+        setattr(saga, name, value)
+    saga.attempts += 1
+    saga.updated_at = now
 
 
 # --- orders --------------------------------------------------------------------------------------
@@ -181,8 +153,8 @@ def order_record(*, saga: OrderSaga) -> Order:
                             total=order.grand_total, currency=currency,
                             item_count=sum(line["quantity"] for line in lines)),
                 tenant_id=saga.tenant_id, using=DB)
-        saga_advance(saga=saga, action="record", step=SagaStep.RECORDED, status=SagaStatus.COMPLETED,
-                     detail=f"order {order.number}")
+        saga_save(saga=saga, action="record", step=SagaStep.RECORDED, status=SagaStatus.COMPLETED,
+                  detail=f"order {order.number}")
     return order
 
 
@@ -225,17 +197,35 @@ def orders_complete_tab(*, tenant_id: uuid.UUID, table_id: str, order_ids: list[
     return done
 
 
+# --- refunds: one model whatever the door ---------------------------------------------------------------
+#
+# A refund asked on the order (terminal, admin) is recorded `pending` first, holding its units on the lines and
+# its amount on the order under the order's row lock, so concurrent refunds can never pass what was sold or paid;
+# then payment is asked with a key derived from the refund id; its answer (or its `payment.refunded` event,
+# whichever comes first) settles it once. A refund made on the payment side arrives only as the event and is
+# recorded once per payment refund id. Reports count succeeded refunds only.
+
 @dataclasses.dataclass(frozen=True)
 class RefundPlan:
     amount: int
     lines: list[tuple[OrderItem, int, int]]  # (item, quantity, amount)
 
 
-def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]] | None) -> RefundPlan:
-    """Work out how much to refund and how it splits over the items. Raises RefundRejected."""
-    if order.status not in (OrderStatus.OPEN, OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED):
+REFUNDABLE_ORDER_STATUSES = (OrderStatus.OPEN, OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED)
+
+
+def _pending_refunds(order: Order) -> int:
+    return OrderRefund.objects.filter(order=order, status=RefundStatus.PENDING).aggregate(
+        total=Sum("amount"))["total"] or 0
+
+
+def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]] | None, restock: bool = False,
+                held: int = 0) -> RefundPlan:
+    """Work out how much to refund and how it splits over the items (`held`: amounts of refunds in flight).
+    With `restock` and no items, every unit not yet refunded goes back. Raises RefundRejected."""
+    if order.status not in REFUNDABLE_ORDER_STATUSES:
         raise RefundRejected(f"Order {order.number} is {order.status}; nothing can be refunded.")
-    remaining = order.grand_total - order.refunded
+    remaining = order.grand_total - order.refunded - held
     all_items = list(order.items.all())
     by_id = {str(item.id): item for item in all_items}
     chosen: list[tuple[OrderItem, int]] = []
@@ -246,8 +236,10 @@ def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]]
             raise RefundRejected(f"Order {order.number} has no item {entry.get('item_id')}.")
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
             raise RefundRejected("Refund quantities must be positive integers.")
-        if quantity > item.quantity - item.refunded_quantity:
-            raise RefundRejected(f"Only {item.quantity - item.refunded_quantity} of item {item.id} can be refunded.")
+        already = sum(q for chosen_item, q in chosen if chosen_item.pk == item.pk)
+        if quantity + already > item.quantity - item.refunded_quantity:
+            raise RefundRejected(f"Only {item.quantity - item.refunded_quantity} of item {item.id} can be refunded.",
+                                 item_id=str(item.id), refundable_quantity=item.quantity - item.refunded_quantity)
         chosen.append((item, quantity))
     if amount is None:
         if chosen:
@@ -256,14 +248,21 @@ def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]]
         else:
             amount = remaining
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise RefundRejected("The refund amount must be a positive integer number of minor units.")
+        raise RefundRejected("The refund amount must be a positive integer number of minor units."
+                             if remaining > 0 else f"Order {order.number} has nothing left to refund.",
+                             refundable=max(remaining, 0))
     if amount > remaining:
-        raise RefundRejected(f"At most {remaining} {order.currency} can still be refunded.", refundable=remaining)
+        raise RefundRejected(f"At most {max(remaining, 0)} {order.currency} can still be refunded.",
+                             refundable=max(remaining, 0))
     if chosen:
         weights_for = chosen
+    elif restock:
+        weights_for = [(item, item.quantity - item.refunded_quantity) for item in all_items]
     else:
         weights_for = [(item, 0) for item in all_items]
     weights = [max(item.allocated_total, 0) for item, _ in weights_for]
+    if not any(weights):
+        weights = [1] * len(weights_for)
     shares = allocate(Money(amount, order.currency), weights)
     return RefundPlan(amount=amount, lines=[(item, q, share.amount)
                                             for (item, q), share in zip(weights_for, shares, strict=True)])
@@ -275,36 +274,148 @@ def refund_id_for(*, tenant_id: uuid.UUID, idempotency_key: str) -> uuid.UUID:
     return uuid.uuid5(uuid.UUID(str(tenant_id)), f"order-refund:{idempotency_key}")
 
 
-def order_refund_record(*, tenant_id: uuid.UUID, order_id: uuid.UUID, idempotency_key: str, plan: RefundPlan,
-                        refund_id: uuid.UUID,
-                        payment_refund_id: str, reason: str, restocked: bool, actor: str,
-                        expected_version: int | None = None) -> OrderRefund:
-    """Record a refund the payment module made, and move the order to (partially) refunded."""
+def refund_payment_key(refund: OrderRefund) -> str:
+    """The Idempotency-Key pos_core gives payment for this refund."""
+    return f"order-refund-{refund.id}"
+
+
+def order_refund_begin(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idempotency_key: str,
+                       amount: int | None, items: list[dict[str, Any]] | None, restock: bool, reason: str,
+                       actor: str, expected_version: int | None = None,
+                       terminal_id: str = "") -> tuple[OrderRefund, bool]:
+    """Record the refund `pending`, holding its units on the lines and its amount on the order, under the
+    order's row lock. Returns (refund, created); the same key again returns the existing refund.
+    Raises OrderNotFound, StaleOrder (409), RefundRejected (422)."""
+    refund_id = refund_id_for(tenant_id=tenant_id, idempotency_key=idempotency_key)
     with transaction.atomic(using=DB), tenant_context(tenant_id):
-        existing = OrderRefund.objects.filter(idempotency_key=idempotency_key).first()
+        existing = OrderRefund.objects.filter(pk=refund_id).first()
         if existing is not None:
-            return existing
-        order = Order.objects.select_for_update().get(pk=order_id)
+            return existing, False
+        try:
+            order = Order.objects.select_for_update().get(pk=order_id)
+        except (Order.DoesNotExist, ValueError, ValidationError):
+            raise OrderNotFound(f"No order {order_id}.") from None
+        existing = OrderRefund.objects.filter(pk=refund_id).first()  # a twin request that held the lock first
+        if existing is not None:
+            return existing, False
         if expected_version is not None and order.version != expected_version:
             raise StaleOrder(f"Order {order.number} was changed meanwhile (your version {expected_version}).",
                              current_version=order.version)
+        plan = refund_plan(order=order, amount=amount, items=items, restock=restock, held=_pending_refunds(order))
+        for item, quantity, _ in plan.lines:
+            # Conditional, so even without the row lock (SQLite) a line is never refunded beyond what it sold.
+            if quantity and not OrderItem.objects.filter(
+                    pk=item.pk, refunded_quantity__lte=F("quantity") - quantity).update(
+                    refunded_quantity=F("refunded_quantity") + quantity):
+                raise RefundRejected(f"Item {item.id} cannot take back {quantity} more.", item_id=str(item.id))
         refund = OrderRefund.objects.create(
-            id=refund_id, tenant_id=tenant_id, order=order, idempotency_key=idempotency_key,
-            payment_refund_id=payment_refund_id,
-            amount=plan.amount, currency=order.currency, payment_method=order.payment_method, reason=reason,
-            restocked=restocked, actor=actor, created_at=timezone.now())
+            id=refund_id, tenant_id=tenant_id, order=order, idempotency_key=idempotency_key, status=RefundStatus.PENDING,
+            source="order", amount=plan.amount, currency=order.currency, payment_method=order.payment_method,
+            reason=reason, restocked=restock and any(q for _, q, _ in plan.lines), actor=actor, terminal_id=terminal_id,
+            created_at=timezone.now())
         RefundLine.objects.bulk_create([
             RefundLine(tenant_id=tenant_id, refund=refund, item=item, product_id=item.product_id,
-                       category_id=item.category_id, quantity=quantity, amount=amount)
-            for item, quantity, amount in plan.lines
+                       category_id=item.category_id, quantity=quantity, amount=share)
+            for item, quantity, share in plan.lines
         ])
-        for item, quantity, _ in plan.lines:
-            if quantity:
-                OrderItem.objects.filter(pk=item.pk).update(refunded_quantity=F("refunded_quantity") + quantity)
-        refunded = order.refunded + plan.amount
-        to = OrderStatus.REFUNDED if refunded >= order.grand_total else OrderStatus.PARTIALLY_REFUNDED
+        Order.objects.filter(pk=order.pk).update(version=F("version") + 1, updated_at=timezone.now())
+    return refund, True
+
+
+def _apply_refund_to_order(order: Order, amount: int) -> None:
+    refunded = order.refunded + amount
+    to = OrderStatus.REFUNDED if refunded >= order.grand_total else OrderStatus.PARTIALLY_REFUNDED
+    if to in ORDER_TRANSITIONS[order.status]:
         _move(order, to, order.version, refunded=refunded)
-    return refund
+    else:  # already refunded in full: keep the status, still count the money
+        Order.objects.filter(pk=order.pk).update(refunded=refunded, version=F("version") + 1,
+                                                 updated_at=timezone.now())
+
+
+def order_refund_settle(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str, payment_refund_id: str) -> OrderRefund:
+    """Payment refunded it: mark the refund succeeded and count it on the order, once."""
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        refund = OrderRefund.objects.get(pk=refund_id)
+        order = Order.objects.select_for_update().get(pk=refund.order_id)
+        refund = OrderRefund.objects.get(pk=refund_id)
+        if refund.status != RefundStatus.PENDING:
+            return refund
+        refund.status = RefundStatus.SUCCEEDED
+        refund.payment_refund_id = payment_refund_id
+        refund.save(update_fields=["status", "payment_refund_id"])
+        _apply_refund_to_order(order, refund.amount)
+        return refund
+
+
+def order_refund_fail(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str, failure: str) -> OrderRefund:
+    """Payment refused it (or never received it): nothing was refunded; the held units are free again."""
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        refund = OrderRefund.objects.get(pk=refund_id)
+        Order.objects.select_for_update().get(pk=refund.order_id)
+        refund = OrderRefund.objects.get(pk=refund_id)
+        if refund.status != RefundStatus.PENDING:
+            return refund
+        for line in refund.lines.all():
+            if line.quantity:
+                OrderItem.objects.filter(pk=line.item_id).update(refunded_quantity=F("refunded_quantity") - line.quantity)
+        refund.status = RefundStatus.FAILED
+        refund.failure = failure[:300]
+        refund.save(update_fields=["status", "failure"])
+        Order.objects.filter(pk=refund.order_id).update(version=F("version") + 1, updated_at=timezone.now())
+        return refund
+
+
+def order_refund_restocked(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str) -> None:
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        OrderRefund.objects.filter(pk=refund_id).update(restock_done=True)
+
+
+def order_refund_from_payment(*, tenant_id: uuid.UUID, order_id: str, payment_id: str, payment_refund_id: str,
+                              amount: int, reason: str,
+                              key_of_payment_refund: Callable[[str], str | None]) -> OrderRefund | None:
+    """A refund of an order's payment succeeded (payment.refunded). If it is one pos_core asked for, settle that
+    one; otherwise (made on the payment side) record it, split over the lines by amount, with no units. Once per
+    payment refund id. Returns None when the payment belongs to no order (a saga compensation)."""
+    try:
+        order_pk = uuid.UUID(str(order_id))
+    except ValueError:
+        return None
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        # Counter orders only: a table check's tender refunds are made and settled by the check's own refund.
+        order = Order.objects.select_for_update().filter(pk=order_pk, payment_id=payment_id, service="counter").first()
+        if order is None:
+            return None
+        known = OrderRefund.objects.filter(payment_refund_id=payment_refund_id).first()
+        if known is not None:
+            return known
+        for pending in OrderRefund.objects.filter(order=order, status=RefundStatus.PENDING):
+            if key_of_payment_refund(refund_payment_key(pending)) == payment_refund_id:
+                return order_refund_settle(tenant_id=tenant_id, refund_id=pending.pk,
+                                           payment_refund_id=payment_refund_id)
+        items = list(order.items.all())
+        weights = [max(item.allocated_total, 0) for item in items]
+        shares = allocate(Money(amount, order.currency), weights if any(weights) else [1] * len(items))
+        refund = OrderRefund.objects.create(
+            id=uuid.uuid5(uuid.UUID(str(tenant_id)), f"payment-refund:{payment_refund_id}"), tenant_id=tenant_id,
+            order=order, idempotency_key=f"payment-refund:{payment_refund_id}", payment_refund_id=payment_refund_id,
+            status=RefundStatus.SUCCEEDED, source="payment", amount=amount, currency=order.currency,
+            payment_method=order.payment_method, reason=reason[:300], actor="payment", created_at=timezone.now())
+        RefundLine.objects.bulk_create([
+            RefundLine(tenant_id=tenant_id, refund=refund, item=item, product_id=item.product_id,
+                       category_id=item.category_id, quantity=0, amount=share.amount)
+            for item, share in zip(items, shares, strict=True)
+        ])
+        _apply_refund_to_order(order, amount)
+        return refund
+
+
+def refunds_in_flight(*, older_than: timedelta, limit: int = 200) -> list[OrderRefund]:
+    """Refunds pending, or succeeded with units still to put back to stock, untouched for `older_than`."""
+    cutoff = timezone.now() - older_than
+    with all_tenants():
+        return list(OrderRefund.objects.filter(
+            Q(status=RefundStatus.PENDING) | Q(status=RefundStatus.SUCCEEDED, restocked=True, restock_done=False),
+            created_at__lt=cutoff).order_by("created_at")[:limit])
 
 
 # --- stock cache and low-stock alerts --------------------------------------------------------------

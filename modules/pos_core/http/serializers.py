@@ -217,6 +217,8 @@ class PosCoreRefundOut(serializers.Serializer):
     amount = MoneySerializer()
     payment_method = serializers.CharField()
     payment_refund_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "succeeded", "failed"])
+    source = serializers.ChoiceField(choices=["order", "payment"], help_text="Asked on the order, or on the payment.")
     restocked = serializers.BooleanField()
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -225,7 +227,7 @@ class PosCoreRefundOut(serializers.Serializer):
     def to_representation(self, refund):
         return {"id": str(refund.id), "order_id": str(refund.order_id), "amount": money(refund.amount, refund.currency),
                 "payment_method": refund.payment_method, "payment_refund_id": refund.payment_refund_id,
-                "restocked": refund.restocked, "reason": refund.reason,
+                "status": refund.status, "source": refund.source, "restocked": refund.restocked, "reason": refund.reason,
                 "created_at": serializers.DateTimeField().to_representation(refund.created_at),
                 "order": OrderOut().to_representation(refund.order)}
 

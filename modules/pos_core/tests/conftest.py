@@ -7,7 +7,6 @@ import itertools
 import pytest
 
 from modules.inventory import api as inventory
-from modules.pos_core import saga
 from modules.restaurant import api as restaurant
 
 _keys = itertools.count(1)
@@ -63,8 +62,8 @@ def table(tenant):
     return restaurant.create_table(tenant_id=tenant.id, code="T1", area="Main", seats=4)
 
 
-@pytest.fixture(autouse=True)
-def _reset_hooks():
-    yield
-    saga.HOOKS.before = None
-    saga.HOOKS.after = None
+@pytest.fixture
+def seam(monkeypatch):
+    from .seams import Seam
+
+    return Seam(monkeypatch)

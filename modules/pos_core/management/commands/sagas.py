@@ -23,7 +23,9 @@ class Command(BaseCommand):
         group.add_argument("--recover", action="store_true", help="Run the periodic recovery sweep once, now.")
         parser.add_argument("--older-than", type=int, default=int(STUCK_AFTER.total_seconds()), metavar="SECONDS",
                             help="A running saga untouched this long counts as stuck (default %(default)s).")
-        parser.add_argument("--force", action="store_true", help="Take the saga even if its lease is still held.")
+        parser.add_argument("--force", action="store_true",
+                            help="Take the saga even if its lease is still held; with --compensate also run the "
+                                 "compensations again on a compensated saga (each undoes only what is still there).")
 
     def handle(self, *args, **options) -> None:
         if options["older_than"] < 0:

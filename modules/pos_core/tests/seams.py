@@ -1,0 +1,86 @@
+"""The tests' own seams into the order saga: they wrap the module apis the saga calls (and pos_core's saga
+persistence) from the outside, so production code carries no test hooks.
+
+    seam.before("reserve", fail)       runs fail("reserve") before inventory.reserve_stock is called
+    seam.after("charge", crash)        runs crash("charge") after payment.charge answered, before the saga saved it
+    seam.saved("reserve", crash)       runs crash("reserve") once the saga saved the outcome of "reserve"
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from modules.inventory import api as inventory
+from modules.payment import api as payment
+from modules.pos_core import services
+
+# the saga's actions and compensations, and where they live
+CALLS: dict[str, tuple[object, str]] = {
+    "reserve": (inventory, "reserve_stock"),
+    "charge": (payment, "charge"),
+    "commit": (inventory, "commit_reservation"),
+    "record": (services, "order_record"),
+    "find_payment": (payment, "find_payment"),
+    "refund": (payment, "refund"),
+    "find_refund": (payment, "find_refund"),
+    "find_reservation": (inventory, "find_reservation"),
+    "cancel_reservation": (inventory, "cancel_reservation"),
+}
+
+
+class Crash(BaseException):
+    """The process died here: nothing after it runs (not even the saga's error handling)."""
+
+
+class Seam:
+    def __init__(self, monkeypatch) -> None:
+        self.monkeypatch = monkeypatch
+
+    def _wrap(self, name: str, before: Callable | None, after: Callable | None) -> None:
+        target, attribute = CALLS[name]
+        real = getattr(target, attribute)
+
+        @functools.wraps(real)
+        def wrapped(*args, **kwargs):
+            if before is not None:
+                before(name)
+            result = real(*args, **kwargs)
+            if after is not None:
+                after(name)
+            return result
+
+        self.monkeypatch.setattr(target, attribute, wrapped)
+
+    def before(self, name: str, effect: Callable[[str], None]) -> None:
+        self._wrap(name, effect, None)
+
+    def after(self, name: str, effect: Callable[[str], None]) -> None:
+        self._wrap(name, None, effect)
+
+    def saved(self, action: str, effect: Callable[[str], None]) -> None:
+        real = services.saga_save
+
+        @functools.wraps(real)
+        def wrapped(*, saga, action: str, **kwargs):
+            real(saga=saga, action=action, **kwargs)
+            if action == wanted:
+                effect(action)
+
+        wanted = action
+        self.monkeypatch.setattr(services, "saga_save", wrapped)
+
+    def clear(self) -> None:
+        self.monkeypatch.undo()
+
+
+def once(effect: Callable[[str], None]) -> Callable[[str], None]:
+    """Run `effect` the first time only (a fault that strikes once, as a real one does)."""
+    fired = []
+
+    def run(name: str) -> None:
+        if not fired:
+            fired.append(name)
+            effect(name)
+
+    return run
