@@ -196,7 +196,9 @@ def test_a_manager_runs_the_shop_from_the_back_office(server, page, last_screen)
     # 4. put it on the All day menu
     page.goto("/admin/restaurant/menusection/")
     page.click("#result_list tbody tr:has-text('All day') a >> nth=0")
-    product_input = page.locator("input[data-product-search]:visible").last
+    page.wait_for_load_state("load")  # the whole form, or the last row found may be an existing item's
+    product_input = page.locator("#items-group tr.form-row:not(.has_original):not(.empty-form) "
+                                 "input[data-product-search]").first
     product_input.fill("Kyay")  # a name, as a manager knows the dish
     suggestion = "os => os.map(o => o.value).find(v => v.includes('Kyay oh'))"
     page.wait_for_function(f"() => ({suggestion})([...document.querySelectorAll('datalist option')])")
