@@ -206,7 +206,7 @@ class Terminals:
 class Deployment:
     def __init__(self, work: Path, *, web_workers: int, web_threads: int) -> None:
         self.work = work
-        self.databases = Databases("faults")
+        self.databases = Databases(os.environ.get("FAULTS_DB_PREFIX") or "faults")
         self.redis = RedisServer(work / "redis")
         self.env = service_env(self.databases, self.redis.url, work / "var", **ENV)
         self.processes = Processes(self.env, work)
