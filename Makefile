@@ -46,9 +46,12 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A config beat -l INFO
 
-## Every benchmark in turn (set the service-mode variables to measure PostgreSQL and Redis).
+## Every benchmark in turn (set the service-mode variables to measure PostgreSQL and Redis), then one table of
+## every figure with its target and verdict; the figures are appended to var/bench/results.csv (bench/report.py).
 bench: install
-	@failed=""; for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; done; \
+	@BENCH_RUN=$$(date -u +%Y%m%dT%H%M%SZ); export BENCH_RUN; failed=""; \
+	for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; done; \
+	echo; $(PY) bench/report.py --run $$BENCH_RUN; \
 	if [ -n "$$failed" ]; then echo "did not complete:$$failed"; exit 1; fi
 
 ## The fault suite: service mode (gunicorn, Celery worker and beat, PostgreSQL per module, a Redis of its own)

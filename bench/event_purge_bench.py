@@ -242,6 +242,15 @@ def main() -> int:
     if kept != relay_thread.published:
         failures.append(f"recent events purged: {relay_thread.published - kept}")
     print("RESULT: " + ("FAIL " + "; ".join(failures) if failures else "PASS"))
+    import report as figures
+
+    figures.record("event_purge_bench", f"purge of {total:,} rows", total / seconds, "rows/s")
+    figures.record("event_purge_bench", "purge RSS growth", (peak_during - rss_before) / 1024, "MiB",
+                   target=("<=", 64))
+    during = sorted(relay_thread.latencies["during"])
+    if during:
+        figures.record("event_purge_bench", "relay claim p99 during the purge",
+                       during[min(len(during) - 1, int(len(during) * 0.99))], "ms")
     return 1 if failures else 0
 
 

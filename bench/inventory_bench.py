@@ -276,6 +276,13 @@ def main() -> int:
         for row in rows:
             print(f"{row['size']:>10} {row['p50']:>8.1f} {row['p99']:>8.1f} "
                   f"{','.join(map(str, row['inventory_queries'])):>19} {','.join(map(str, row['all_queries'])):>8}")
+        from bench import report
+
+        for row in rows:
+            report.record("inventory_bench", f"catalog page of {row['size']}, {args.products} products p50",
+                          row["p50"], "ms")
+            report.record("inventory_bench", f"catalog page of {row['size']}, {args.products} products p99",
+                          row["p99"], "ms")
         constant = len({tuple(r["inventory_queries"]) for r in rows}) == 1
         print("queries per request do not grow with page size" if constant
               else "WARNING: queries per request grow with page size")
@@ -290,6 +297,10 @@ def main() -> int:
         print(f"  scarce stock: {scarce['attempts']} attempts by {args.clients} clients on {scarce['stock']} units -> "
               f"{scarce['reserved']} reserved, level reserved {scarce['level_reserved']}, available "
               f"{scarce['available']} (never oversold: {scarce['reserved'] == scarce['stock']})")
+        report.record("inventory_bench", f"reservations, {args.clients} clients on one product", hot["per_second"],
+                      "/s")
+        report.record("inventory_bench", "scarce stock reserved / available", scarce["reserved"] / scarce["stock"],
+                      "x", target=("==", 1))
         ok = constant and scarce["reserved"] == scarce["stock"] == scarce["level_reserved"]
         from django.db import connections
 

@@ -33,6 +33,7 @@ import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
 
+from bench import report  # noqa: E402
 from bench.bench_databases import bench_databases  # noqa: E402
 from ops.legacy.fixture import generate  # noqa: E402
 
@@ -114,11 +115,17 @@ def main() -> int:
                   f"{result['lines'] / result['elapsed_s']:>8,.0f} lines/s {result['orders'] / result['elapsed_s']:>7,.0f} "
                   f"orders/s | peak RSS {result['peak_mb']:6.1f} MB | exit {result['exit']} | {result['verdict'][:40]}")
             sys.stdout.flush()
+            report.record("legacy_split_bench", f"split of {result['lines']:,} order lines",
+                          result["lines"] / result["elapsed_s"], "lines/s")
+            report.record("legacy_split_bench", f"split of {result['lines']:,} order lines: peak RSS",
+                          result["peak_mb"], "MB")
     ok = all(r["exit"] == 0 for r in results)
     if len(results) > 1:
         growth = results[-1]["peak_mb"] / results[0]["peak_mb"]
         print(f"peak memory x{growth:.2f} for x{results[-1]['lines'] / results[0]['lines']:.1f} the input "
               f"({'flat' if growth <= 1.5 else 'GROWS'})")
+        report.record("legacy_split_bench", "split peak memory, largest / smallest input", growth, "x",
+                      target=("<=", 1.5))
         ok &= growth <= 1.5
     return 0 if ok else 1
 

@@ -29,6 +29,7 @@ from django.db import connections  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
+from bench import report  # noqa: E402
 from bench.bench_databases import bench_databases  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
@@ -94,9 +95,13 @@ def main() -> int:
         for size, menu_id in menus.items():
             p50, p99, queries, items = _measure(client, f"/api/v1/menus/{menu_id}")
             counts[size] = sum(queries.values())
+            report.record("restaurant_menu_bench", f"menu of {items} items p50", p50, "ms")
+            report.record("restaurant_menu_bench", f"menu of {items} items p99", p99, "ms")
             print(f"{'GET /menus/{id}':<28}{items:>6}{p50:>9.2f}{p99:>9.2f}  {sum(queries.values())} {queries}")
         p50, p99, queries, items = _measure(client, "/api/v1/menus")
         print(f"{'GET /menus (3 menus)':<28}{items:>6}{p50:>9.2f}{p99:>9.2f}  {sum(queries.values())} {queries}")
+        report.record("restaurant_menu_bench", f"queries per menu read, {SIZES[-1]} items", counts[SIZES[-1]],
+                      target=("==", counts[SIZES[0]]))
         if len(set(counts.values())) != 1:
             print(f"FAIL: queries per request grow with the number of items: {counts}")
             return 1
