@@ -212,7 +212,7 @@ def clean_attributes(value: Any, problems: Problems) -> dict:
         return {}
     _check_json(value, "attributes", 1, problems)
     for name, kind in KNOWN_ATTRIBUTES.items():
-        if name in value and not (isinstance(value[name], kind) and not (kind is int and isinstance(value[name], bool))):
+        if name in value and not (is_integer(value[name]) if kind is int else isinstance(value[name], kind)):
             problems.add(f"attributes.{name}", f"Must be a {kind.__name__}.")
     images = value.get("images")
     if isinstance(images, list):

@@ -27,6 +27,7 @@ from pos.contracts.payment import PaymentRefunded as PaymentRefundedEvent
 from pos.db.bulk import copy_insert, refresh_statistics
 from pos.events import publish
 from pos.money import Money
+from pos.numbers import is_integer
 from pos.tenancy import all_tenants, tenant_context
 
 from .dto import (
@@ -805,7 +806,7 @@ def _import_problems(payments: list, currency: str) -> list[dict[str, str]]:
         errors.append({"field": at, "message": message})
 
     def amount_ok(value: object) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_AMOUNT_MINOR
+        return is_integer(value) and 0 < value <= MAX_AMOUNT_MINOR
 
     seen: set[str] = set()
     for index, entry in enumerate(payments):

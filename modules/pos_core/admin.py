@@ -71,7 +71,7 @@ class OrderRefundForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.items = items
         for item in items:
-            left = item.quantity - item.refunded_quantity
+            left = item.refundable_quantity
             self.fields[f"quantity_{item.id}"] = forms.IntegerField(
                 required=False, min_value=0, max_value=max(left, 0), label=item_label(item, "en"),
                 help_text=f"{left} of {item.quantity} can still be refunded.")
@@ -382,9 +382,9 @@ class OrderAdmin(ReadOnlyTenantAdmin):
             "adjustments": list(order.adjustments.order_by("created_at")),
             "parts": [{"pk": part.pk, "number": part.number, "status": part.get_status_display(),
                        "total": money(part.grand_total)} for part in order.parts.order_by("number")],
-            "paid": money(order.grand_total), "refundable": money(order.grand_total - order.refunded),
+            "paid": money(order.grand_total), "refundable": money(order.refundable),
             "receipt": receipt["text"],
-            "can_refund": order.grand_total > order.refunded and self.has_view_permission(request, order),
+            "can_refund": order.refundable > 0 and self.has_view_permission(request, order),
             "technical_url": "?technical=1" if is_operator(request.user) else None,
         }
 

@@ -101,6 +101,11 @@ class Order(TenantScopedModel):
     def __str__(self) -> str:
         return f"Order {self.number}"
 
+    @property
+    def refundable(self) -> int:
+        """What can still be refunded, before refunds in flight: paid less refunded (minor units)."""
+        return self.grand_total - self.refunded
+
 
 class OrderItem(TenantScopedModel):
     """One line of an order with the product as it was when sold."""
@@ -143,6 +148,11 @@ class OrderItem(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.product_id}"
+
+    @property
+    def refundable_quantity(self) -> int:
+        """Units of this line that can still be refunded: sold less refunded (pending refunds hold theirs)."""
+        return self.quantity - self.refunded_quantity
 
 
 class RefundStatus(models.TextChoices):

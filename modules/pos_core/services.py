@@ -21,6 +21,7 @@ from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
 from pos.db.bulk import copy_insert, refresh_statistics
 from pos.events import publish
 from pos.money import Money
+from pos.numbers import is_integer
 from pos.tenancy import all_tenants, tenant_context
 
 from . import stock_cache
@@ -225,7 +226,7 @@ def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]]
     With `restock` and no items, every unit not yet refunded goes back. Raises RefundRejected."""
     if order.status not in REFUNDABLE_ORDER_STATUSES:
         raise RefundRejected(f"Order {order.number} is {order.status}; nothing can be refunded.")
-    remaining = order.grand_total - order.refunded - held
+    remaining = order.refundable - held
     all_items = list(order.items.all())
     by_id = {str(item.id): item for item in all_items}
     chosen: list[tuple[OrderItem, int]] = []
@@ -234,12 +235,12 @@ def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]]
         quantity = entry.get("quantity")
         if item is None:
             raise RefundRejected(f"Order {order.number} has no item {entry.get('item_id')}.")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        if not is_integer(quantity) or quantity <= 0:
             raise RefundRejected("Refund quantities must be positive integers.")
         already = sum(q for chosen_item, q in chosen if chosen_item.pk == item.pk)
-        if quantity + already > item.quantity - item.refunded_quantity:
-            raise RefundRejected(f"Only {item.quantity - item.refunded_quantity} of item {item.id} can be refunded.",
-                                 item_id=str(item.id), refundable_quantity=item.quantity - item.refunded_quantity)
+        if quantity + already > item.refundable_quantity:
+            raise RefundRejected(f"Only {item.refundable_quantity} of item {item.id} can be refunded.",
+                                 item_id=str(item.id), refundable_quantity=item.refundable_quantity)
         chosen.append((item, quantity))
     if amount is None:
         if chosen:
@@ -247,7 +248,7 @@ def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]]
                          for item, q in chosen)
         else:
             amount = remaining
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+    if not is_integer(amount) or amount <= 0:
         raise RefundRejected("The refund amount must be a positive integer number of minor units."
                              if remaining > 0 else f"Order {order.number} has nothing left to refund.",
                              refundable=max(remaining, 0))
@@ -257,7 +258,7 @@ def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]]
     if chosen:
         weights_for = chosen
     elif restock:
-        weights_for = [(item, item.quantity - item.refunded_quantity) for item in all_items]
+        weights_for = [(item, item.refundable_quantity) for item in all_items]
     else:
         weights_for = [(item, 0) for item in all_items]
     weights = [max(item.allocated_total, 0) for item, _ in weights_for]
@@ -511,8 +512,7 @@ def imported_order_id(tenant_id: uuid.UUID, key: str) -> uuid.UUID:
 
 
 def _is_amount(value: Any, *, positive: bool = False) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool) and (value > 0 if positive else value >= 0)
-            and value <= 10**15)
+    return is_integer(value) and (value > 0 if positive else value >= 0) and value <= 10**15
 
 
 def _order_import_problems(orders: list, currency: str) -> list[dict[str, str]]:
@@ -560,7 +560,7 @@ def _order_import_problems(orders: list, currency: str) -> list[dict[str, str]]:
             if not isinstance(line.get("product_names"), dict) or not line["product_names"]:
                 bad(f"{l_at}.product_names", "The names as sold, per locale.")
             quantity = line.get("quantity")
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= 1_000_000:
+            if not is_integer(quantity) or not 0 < quantity <= 1_000_000:
                 bad(f"{l_at}.quantity", "A whole number from 1 to 1000000.")
             if not _is_amount(line.get("unit_price")):
                 bad(f"{l_at}.unit_price", "A whole number of minor units, 0 or more.")

@@ -30,6 +30,7 @@ from modules.inventory import api as inventory
 from modules.payment import api as payment
 from modules.pos_core import api as pos_core
 from pos.money import CURRENCY_EXPONENTS
+from pos.numbers import is_integer
 
 from . import transform as tf
 from .db import LegacyDB, redact
@@ -489,7 +490,7 @@ class Splitter:
     def _stock(self, run: TenantRun, entity: str, legacy_id: int, value: Any) -> int | None:
         if value is None:
             return None
-        if not isinstance(value, int) or value < 0:
+        if not is_integer(value) or value < 0:
             self.log.add(tenant=run.slug, entity=entity, legacy_id=legacy_id, kind="negative_stock",
                          detail=f"stock_count {value!r}", action="opening stock 0; count it")
             return 0
@@ -608,7 +609,7 @@ class Splitter:
                     action=f"read with its own offset: {placed.astimezone(run.zone).isoformat()}")
         order_lines, unpriced = [], []
         for lid, pid, vid, quantity, price in lines:
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0 or quantity > 1_000_000:
+            if not is_integer(quantity) or quantity <= 0 or quantity > 1_000_000:
                 log.add(tenant=run.slug, entity="order_line", legacy_id=lid, kind="bad_quantity",
                         detail=f"quantity {quantity!r} on order {oid}", day=day, excluded={"lines": 1},
                         action="line not imported; the order keeps its legacy total")
