@@ -130,6 +130,35 @@ def _wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "co
         time.sleep(interval)
 
 
+def at_once(count: int, fn, timeout: float = 120) -> list:
+    """Run fn(0) .. fn(count - 1) in `count` threads released together (a barrier), for races that only a real
+    database can referee. Returns each call's result or the exception it raised, in order; each thread closes its
+    database connections when done."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = fn(index)
+        except BaseException as exc:  # noqa: BLE001 - the caller asserts on what each call raised
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), f"a racing call did not finish within {timeout:.0f}s"
+    return results
+
+
 class PrivateRedis:
     """A redis-server of the test's own (a free port, no persistence) that the test may stop and start
     without disturbing anyone else's Redis."""

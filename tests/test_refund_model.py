@@ -4,13 +4,11 @@ and nothing is refunded beyond what was sold or paid, also under concurrency (Po
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connections
 from django.utils import timezone
 
-from conftest import make_terminal_client
+from conftest import at_once, make_terminal_client
 from modules.accounts.models import User
 from modules.payment import api as payment
 from modules.payment.models import ProviderBehaviour
@@ -160,27 +158,6 @@ def test_a_refund_whose_answer_is_lost_stays_pending_then_is_finished_by_recover
 # --- PostgreSQL: twenty at once -----------------------------------------------------------------------
 
 
-def run_threads(count: int, fn) -> list:
-    results: list = [None] * count
-    barrier = threading.Barrier(count)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = fn(index)
-        except BaseException as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
-
-
 postgres = pytest.mark.postgres
 
 
@@ -198,7 +175,7 @@ def test_twenty_concurrent_item_refunds_of_a_line_sold_once_refund_it_once(tenan
         items=[{"product_id": "tea", "variant": "large", "quantity": 1},
                {"product_id": "mohinga", "quantity": 1}], payment={"method": "card"}))
     line = order.items.get(product_id="tea")
-    results = run_threads(20, lambda i: refunds.refund_order(
+    results = at_once(20, lambda i: refunds.refund_order(
         tenant_id=tenant.id, order_id=order.id, idempotency_key=f"tea-{i}", amount=201, restock=True,
         items=[{"item_id": str(line.id), "quantity": 1}], reason="raced"))
     won = [r for r in results if isinstance(r, OrderRefund)]
@@ -213,7 +190,7 @@ def test_twenty_concurrent_item_refunds_of_a_line_sold_once_refund_it_once(tenan
 @postgres
 @pytest.mark.usefixtures("_postgres_only")
 def test_twenty_concurrent_full_refunds_of_one_order_refund_it_once(tenant, placed):
-    results = run_threads(20, lambda i: refunds.refund_order(
+    results = at_once(20, lambda i: refunds.refund_order(
         tenant_id=tenant.id, order_id=placed.id, idempotency_key=f"all-{i}", restock=True, reason="raced"))
     won = [r for r in results if isinstance(r, OrderRefund)]
     assert len(won) == 1 and all(isinstance(r, RefundRejected) for r in results if r not in won), results
@@ -234,7 +211,7 @@ def test_concurrent_refunds_through_both_doors_never_pass_what_was_paid(tenant, 
         return payment.refund(tenant_id=tenant.id, payment_id=placed.payment_id, amount=Money(share, "MMK"),
                               idempotency_key=f"p-{index}", reason="payment door")
 
-    results = run_threads(20, refund)
+    results = at_once(20, refund)
     won = [r for r in results if isinstance(r, (OrderRefund, payment.RefundInfo))]
     refused = [r for r in results if isinstance(r, (RefundRejected, payment.OverRefund))]
     assert len(won) + len(refused) == 20, results

@@ -1,11 +1,9 @@
 """Never oversell: many concurrent reservations of the same stock on PostgreSQL."""
 
-import threading
-
 import pytest
 from django.db import connections
 
-from conftest import make_tenant
+from conftest import at_once, make_tenant
 from modules.inventory import api
 from modules.inventory.models import StockItem
 from pos.tenancy import all_tenants
@@ -24,27 +22,6 @@ def _needs_postgres():
         pytest.skip("needs PostgreSQL for real row-level concurrency (SQLite serialises every writer)")
 
 
-def run_concurrently(count: int, fn) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = fn(index)
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 def test_concurrent_reservations_take_exactly_the_available_stock():
     tenant = make_tenant()
     soup = product(tenant, "Mohinga", variants=sized(), stock={"small": 10, "large": 3})
@@ -52,7 +29,7 @@ def test_concurrent_reservations_take_exactly_the_available_stock():
     def reserve(index: int):
         return api.reserve_stock(tenant_id=tenant.id, key=f"saga-{index}", lines=[api.StockLine(soup.id, "small", 1)])
 
-    results = run_concurrently(THREADS, reserve)
+    results = at_once(THREADS, reserve)
     won = [r for r in results if isinstance(r, api.ReservationInfo)]
     lost = [r for r in results if isinstance(r, api.InsufficientStock)]
     assert len(won) == 10 and len(lost) == THREADS - 10, results
@@ -77,7 +54,7 @@ def test_concurrent_multi_line_reservations_and_commits_never_go_negative():
             return api.release_reservation(tenant_id=tenant.id, reservation_id=held.id)
         return api.commit_reservation(tenant_id=tenant.id, reservation_id=held.id)
 
-    results = run_concurrently(THREADS, reserve_and_settle)
+    results = at_once(THREADS, reserve_and_settle)
     unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, api.InsufficientStock)]
     assert not unexpected, unexpected
     sold = sum(1 for r in results if isinstance(r, api.ReservationInfo) and r.status == "committed")
@@ -99,7 +76,7 @@ def test_concurrent_cancels_and_commits_of_one_reservation_move_the_stock_once()
             return api.commit_reservation(tenant_id=tenant.id, reservation_id=held.id)
         return api.cancel_reservation(tenant_id=tenant.id, reservation_id=held.id)
 
-    results = run_concurrently(12, act)
+    results = at_once(12, act)
     assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, api.ReservationNotActive)], results
     final = api.get_reservation(tenant_id=tenant.id, reservation_id=held.id).status
     level = api.get_stock_levels(tenant_id=tenant.id, items=[(tea.id, None)])[(tea.id, None)]

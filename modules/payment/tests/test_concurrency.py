@@ -3,12 +3,10 @@ key is one capture at the provider, however many requests race."""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from django.db import connections
 
+from conftest import at_once
 from modules.payment import api as payment
 from modules.payment.tests.conftest import captured_at_provider, events, ledger, mmk, refunded_at_provider
 
@@ -21,27 +19,10 @@ def _postgres_only():
         pytest.skip("needs PostgreSQL: SQLite serializes every writer, so there is no race to test")
 
 
-def race(n: int, fn):
-    """Run fn(i) in n threads released together; return each result or raised error."""
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        try:
-            barrier.wait()
-            return fn(i)
-        except Exception as exc:
-            return exc
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
-
-
 def test_twenty_concurrent_refunds_never_exceed_the_capture(tenant):
     paid = payment.charge(tenant_id=tenant.id, amount=mmk(10_000), method="card", idempotency_key="order-1")
-    results = race(20, lambda i: payment.refund(tenant_id=tenant.id, payment_id=paid.id, amount=mmk(700),
-                                                idempotency_key=f"refund-{i}", reason="race"))
+    results = at_once(20, lambda i: payment.refund(tenant_id=tenant.id, payment_id=paid.id, amount=mmk(700),
+                                                   idempotency_key=f"refund-{i}", reason="race"))
     succeeded = [r for r in results if isinstance(r, payment.RefundInfo)]
     refused = [r for r in results if isinstance(r, payment.OverRefund)]
     assert len(succeeded) == 14 and len(refused) == 6, results
@@ -53,8 +34,8 @@ def test_twenty_concurrent_refunds_never_exceed_the_capture(tenant):
 
 def test_concurrent_full_refunds_with_the_same_key_refund_once(tenant):
     paid = payment.charge(tenant_id=tenant.id, amount=mmk(10_000), method="kbzpay", idempotency_key="order-1")
-    results = race(10, lambda i: payment.refund(tenant_id=tenant.id, payment_id=paid.id, amount=mmk(10_000),
-                                                idempotency_key="one-refund", reason="race"))
+    results = at_once(10, lambda i: payment.refund(tenant_id=tenant.id, payment_id=paid.id, amount=mmk(10_000),
+                                                   idempotency_key="one-refund", reason="race"))
     ids = {r.id for r in results if isinstance(r, payment.RefundInfo)}
     assert len(ids) == 1
     assert all(isinstance(r, (payment.RefundInfo, payment.PaymentAmbiguous)) for r in results), results
@@ -63,8 +44,8 @@ def test_concurrent_full_refunds_with_the_same_key_refund_once(tenant):
 
 
 def test_concurrent_charges_with_one_key_capture_once(tenant):
-    results = race(12, lambda i: payment.charge(tenant_id=tenant.id, amount=mmk(5_000), method="card",
-                                                idempotency_key="order-9"))
+    results = at_once(12, lambda i: payment.charge(tenant_id=tenant.id, amount=mmk(5_000), method="card",
+                                                   idempotency_key="order-9"))
     ids = {r.id for r in results if isinstance(r, payment.PaymentInfo)}
     assert len(ids) == 1
     # a retry that arrives while the first call is at the provider is told to come back, never charged

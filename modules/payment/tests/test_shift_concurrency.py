@@ -4,13 +4,10 @@ racing the close is in the Z report or refused."""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from django.db import connections
 
-from conftest import make_tenant
+from conftest import at_once, make_tenant
 from modules.accounts import api as accounts
 from modules.payment import api as payment
 from modules.payment.tests.conftest import mmk
@@ -22,22 +19,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", t
 def _postgres_only():
     if connections["payment"].vendor != "postgresql":
         pytest.skip("needs PostgreSQL: SQLite serializes every writer, so there is no race to test")
-
-
-def race(n: int, fn):
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        try:
-            barrier.wait()
-            return fn(i)
-        except Exception as exc:
-            return exc
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def open_shift(tenant, terminal, key):
@@ -64,7 +45,7 @@ def test_a_sale_racing_the_close_lands_in_exactly_one_shift(strict):
         return payment.charge(tenant_id=tenant.id, amount=mmk(1_000 + i * 50), method="cash",
                               idempotency_key=f"sale-{i}", terminal_id=str(till.id))
 
-    results = race(n + 1, act)
+    results = at_once(n + 1, act)
     (_, z, second) = next(r for r in results if isinstance(r, tuple))
     sales = [r for r in results if isinstance(r, payment.PaymentInfo)]
     refused = [r for r in results if isinstance(r, payment.ShiftRequired)]
@@ -89,7 +70,7 @@ def test_a_sale_racing_the_close_lands_in_exactly_one_shift(strict):
 def test_twenty_terminals_opening_one_drawer_open_one_shift():
     tenant = make_tenant("Open Race")
     till = accounts.create_terminal(tenant_id=tenant.id, name="Till").terminal
-    results = race(20, lambda i: open_shift(tenant, till, f"open-{i}"))
+    results = at_once(20, lambda i: open_shift(tenant, till, f"open-{i}"))
     opened = [r for r in results if isinstance(r, payment.ShiftInfo)]
     assert len(opened) == 1, results
     assert all(isinstance(r, payment.ShiftAlreadyOpen) for r in results if r not in opened), results
@@ -99,7 +80,7 @@ def test_twenty_terminals_opening_one_drawer_open_one_shift():
 def test_the_same_open_key_twenty_times_opens_one_shift():
     tenant = make_tenant("Key Race")
     till = accounts.create_terminal(tenant_id=tenant.id, name="Till").terminal
-    results = race(20, lambda i: open_shift(tenant, till, "one-key"))
+    results = at_once(20, lambda i: open_shift(tenant, till, "one-key"))
     assert len({r.id for r in results if isinstance(r, payment.ShiftInfo)}) == 1
     assert all(isinstance(r, payment.ShiftInfo) for r in results), results
 
@@ -117,7 +98,7 @@ def test_a_cash_movement_racing_the_close_is_in_the_z_report_or_refused():
                                             reason="pay-out", idempotency_key=f"m-{i}", actor="t",
                                             terminal_id=str(till.id))
 
-    results = race(n + 1, act)
+    results = at_once(n + 1, act)
     z = next(r for r in results if isinstance(r, payment.ShiftReport))
     recorded = [r for r in results if isinstance(r, payment.CashMovementInfo)]
     assert len(recorded) + sum(isinstance(r, payment.ShiftClosed) for r in results) == n, results

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connections
 
+from conftest import at_once
 from modules.payment import api as payment
 from modules.pos_core import saga
 from modules.pos_core.errors import SagaInProgress, StockChanged
@@ -25,31 +24,10 @@ def _postgres_only():
         pytest.skip("needs PostgreSQL module databases (row locks and real concurrent connections)")
 
 
-def run_threads(count: int, fn) -> list:
-    results: list = [None] * count
-    barrier = threading.Barrier(count)
-
-    def worker(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = fn(index)
-        except BaseException as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_the_same_key_raced_from_threads_places_one_order_and_charges_once(tenant):
     make_catalog(tenant.id)
-    results = run_threads(8, lambda i: saga.place_order(tenant_id=tenant.id, idempotency_key="same-key",
-                                                        data=order_body(payment={"method": "card"})))
+    results = at_once(8, lambda i: saga.place_order(tenant_id=tenant.id, idempotency_key="same-key",
+                                                    data=order_body(payment={"method": "card"})))
     orders = {str(r.id) for r in results if isinstance(r, Order)}
     assert len(orders) == 1, results
     assert all(isinstance(r, (Order, SagaInProgress)) for r in results), results
@@ -63,7 +41,7 @@ def test_the_same_key_raced_from_threads_places_one_order_and_charges_once(tenan
 def test_concurrent_orders_for_the_last_units_sell_exactly_what_is_there(tenant):
     make_catalog(tenant.id, stock=5)
     body = {"items": [{"product_id": "mohinga", "quantity": 1}], "payment": {"method": "card"}}
-    results = run_threads(20, lambda i: saga.place_order(tenant_id=tenant.id, idempotency_key=f"last-{i}", data=body))
+    results = at_once(20, lambda i: saga.place_order(tenant_id=tenant.id, idempotency_key=f"last-{i}", data=body))
     sold = [r for r in results if isinstance(r, Order)]
     refused = [r for r in results if isinstance(r, DomainError)]
     assert len(sold) == 5, results

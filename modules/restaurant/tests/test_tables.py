@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connections
 
+from conftest import at_once
 from modules.restaurant import api
 from pos.contracts import Envelope
 from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
@@ -186,29 +186,9 @@ def test_concurrent_opens_of_one_table_exactly_one_wins(tenant):
     if connections["restaurant"].vendor != "postgresql":
         pytest.skip("20 concurrent writers need PostgreSQL (SQLite serialises writers; see the sequential test)")
     table = _table(tenant)
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def attempt() -> None:
-        try:
-            barrier.wait()
-            api.open_tab(tenant_id=tenant.id, table_id=table.id)
-            result = "won"
-        except api.TableNotFree:
-            result = "lost"
-        except Exception as exc:
-            result = f"error {exc!r}"
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = at_once(20, lambda _: api.open_tab(tenant_id=tenant.id, table_id=table.id))
+    outcomes = ["lost" if isinstance(r, api.TableNotFree) else f"error {r!r}" if isinstance(r, BaseException)
+                else "won" for r in results]
     assert sorted(outcomes) == ["lost"] * 19 + ["won"]
     assert api.get_table(tenant_id=tenant.id, table_id=table.id).status == "occupied"
     assert len(restaurant_events("restaurant.table_status_changed")) == 1
