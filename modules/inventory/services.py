@@ -548,14 +548,7 @@ def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) ->
             reservation.refresh_from_db(using=DB)
             return _already_closed(reservation, to)
         reservation.status, reservation.closed_at = to, now
-        products = _load_products(line["product_id"] for line in reservation.lines)
-        for line in sorted(reservation.lines, key=lambda line: (line["product_id"], line.get("variant") or "")):
-            product = products.get(line["product_id"])
-            if product is None or not product.track_stock:
-                continue
-            qty, variant = line["quantity"] - _reduced(line), line.get("variant") or ""
-            if qty <= 0:
-                continue  # every unit of the line was taken out already (reduce_reservation)
+        for product, variant, qty in _held_lines(reservation):
             if to == Reservation.Status.COMMITTED:
                 done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.SALE, quantity=qty,
                                on_hand_delta=-qty, reserved_delta=-qty, reason="order placed", actor=actor,
@@ -572,6 +565,17 @@ def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) ->
 
 def _reduced(line: dict) -> int:
     return sum(line.get("reductions", {}).values())
+
+
+def _held_lines(reservation: Reservation) -> Iterator[tuple[Product, str, int]]:
+    """(product, variant, units) of each stock-tracked line still held by the reservation (what reduce_reservation
+    took out is not), in a fixed order so concurrent closes lock stock rows alike."""
+    products = _load_products(line["product_id"] for line in reservation.lines)
+    for line in sorted(reservation.lines, key=lambda line: (line["product_id"], line.get("variant") or "")):
+        product = products.get(line["product_id"])
+        quantity = line["quantity"] - _reduced(line)
+        if product is not None and product.track_stock and quantity > 0:
+            yield product, line.get("variant") or "", quantity
 
 
 def reservation_reduce(*, tenant_id: uuid.UUID, reservation_id: str, product_id: str, variant: str | None,
@@ -663,14 +667,7 @@ def reservation_cancel(*, tenant_id: uuid.UUID, reservation_id: str, actor: str 
         reservation.refresh_from_db(using=DB)
         if not won:
             return reservation_info(reservation)
-        products = _load_products(line["product_id"] for line in reservation.lines)
-        for line in sorted(reservation.lines, key=lambda line: (line["product_id"], line.get("variant") or "")):
-            product = products.get(line["product_id"])
-            if product is None or not product.track_stock:
-                continue
-            qty, variant = line["quantity"] - _reduced(line), line.get("variant") or ""
-            if qty <= 0:
-                continue  # nothing of this line was sold
+        for product, variant, qty in _held_lines(reservation):
             done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.RETURN, quantity=qty,
                            on_hand_delta=qty, reason="order not completed", actor=actor, reference=reservation.id)
             if done is None:
