@@ -7,15 +7,21 @@ then:
   record the order in pos_core), every step persisted;
 - reference: the same K x N orders as one transaction in one database making the same writes (decrement the
   stock row, insert a payment row, insert the order and its items, an outbox row).
-Prints throughput, p50/p99 latency, the ratio, and the queries per order placement on each database.
+Prints, for one terminal and for K: throughput, p50/p99 latency and the ratio; and what one placement costs each
+module database (statements and commits, `--sql` lists them). `--profile` adds a cProfile of one terminal's
+placements (the functions taking the most time). The application's log lines go to /dev/null (still formatted,
+as in production), so only figures are printed.
 
-    .venv/bin/python bench/order_bench.py [--terminals 8] [--orders 25]
+    .venv/bin/python bench/order_bench.py [--terminals 8] [--orders 25] [--sql] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import logging
 import os
+import pstats
 import statistics
 import sys
 import threading
@@ -32,10 +38,10 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.bench_databases import bench_databases  # noqa: E402
+from bench.query_budget import describe, measure  # noqa: E402
 from modules.accounts import api as accounts  # noqa: E402
 from modules.inventory import api as inventory  # noqa: E402
 from modules.pos_core import saga  # noqa: E402
@@ -154,28 +160,58 @@ def main() -> None:
         _main()
 
 
+def quiet_logs() -> None:
+    """The application's log lines are formatted as in production but written to /dev/null."""
+    sink = open(os.devnull, "w")
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sink)
+
+
+def placement_cost(tenant, key: str) -> dict:
+    """What one placement costs each module database (measured alone, after a warm-up)."""
+    with measure(list(module_aliases())) as costs:
+        saga.place_order(tenant_id=tenant.id, idempotency_key=key, data=BODY)
+    return costs
+
+
+def profile(tenant, orders: int, top: int = 30) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for n in range(orders):
+        saga.place_order(tenant_id=tenant.id, idempotency_key=f"profile-{n}", data=BODY)
+    profiler.disable()
+    print(f"\nprofile of {orders} placements, one terminal (cumulative time, top {top}):")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(top)
+    print(f"profile (own time, top {top}):")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
 def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--terminals", "-k", type=int, default=8)
     parser.add_argument("--orders", "-n", type=int, default=25, help="orders per terminal")
+    parser.add_argument("--sql", action="store_true", help="list the statements of one placement")
+    parser.add_argument("--profile", action="store_true", help="cProfile one terminal's placements")
     args = parser.parse_args()
+    quiet_logs()
     mode = "service (PostgreSQL per module, Redis)" if settings.SERVICE_MODE else "embedded (SQLite per module)"
     engines = {alias: connections[alias].vendor for alias in module_aliases()}
     print(f"order placement benchmark: {mode}; databases {engines}; cache {settings.CACHES['default']['BACKEND']}")
-    total = args.terminals * args.orders
+    total = args.terminals * args.orders + args.orders + (60 if args.profile else 0)
     tenant = setup_tenant(total + 10)
 
-    # Queries per placement, per database (one order, measured alone).
-    contexts = {alias: CaptureQueriesContext(connections[alias]) for alias in module_aliases()}
-    for ctx in contexts.values():
-        ctx.__enter__()
-    saga.place_order(tenant_id=tenant.id, idempotency_key="bench-probe", data=BODY)
-    for ctx in contexts.values():
-        ctx.__exit__(None, None, None)
-    per_db = {alias: len(ctx.captured_queries) for alias, ctx in contexts.items()}
-    print(f"queries per order placement (saga): total {sum(per_db.values())} = "
-          + ", ".join(f"{alias} {n}" for alias, n in per_db.items()))
+    saga.place_order(tenant_id=tenant.id, idempotency_key="bench-warm-up", data=BODY)
+    costs = placement_cost(tenant, "bench-probe")
+    print(f"one placement (saga): {describe(costs)}")
+    if args.sql:
+        for alias, cost in costs.items():
+            for sql in cost.sql:
+                print(f"  {alias:<10} {sql[:160]}")
 
+    elapsed, latencies, errors = run(1, args.orders, lambda key: saga.place_order(
+        tenant_id=tenant.id, idempotency_key=key, data=BODY))
+    saga_one = report("saga, 1 terminal", elapsed, latencies, errors)
     elapsed, latencies, errors = run(args.terminals, args.orders, lambda key: saga.place_order(
         tenant_id=tenant.id, idempotency_key=key, data=BODY))
     saga_tp = report(f"saga, {args.terminals} terminals", elapsed, latencies, errors)
@@ -189,16 +225,21 @@ def _main() -> None:
         for product in ("bench-noodle", "bench-tea"):
             cursor.execute("INSERT INTO bench_stock (id, on_hand) VALUES (%s, %s)", [product, total * 4])
     place = reference_place(tenant, alias)
-    with CaptureQueriesContext(connections[alias]) as ctx:
+    place("reference-warm-up")
+    with measure([alias]) as reference_costs:
         place("reference-probe")
-    print(f"queries per order placement (one-database reference): {len(ctx.captured_queries)}")
+    print(f"one placement (one-database reference): {describe(reference_costs)}")
+    elapsed, latencies, errors = run(1, args.orders, place)
+    ref_one = report("reference, 1 terminal", elapsed, latencies, errors)
     elapsed, latencies, errors = run(args.terminals, args.orders, place)
     ref_tp = report(f"reference, {args.terminals} terminals", elapsed, latencies, errors)
-    print(f"cost of the boundaries: the saga runs at {saga_tp / ref_tp:.2f}x the reference's throughput "
-          f"({ref_tp / saga_tp:.1f}x slower)")
+    print(f"cost of the boundaries: the saga runs at {saga_one / ref_one:.2f}x the reference's throughput with one "
+          f"terminal, {saga_tp / ref_tp:.2f}x with {args.terminals} ({ref_tp / saga_tp:.1f}x slower)")
     with connections[alias].cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_stock")
         cursor.execute("DROP TABLE IF EXISTS bench_payment")
+    if args.profile:
+        profile(tenant, 60)
 
 
 if __name__ == "__main__":

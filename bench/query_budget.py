@@ -1,0 +1,83 @@
+"""Counting what one operation costs each module database: statements sent and transactions committed.
+
+Django's query log (CaptureQueriesContext) also records transaction control: BEGIN, COMMIT, ROLLBACK and
+savepoints. Here they are told apart:
+- `statements`: every SQL statement but transaction control (SELECT, INSERT, UPDATE, DELETE, locks);
+- `commits`: the transactions that wrote something: an explicit COMMIT after a write, or a write sent in
+  autocommit mode (its own transaction);
+- `round_trips`: everything sent, transaction control included (what the database's latency is paid for).
+
+No side effects on import: the placement budget test and the order benchmarks share it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+_WRITES = ("INSERT", "UPDATE", "DELETE", "COPY")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    statements: int
+    commits: int
+    round_trips: int
+    sql: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.statements} statements, {self.commits} commits"
+
+
+def cost_of(captured: list[dict]) -> Cost:
+    statements = commits = 0
+    in_transaction = wrote = False
+    sql = []
+    for query in captured:
+        text = query["sql"].lstrip()
+        head = text.upper()
+        sql.append(text)
+        if head.startswith(_CONTROL):
+            if head.startswith("BEGIN"):
+                in_transaction, wrote = True, False
+            elif head.startswith("COMMIT"):
+                commits += 1 if wrote else 0
+                in_transaction = wrote = False
+            elif head.startswith("ROLLBACK") and not head.startswith("ROLLBACK TO"):
+                in_transaction = wrote = False
+            continue
+        statements += 1
+        if head.startswith(_WRITES) or (head.startswith("WITH") and any(w in head for w in _WRITES)):
+            if in_transaction:
+                wrote = True
+            else:
+                commits += 1
+    return Cost(statements=statements, commits=commits, round_trips=len(captured), sql=tuple(sql))
+
+
+@contextlib.contextmanager
+def measure(aliases: list[str]) -> Iterator[dict[str, Cost]]:
+    """Capture every statement sent on `aliases` in the block; the dict is filled when the block ends."""
+    result: dict[str, Cost] = {}
+    contexts = {alias: CaptureQueriesContext(connections[alias]) for alias in aliases}
+    for ctx in contexts.values():
+        ctx.__enter__()
+    try:
+        yield result
+    finally:
+        for alias, ctx in contexts.items():
+            ctx.__exit__(None, None, None)
+            result[alias] = cost_of(ctx.captured_queries)
+
+
+def describe(costs: dict[str, Cost]) -> str:
+    total = Cost(statements=sum(c.statements for c in costs.values()),
+                 commits=sum(c.commits for c in costs.values()),
+                 round_trips=sum(c.round_trips for c in costs.values()))
+    parts = ", ".join(f"{alias} {c.statements}/{c.commits}" for alias, c in costs.items() if c.round_trips)
+    return (f"{total.statements} statements, {total.commits} commits, {total.round_trips} round trips with "
+            f"BEGIN/COMMIT (per database, statements/commits: {parts})")

@@ -1,0 +1,68 @@
+"""What one order placement costs each module database in service mode (PostgreSQL): statements sent and
+transactions committed, in process (the saga) and through `POST /api/v1/orders` (the saga plus the web layer:
+terminal auth, the Idempotency-Key record). A change that adds a statement or a commit to the hot path fails
+here; `bench/order_bench.py` and `bench/http_order_bench.py` print the same figures with the timings.
+
+Counted as in `bench/query_budget.py`: statements exclude BEGIN/COMMIT/savepoints; a commit is a transaction
+that wrote (an explicit COMMIT after a write, or a write sent in autocommit)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+
+from bench.query_budget import Cost, measure
+from modules.pos_core import saga
+from modules.pos_core.models import Order, OrderSaga, SagaStatus
+from modules.pos_core.tests.conftest import make_catalog, order_body
+from pos.modules import module_aliases
+from pos.tenancy import all_tenants
+
+pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres]
+
+# per module database: (statements, commits) of one two-line card order, measured after a warm-up order
+SAGA_BUDGET = {"default": (3, 0), "inventory": (29, 2), "pos_core": (24, 6), "payment": (8, 3), "restaurant": (0, 0)}
+# what the web layer may add on top: terminal auth, the Idempotency-Key record (and its advisory lock)
+WEB_BUDGET = {"default": (5, 2), "payment": (1, 0)}
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connections["pos_core"].vendor != "postgresql":
+        pytest.skip("the budget is PostgreSQL's (service mode); SQLite counts its own way")
+
+
+def assert_within(costs: dict[str, Cost], budget: dict[str, tuple[int, int]]) -> None:
+    over = {alias: (cost.statements, cost.commits, budget.get(alias, (0, 0)))
+            for alias, cost in costs.items()
+            if cost.statements > budget.get(alias, (0, 0))[0] or cost.commits > budget.get(alias, (0, 0))[1]}
+    listing = "\n".join(f"{alias}: {sql[:200]}" for alias, cost in costs.items() if alias in over for sql in cost.sql)
+    assert not over, f"over budget (statements, commits, budget): {over}\n{listing}"
+
+
+def body():
+    return order_body(payment={"method": "card"})
+
+
+def test_a_placement_in_process_stays_within_its_budget(tenant):
+    make_catalog(tenant.id)
+    saga.place_order(tenant_id=tenant.id, idempotency_key="warm-up", data=body())
+    with measure(list(module_aliases())) as costs:
+        order = saga.place_order(tenant_id=tenant.id, idempotency_key="measured", data=body())
+    assert order.grand_total == 8500 and order.items.count() == 2
+    with all_tenants():
+        assert Order.objects.count() == 2
+        assert set(OrderSaga.objects.values_list("status", "locked_until")) == {(SagaStatus.COMPLETED, None)}
+    assert_within(costs, SAGA_BUDGET)
+
+
+def test_a_placement_through_the_api_adds_only_the_web_layers_budget(tenant, api):
+    make_catalog(tenant.id)
+    assert api.post("/api/v1/orders", body(), format="json", HTTP_IDEMPOTENCY_KEY="warm-up").status_code == 201
+    with measure(list(module_aliases())) as costs:
+        answer = api.post("/api/v1/orders", body(), format="json", HTTP_IDEMPOTENCY_KEY="measured")
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["totals"]["grand_total"]["amount"] == 8500
+    budget = {alias: (statements + WEB_BUDGET.get(alias, (0, 0))[0], commits + WEB_BUDGET.get(alias, (0, 0))[1])
+              for alias, (statements, commits) in SAGA_BUDGET.items()}
+    assert_within(costs, budget)
