@@ -25,7 +25,7 @@ from pos.numbers import is_integer
 from pos.tenancy import all_tenants, tenant_context
 
 from . import stock_cache
-from .errors import InvalidTransition, OrderNotFound, RefundRejected, StaleOrder
+from .errors import InvalidTransition, OrderNotFound, RefundRejected, SagaInProgress, StaleOrder
 from .models import (
     ORDER_TRANSITIONS,
     AlertStatus,
@@ -89,19 +89,39 @@ def saga_log(*, saga: OrderSaga, action: str, outcome: str, detail: str = "") ->
                                 detail=detail[:2000])
 
 
+def saga_note(*, saga: OrderSaga, action: str, detail: str = "", **fields: Any) -> None:
+    """Remember an action's outcome that another module already holds durably (found again by the saga's key),
+    to be written with the saga's next write (`saga_save` or `order_record`) instead of a write of its own.
+    Until then the saved row does not have it, and nothing is decided from it: a crash before that write goes
+    on from the saved row and asks the other module by key."""
+    unsaved = saga.__dict__.setdefault("_unsaved", {"fields": {}, "log": []})
+    unsaved["fields"].update(fields)
+    unsaved["log"].append(SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action=action,
+                                       outcome=SagaLogEntry.Outcome.OK, detail=detail[:2000]))
+
+
+def _take_unsaved(saga: OrderSaga) -> tuple[dict[str, Any], list[SagaLogEntry]]:
+    unsaved = saga.__dict__.pop("_unsaved", None) or {"fields": {}, "log": []}
+    return unsaved["fields"], unsaved["log"]
+
+
 def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outcome.OK, detail: str = "",
               **fields: Any) -> None:
     """Persist what an action did (step, status, ids, what the other module answered, the next intent) and its
-    log line, in one transaction. The in-memory saga changes only once that committed, so nothing is ever
-    decided from a value the database does not hold."""
+    log line, in one transaction, with the outcomes noted since the last write (`saga_note`). The in-memory saga
+    changes only once that committed, so nothing is ever decided from a value the database does not hold."""
     now = timezone.now()
+    noted, log = _take_unsaved(saga)
+    fields = {**noted, **fields}
     if fields.get("status") in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
         fields["finished_at"] = now
     if "current" in fields or fields.get("step") is not None:
         fields.setdefault("current", "")
+    log.append(SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action=action, outcome=outcome,
+                            detail=detail[:2000]))
     with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
         OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
-        saga_log(saga=saga, action=action, outcome=outcome, detail=detail)
+        SagaLogEntry.objects.bulk_create(log)
     for name, value in fields.items():
         setattr(saga, name, value)
     saga.attempts += 1
@@ -111,52 +131,83 @@ def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outco
 # --- orders --------------------------------------------------------------------------------------
 
 def order_record(*, saga: OrderSaga) -> Order:
-    """Record the order from a saga whose payment is captured and reservation committed, and finish the saga,
-    in one transaction with the pos_core.order_placed event. Idempotent: the order id is the saga's."""
+    """Record the order from a saga whose payment is captured and reservation committed, and finish the saga
+    (the outcomes noted since its last write, its lease released), in one transaction with the
+    pos_core.order_placed event. Idempotent: the order id is the saga's, and only the write that moves the saga
+    to recorded records it. Returns the order with its items (nothing read back)."""
     request = saga.request
     currency = request["currency"]
+    noted, log = _take_unsaved(saga)
+    state = {"payment_id": saga.payment_id, "payment": saga.payment, "reservation_committed":
+             saga.reservation_committed, **noted}
+    payment = state["payment"]
+    rounding = int(payment.get("rounding_adjustment", 0))
+    totals = request["totals"]
+    grand_total = totals["total"] + rounding
+    captured = int(payment.get("captured", grand_total))
+    lines = request["lines"]
+    shares = allocate(Money(captured, currency), [line["line_total"] for line in lines])
+    now = timezone.now()
+    status = OrderStatus.OPEN if request.get("table_id") else OrderStatus.COMPLETED
+    order = Order(
+        id=saga.order_id, tenant_id=saga.tenant_id, number=saga.order_id.hex[:8].upper(), saga_id=saga.id,
+        idempotency_key=saga.idempotency_key, status=status, table_id=request.get("table_id"),
+        table_code=request.get("table_code") or "", note=request.get("note") or "",
+        terminal_id=request.get("terminal_id") or "", currency=currency, subtotal=totals["subtotal"],
+        service_charge=totals["service_charge"], service_charge_rate=Decimal(request["policy"]["service_charge_rate"]),
+        tax=totals["tax"], tax_rate=Decimal(request["policy"]["tax_rate"]),
+        tax_inclusive=request["policy"]["tax_inclusive"], total=totals["total"], rounding=rounding,
+        grand_total=captured, payment_id=state["payment_id"], payment_method=request["payment"]["method"],
+        tendered=payment.get("tendered"), change_due=payment.get("change_due"), locales=request.get("locales", []),
+        placed_at=now, completed_at=None if status == OrderStatus.OPEN else now)
+    items = [
+        OrderItem(
+            tenant_id=saga.tenant_id, order=order, position=index, product_id=line["product_id"],
+            variant=line["variant"] or "", product_names=line["product_names"],
+            variant_names=line["variant_names"], category_id=line["category_id"] or "",
+            category_names=line["category_names"], options=line["options"], currency=currency,
+            unit_price=line["unit_price"], options_total=line["options_total"], quantity=line["quantity"],
+            line_total=line["line_total"], allocated_total=share.amount,
+            product_version=line.get("product_version") or 0, snapshot=line["snapshot"])
+        for index, (line, share) in enumerate(zip(lines, shares, strict=True))
+    ]
+    fields = {**state, "step": SagaStep.RECORDED, "status": SagaStatus.COMPLETED, "current": "", "finished_at": now,
+              "locked_until": None}
+    log.append(SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action="record", outcome=SagaLogEntry.Outcome.OK,
+                            detail=f"order {order.number}"))
     with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
-        existing = Order.objects.filter(pk=saga.order_id).first()
-        if existing is not None:
+        # The saga's row decides: only the write that moves it to recorded records the order (its row lock
+        # makes a second recorder wait, then find it recorded).
+        moved = OrderSaga.objects.filter(pk=saga.pk, status=SagaStatus.RUNNING).exclude(
+            step=SagaStep.RECORDED).update(updated_at=now, attempts=F("attempts") + 1, **fields)
+        if not moved:
+            existing = Order.objects.filter(pk=saga.order_id).first()
+            if existing is None:
+                raise SagaInProgress(f"Saga {saga.id} is no longer running (an operator took it over); its order "
+                                     "was not recorded.", saga_id=str(saga.id))
             return existing
-        payment = saga.payment
-        rounding = int(payment.get("rounding_adjustment", 0))
-        totals = request["totals"]
-        grand_total = totals["total"] + rounding
-        captured = int(payment.get("captured", grand_total))
-        lines = request["lines"]
-        shares = allocate(Money(captured, currency), [line["line_total"] for line in lines])
-        now = timezone.now()
-        status = OrderStatus.OPEN if request.get("table_id") else OrderStatus.COMPLETED
-        order = Order.objects.create(
-            id=saga.order_id, tenant_id=saga.tenant_id, number=saga.order_id.hex[:8].upper(), saga_id=saga.id,
-            idempotency_key=saga.idempotency_key, status=status, table_id=request.get("table_id"),
-            table_code=request.get("table_code") or "", note=request.get("note") or "",
-            terminal_id=request.get("terminal_id") or "", currency=currency, subtotal=totals["subtotal"],
-            service_charge=totals["service_charge"], service_charge_rate=Decimal(request["policy"]["service_charge_rate"]),
-            tax=totals["tax"], tax_rate=Decimal(request["policy"]["tax_rate"]),
-            tax_inclusive=request["policy"]["tax_inclusive"], total=totals["total"], rounding=rounding,
-            grand_total=captured, payment_id=saga.payment_id, payment_method=request["payment"]["method"],
-            tendered=payment.get("tendered"), change_due=payment.get("change_due"), locales=request.get("locales", []),
-            placed_at=now, completed_at=None if status == OrderStatus.OPEN else now)
-        OrderItem.objects.bulk_create([
-            OrderItem(
-                tenant_id=saga.tenant_id, order=order, position=index, product_id=line["product_id"],
-                variant=line["variant"] or "", product_names=line["product_names"],
-                variant_names=line["variant_names"], category_id=line["category_id"] or "",
-                category_names=line["category_names"], options=line["options"], currency=currency,
-                unit_price=line["unit_price"], options_total=line["options_total"], quantity=line["quantity"],
-                line_total=line["line_total"], allocated_total=share.amount,
-                product_version=line.get("product_version") or 0, snapshot=line["snapshot"])
-            for index, (line, share) in enumerate(zip(lines, shares, strict=True))
-        ])
+        order.save(force_insert=True)
+        OrderItem.objects.bulk_create(items)
         publish(OrderPlaced(order_id=str(order.id), table_id=order.table_id, status=order.status,
                             total=order.grand_total, currency=currency,
                             item_count=sum(line["quantity"] for line in lines)),
                 tenant_id=saga.tenant_id, using=DB)
-        saga_save(saga=saga, action="record", step=SagaStep.RECORDED, status=SagaStatus.COMPLETED,
-                  detail=f"order {order.number}")
+        SagaLogEntry.objects.bulk_create(log)
+    for name, value in fields.items():
+        setattr(saga, name, value)
+    saga.attempts += 1
+    saga.updated_at = now
+    # The order as the terminal is answered it: its items as written, nothing else yet (a new order).
+    order._prefetched_objects_cache = {"items": _prefetched(order.items.all(), items)}
+    for relation in ("refunds", "payments", "adjustments", "parts"):
+        order._prefetched_objects_cache[relation] = _prefetched(getattr(order, relation).all(), [])
     return order
+
+
+def _prefetched(queryset, rows: list):
+    queryset._result_cache = list(rows)
+    queryset._prefetch_done = True
+    return queryset
 
 
 def _publish_status(order: Order) -> None:

@@ -61,7 +61,7 @@ def place_order(*, tenant_id: uuid.UUID, idempotency_key: str, data: Any, termin
                                         lease_seconds=LEASE_SECONDS)
     if not created:
         return _outcome_of(saga)
-    return _drive(saga, claimed=True)
+    return _drive(saga, claimed=True, fresh=True)
 
 
 def _outcome_of(saga: OrderSaga) -> Order:
@@ -75,14 +75,18 @@ def _outcome_of(saga: OrderSaga) -> Order:
     return _drive(saga, claimed=False)
 
 
-def _drive(saga: OrderSaga, *, claimed: bool, direction: str = "auto") -> Order:
+def _drive(saga: OrderSaga, *, claimed: bool, direction: str = "auto", fresh: bool = False) -> Order:
+    """`fresh`: the saga was created by this call, its row is exactly the one in memory (not read back)."""
     if not claimed and not services.saga_claim(saga_id=saga.id, lease_seconds=LEASE_SECONDS):
         raise SagaInProgress("This order is still being placed. Retry in a moment.", saga_id=str(saga.id))
+    order = None
     try:
         with log_context(saga_id=saga.id), tenant_context(saga.tenant_id):
-            saga.refresh_from_db()  # decisions are taken from what was saved, never from memory
+            if not fresh:
+                saga.refresh_from_db()  # decisions are taken from what was saved, never from memory
             try:
-                return _run(saga, direction)
+                order = _run(saga, direction)
+                return order
             except DatabaseError as exc:
                 # A module database (maybe our own) failed mid-step: what it did is not known here. The saved row
                 # and the keys tell a retry or the recovery sweep where to go on from.
@@ -92,10 +96,11 @@ def _drive(saga: OrderSaga, *, claimed: bool, direction: str = "auto") -> Order:
                     "The order's outcome is not known yet (a database connection was lost). Retry with the same "
                     "Idempotency-Key: it will not be charged twice.", saga_id=str(saga.id)) from exc
     finally:
-        try:
-            services.saga_release(saga_id=saga.id)
-        except DatabaseError:
-            _reset_connections()  # the lease runs out by itself
+        if order is None or saga.locked_until is not None:  # recording the order released the lease already
+            try:
+                services.saga_release(saga_id=saga.id)
+            except DatabaseError:
+                _reset_connections()  # the lease runs out by itself
 
 
 def _run(saga: OrderSaga, direction: str) -> Order:
@@ -109,9 +114,10 @@ def _run(saga: OrderSaga, direction: str) -> Order:
             _start_compensating(saga, {"status": 409, "type": "order-cancelled", "title": "The order was cancelled",
                                        "detail": "The order was cancelled by an operator."})
         return _compensate(saga)
+    order = None
     try:
         for step in remaining_steps(saga):
-            step.action(saga)
+            order = step.action(saga) or order  # recording answers the order it wrote
     except PaymentUnavailable:
         raise  # the charge's outcome is unknown: keep the saga running; a retry or recovery finishes it
     except DomainError as exc:
@@ -126,7 +132,7 @@ def _run(saga: OrderSaga, direction: str) -> Order:
                                    "detail": f"Something failed while placing the order ({type(exc).__name__})."})
         return _compensate(saga)
     logger.info("order placed", extra={"order_id": str(saga.order_id)})
-    return selectors.order_get(tenant_id=saga.tenant_id, order_id=saga.order_id)
+    return order if order is not None else selectors.order_get(tenant_id=saga.tenant_id, order_id=saga.order_id)
 
 
 def _start_compensating(saga: OrderSaga, problem: dict[str, Any]) -> None:

@@ -13,8 +13,11 @@
 
 Every effect is found again by its key (`payment.find_payment`, `payment.find_refund`,
 `inventory.find_reservation`), so compensation never trusts memory: a crash or a lost connection anywhere, also
-during compensation, is finished by running it again. The saga row is written after each call (outcome and the
-next intent in one write where they meet) and read back from the database before any decision."""
+during compensation, is finished by running it again. The saga row is read back from the database before any
+decision and written at its start (the intent, before any call), after the reservation (before anything is
+charged), after the charge (what was taken), and with the order. The commit's outcome is held by inventory
+(the reservation's status, found by key) and written with the order in one write (or with the next save of a
+failure); a crash in between goes on from the charge: the same key gives the same answer."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from pos.money import Money
 
 from .. import services
 from ..errors import InvalidOrder, OrderExpired, OrderPaymentDeclined, PaymentUnavailable, StockChanged
-from ..models import OrderSaga, SagaStep
+from ..models import Order, OrderSaga, SagaStep
 
 
 class CompensationBlocked(Exception):
@@ -47,7 +50,7 @@ class Undone:
 @dataclasses.dataclass(frozen=True)
 class Step:
     reached: str  # the SagaStep saved when the action succeeded
-    action: Callable[[OrderSaga], None]
+    action: Callable[[OrderSaga], Order | None]  # recording answers the order
     compensation: Callable[[OrderSaga], Undone] | None
 
 
@@ -125,12 +128,13 @@ def commit_reservation(saga: OrderSaga) -> None:
         inventory.commit_reservation(tenant_id=saga.tenant_id, reservation_id=saga.reservation_id)
     except inventory.ReservationNotActive as exc:
         raise OrderExpired("The stock held for this order was released before it was finished.") from exc
-    services.saga_save(saga=saga, action="commit", step=SagaStep.COMMITTED, current="record",
-                       reservation_committed=True, detail=f"reservation {saga.reservation_id} committed")
+    # Inventory holds the commit (the reservation's status, found by key): written with the order.
+    services.saga_note(saga=saga, action="commit", reservation_committed=True,
+                       detail=f"reservation {saga.reservation_id} committed")
 
 
-def record_order(saga: OrderSaga) -> None:
-    services.order_record(saga=saga)
+def record_order(saga: OrderSaga) -> Order:
+    return services.order_record(saga=saga)
 
 
 # --- compensations (each finds what was done by its key) --------------------------------------------------------

@@ -4,6 +4,10 @@ persistence) from the outside, so production code carries no test hooks.
     seam.before("reserve", fail)       runs fail("reserve") before inventory.reserve_stock is called
     seam.after("charge", crash)        runs crash("charge") after payment.charge answered, before the saga saved it
     seam.saved("reserve", crash)       runs crash("reserve") once the saga saved the outcome of "reserve"
+
+An outcome the saga does not write on its own (`services.saga_note`: the charge and the commit, held by payment
+and inventory under the saga's keys and written with the order) counts as saved once noted: the saved row is then
+as it will be until the next write, which is exactly the state a crash there leaves.
 """
 
 from __future__ import annotations
@@ -59,16 +63,17 @@ class Seam:
         self._wrap(name, None, effect)
 
     def saved(self, action: str, effect: Callable[[str], None]) -> None:
-        real = services.saga_save
-
-        @functools.wraps(real)
-        def wrapped(*, saga, action: str, **kwargs):
-            real(saga=saga, action=action, **kwargs)
-            if action == wanted:
-                effect(action)
-
         wanted = action
-        self.monkeypatch.setattr(services, "saga_save", wrapped)
+        for name in ("saga_save", "saga_note"):
+            real = getattr(services, name)
+
+            def wrapped(*, saga, action: str, _real=real, **kwargs):
+                _real(saga=saga, action=action, **kwargs)
+                if action == wanted:
+                    effect(action)
+
+            functools.update_wrapper(wrapped, real)
+            self.monkeypatch.setattr(services, name, wrapped)
 
     def clear(self) -> None:
         self.monkeypatch.undo()
