@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from modules.accounts import api as accounts
@@ -313,9 +314,11 @@ def _product(product_id: str) -> Product:
 
 def _change(*, tenant_id: uuid.UUID, product_id: str, variant: str, kind: str, quantity: int, on_hand_delta: int = 0,
             reserved_delta: int = 0, need_available: int | None = None, reason: str = "", actor: str = "",
-            reference: str = "") -> StockItem | None:
-    """One conditional UPDATE of a stock item, then its ledger row and its event. Returns None (nothing
-    written) when the condition fails: not enough available, or not enough reserved to take back."""
+            reference: str = "", ledger: list[dict[str, Any]] | None = None) -> StockItem | None:
+    """One conditional UPDATE of a stock item (answering the row as updated), then its ledger row and its event.
+    Returns None (nothing written) when the condition fails: not enough available, or not enough reserved to
+    take back. With `ledger`, the ledger row and event are collected there for `_record_all` (one INSERT for
+    the rows and one outbox write for the events of several changes in one transaction)."""
     rows = StockItem.objects.using(DB).filter(product_id=product_id, variant=variant)
     if need_available is not None:
         rows = rows.filter(on_hand__gte=F("reserved") + need_available)
@@ -323,25 +326,74 @@ def _change(*, tenant_id: uuid.UUID, product_id: str, variant: str, kind: str, q
         rows = rows.filter(on_hand__gte=-on_hand_delta)
     if reserved_delta < 0:
         rows = rows.filter(reserved__gte=-reserved_delta)
-    updated = rows.update(on_hand=F("on_hand") + on_hand_delta, reserved=F("reserved") + reserved_delta,
-                          sequence=F("sequence") + 1, updated_at=timezone.now())
-    if not updated:
+    item = _update_returning(rows, {"product_id": product_id, "variant": variant}, on_hand=F("on_hand") + on_hand_delta,
+                             reserved=F("reserved") + reserved_delta, sequence=F("sequence") + 1,
+                             updated_at=timezone.now())
+    if item is None:
         return None
-    item = StockItem.objects.using(DB).get(product_id=product_id, variant=variant)
-    _record(tenant_id=tenant_id, item=item, kind=kind, quantity=quantity, on_hand_delta=on_hand_delta,
-            reserved_delta=reserved_delta, reason=reason, actor=actor, reference=reference)
+    entry = {"item": item, "kind": kind, "quantity": quantity, "on_hand_delta": on_hand_delta,
+             "reserved_delta": reserved_delta, "reason": reason, "actor": actor, "reference": reference}
+    if ledger is not None:
+        ledger.append(entry)
+    else:
+        _record_all(tenant_id=tenant_id, entries=[entry])
     return item
+
+
+def _update_returning(rows, lookup: dict[str, Any], **values: Any):
+    """`rows.update(**values)` of at most one row (the one `lookup` names), answering it as updated (None if
+    nothing matched): in the same statement where the database can (PostgreSQL's RETURNING), else read back
+    after the update."""
+    model = rows.model
+    connection = connections[DB]
+    if connection.vendor != "postgresql":
+        if not rows.update(**values):
+            return None
+        return model.objects.using(DB).get(**lookup)
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(DB).as_sql()
+    fields = model._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {columns}", params)
+        found = cursor.fetchall()
+    if not found:
+        return None
+    (row,) = found
+    decoded = []
+    for field, value in zip(fields, row, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field, connection)
+        decoded.append(value)
+    return model.from_db(DB, [field.attname for field in fields], decoded)
 
 
 def _record(*, tenant_id: uuid.UUID, item: StockItem, kind: str, quantity: int, on_hand_delta: int,
             reserved_delta: int, reason: str, actor: str, reference: str) -> None:
-    Movement(tenant_id=tenant_id, product_id=item.product_id, variant=item.variant, kind=kind, quantity=quantity,
-             on_hand_delta=on_hand_delta, reserved_delta=reserved_delta, on_hand_after=item.on_hand,
-             reserved_after=item.reserved, sequence=item.sequence, reason=reason[:200], actor=actor[:200],
-             reference=reference[:100]).save(using=DB, force_insert=True)
-    publish(StockChanged(product_id=item.product_id, variant=item.variant or None, level=item.available,
-                         threshold=item.threshold, reason=str(kind), sequence=item.sequence),
-            tenant_id=tenant_id, using=DB)
+    _record_all(tenant_id=tenant_id, entries=[{
+        "item": item, "kind": kind, "quantity": quantity, "on_hand_delta": on_hand_delta,
+        "reserved_delta": reserved_delta, "reason": reason, "actor": actor, "reference": reference}])
+
+
+def _record_all(*, tenant_id: uuid.UUID, entries: list[dict[str, Any]]) -> None:
+    """The ledger rows and stock_changed events of stock changes made in this transaction: one INSERT for the
+    rows, one outbox write for the events."""
+    if not entries:
+        return
+    Movement.objects.using(DB).bulk_create([
+        Movement(tenant_id=tenant_id, product_id=e["item"].product_id, variant=e["item"].variant, kind=e["kind"],
+                 quantity=e["quantity"], on_hand_delta=e["on_hand_delta"], reserved_delta=e["reserved_delta"],
+                 on_hand_after=e["item"].on_hand, reserved_after=e["item"].reserved, sequence=e["item"].sequence,
+                 reason=e["reason"][:200], actor=e["actor"][:200], reference=e["reference"][:100])
+        for e in entries])
+    events = [StockChanged(product_id=e["item"].product_id, variant=e["item"].variant or None,
+                           level=e["item"].available, threshold=e["item"].threshold, reason=str(e["kind"]),
+                           sequence=e["item"].sequence) for e in entries]
+    if len(events) == 1:
+        publish(events[0], tenant_id=tenant_id, using=DB)
+    else:
+        publish_many(events, tenant_id=tenant_id, using=DB)
 
 
 def _item(product: Product, key: str) -> StockItem:
@@ -477,10 +529,7 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
     if not is_integer(ttl) or ttl <= 0:
         raise InvalidQuantity("ttl_seconds must be a whole number of seconds above 0.", field="ttl_seconds")
     with tenant_context(tenant_id):
-        existing = _existing(key, cleaned)
-        if existing is not None:
-            return existing
-        try:
+        try:  # a key used before fails the insert (unique): then the reservation made with it answers
             with _atomic():
                 reservation = Reservation(
                     tenant_id=tenant_id, key=key, status=Reservation.Status.ACTIVE,
@@ -490,7 +539,7 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
                 _hold(tenant_id=tenant_id, reservation=reservation, lines=cleaned, actor=actor)
                 return reservation_info(reservation)
         except IntegrityError:
-            # Someone reserved with the same key at the same moment: theirs is the reservation.
+            # The key reserved before (maybe at the same moment): that is the reservation.
             existing = _existing(key, cleaned)
             if existing is None:
                 raise
@@ -507,6 +556,7 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
             raise ProductNotFound(f"No product {pid!r}.", product_id=pid)
         resolved.append((product, _stock_key(product, variant), qty))
     failed = []
+    ledger: list[dict[str, Any]] = []
     # A fixed order of row updates keeps concurrent multi-line reservations from deadlocking.
     for product, variant_key, qty in sorted(resolved, key=lambda r: (r[0].id, r[1])):
         if not product.is_active or product.is_sold_out:
@@ -516,7 +566,7 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
             continue
         held = _change(tenant_id=tenant_id, product_id=product.id, variant=variant_key, kind=Kind.RESERVATION,
                        quantity=qty, reserved_delta=qty, need_available=qty, reason="order being placed",
-                       actor=actor, reference=reservation.id)
+                       actor=actor, reference=reservation.id, ledger=ledger)
         if held is None:
             failed.append((product, variant_key, qty))
     if failed:
@@ -531,35 +581,36 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
         raise InsufficientStock("Not enough stock for " + ", ".join(
             f"{r['product_id']}{'/' + r['variant'] if r['variant'] else ''} ({r['available']} left)" for r in report)
             + ".", lines=report)
+    _record_all(tenant_id=tenant_id, entries=ledger)
 
 
 def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) -> ReservationInfo:
     tenant_id = _as_uuid(tenant_id)
     now = timezone.now()
     with _atomic(), tenant_context(tenant_id):
-        try:
-            reservation = Reservation.objects.using(DB).get(pk=str(reservation_id))
-        except Reservation.DoesNotExist:
-            raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id)) from None
         # Only one of commit, release and expiry wins: the status flips from active exactly once.
-        won = Reservation.objects.using(DB).filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
-            status=to, closed_at=now)
-        if not won:
-            reservation.refresh_from_db(using=DB)
+        reservation = _update_returning(
+            Reservation.objects.using(DB).filter(pk=str(reservation_id), status=Reservation.Status.ACTIVE),
+            {"pk": str(reservation_id)}, status=to, closed_at=now)
+        if reservation is None:
+            reservation = Reservation.objects.using(DB).filter(pk=str(reservation_id)).first()
+            if reservation is None:
+                raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id))
             return _already_closed(reservation, to)
-        reservation.status, reservation.closed_at = to, now
+        ledger: list[dict[str, Any]] = []
         for product, variant, qty in _held_lines(reservation):
             if to == Reservation.Status.COMMITTED:
                 done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.SALE, quantity=qty,
                                on_hand_delta=-qty, reserved_delta=-qty, reason="order placed", actor=actor,
-                               reference=reservation.id)
+                               reference=reservation.id, ledger=ledger)
             else:
                 done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.RELEASE,
                                quantity=qty, reserved_delta=-qty,
                                reason="reservation expired" if to == Reservation.Status.EXPIRED else "order not placed",
-                               actor=actor, reference=reservation.id)
+                               actor=actor, reference=reservation.id, ledger=ledger)
             if done is None:  # the ledger and the level disagree: refuse rather than corrupt
                 raise RuntimeError(f"Stock of {product.id}/{variant} does not hold reservation {reservation.id}.")
+        _record_all(tenant_id=tenant_id, entries=ledger)
         return reservation_info(reservation)
 
 
@@ -667,11 +718,14 @@ def reservation_cancel(*, tenant_id: uuid.UUID, reservation_id: str, actor: str 
         reservation.refresh_from_db(using=DB)
         if not won:
             return reservation_info(reservation)
+        ledger: list[dict[str, Any]] = []
         for product, variant, qty in _held_lines(reservation):
             done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.RETURN, quantity=qty,
-                           on_hand_delta=qty, reason="order not completed", actor=actor, reference=reservation.id)
+                           on_hand_delta=qty, reason="order not completed", actor=actor, reference=reservation.id,
+                           ledger=ledger)
             if done is None:
                 raise RuntimeError(f"Stock of {product.id}/{variant} could not take back reservation {reservation.id}.")
+        _record_all(tenant_id=tenant_id, entries=ledger)
         return reservation_info(reservation)
 
 
