@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from pos.memo import memoized
+
 from .dto import Actor, ImportedStaff, IssuedTerminal, TenantInfo, TerminalIdentity
 from .errors import InvalidImport, InvalidToken, TenantInactive, TenantNotFound, TerminalNameTaken, TerminalNotFound
 from .models import Role
@@ -60,8 +62,9 @@ __all__ = [
 
 def get_tenant(tenant_id: uuid.UUID | str) -> TenantInfo:
     """The restaurant's settings (currency, locales, tax, rounding, accepted methods, whether cash payments need
-    an open shift). Raises TenantNotFound."""
-    return _get(tenant_id=tenant_id)
+    an open shift). Read once per unit of work inside `pos.memo.memo_scope` (an order placement). Raises
+    TenantNotFound."""
+    return memoized(("accounts.tenant", str(tenant_id)), lambda: _get(tenant_id=tenant_id))
 
 
 def get_tenant_by_slug(slug: str) -> TenantInfo:

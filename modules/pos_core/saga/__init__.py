@@ -24,6 +24,7 @@ from django.db import DatabaseError, connections
 from modules.payment import api as payment
 from pos.errors import DomainError
 from pos.logging import log_context
+from pos.memo import memo_scope
 from pos.money import Money
 from pos.tenancy import tenant_context
 
@@ -52,16 +53,17 @@ __all__ = ["LEASE_SECONDS", "MAX_ATTEMPTS", "MAX_LINES", "MAX_QUANTITY", "STEPS"
 
 def place_order(*, tenant_id: uuid.UUID, idempotency_key: str, data: Any, terminal_id: str = "") -> Order:
     """Place an order: validate, then run the saga to the end. The same key again returns the same order (or the
-    same failure) and never charges twice."""
-    existing = selectors.saga_by_key(tenant_id=tenant_id, idempotency_key=idempotency_key)
-    if existing is not None:
-        return _outcome_of(existing)
-    request = validate(tenant_id=tenant_id, data=data, terminal_id=terminal_id)
-    saga, created = services.saga_start(tenant_id=tenant_id, idempotency_key=idempotency_key, request=request,
-                                        lease_seconds=LEASE_SECONDS)
-    if not created:
-        return _outcome_of(saga)
-    return _drive(saga, claimed=True, fresh=True)
+    same failure) and never charges twice. The restaurant's settings are read once for the whole placement."""
+    with memo_scope():
+        existing = selectors.saga_by_key(tenant_id=tenant_id, idempotency_key=idempotency_key)
+        if existing is not None:
+            return _outcome_of(existing)
+        request = validate(tenant_id=tenant_id, data=data, terminal_id=terminal_id)
+        saga, created = services.saga_start(tenant_id=tenant_id, idempotency_key=idempotency_key, request=request,
+                                            lease_seconds=LEASE_SECONDS)
+        if not created:
+            return _outcome_of(saga)
+        return _drive(saga, claimed=True, fresh=True)
 
 
 def _outcome_of(saga: OrderSaga) -> Order:
