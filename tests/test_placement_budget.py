@@ -21,7 +21,7 @@ from pos.tenancy import all_tenants
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres]
 
 # per module database: (statements, commits) of one two-line card order, measured after a warm-up order
-SAGA_BUDGET = {"default": (1, 0), "inventory": (17, 2), "pos_core": (13, 4), "payment": (8, 3), "restaurant": (0, 0)}
+SAGA_BUDGET = {"default": (1, 0), "inventory": (17, 2), "pos_core": (10, 4), "payment": (8, 3), "restaurant": (0, 0)}
 # what the web layer may add on top: terminal auth, the Idempotency-Key record (and its advisory lock)
 WEB_BUDGET = {"default": (5, 2), "payment": (1, 0)}
 

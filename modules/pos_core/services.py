@@ -5,6 +5,7 @@ state transitions, the stock level kept from inventory events and low-stock aler
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -51,20 +52,48 @@ DB = "pos_core"
 
 def saga_start(*, tenant_id: uuid.UUID, idempotency_key: str, request: dict[str, Any],
                lease_seconds: int) -> tuple[OrderSaga, bool]:
-    """Create the saga for (tenant, Idempotency-Key), holding its lease; or return the existing one."""
+    """Create the saga for (tenant, Idempotency-Key), holding its lease (one INSERT; its log line is written with
+    the saga's next write); or return the existing one."""
     now = timezone.now()
+    saga = OrderSaga(tenant_id=tenant_id, idempotency_key=idempotency_key, order_id=uuid.uuid4(), request=request,
+                     current="reserve", locked_until=now + timedelta(seconds=lease_seconds))
     try:
-        with transaction.atomic(using=DB), tenant_context(tenant_id):
-            saga = OrderSaga.objects.create(
-                tenant_id=tenant_id, idempotency_key=idempotency_key, order_id=uuid.uuid4(), request=request,
-                current="reserve",
-                locked_until=now + timedelta(seconds=lease_seconds))
-            SagaLogEntry.objects.create(tenant_id=tenant_id, saga=saga, action="start",
-                                        outcome=SagaLogEntry.Outcome.OK, detail=f"{len(request['lines'])} line(s)")
-        return saga, True
+        with tenant_context(tenant_id), _alone():
+            saga.save(force_insert=True)
     except IntegrityError:
         with tenant_context(tenant_id):
             return OrderSaga.objects.get(idempotency_key=idempotency_key), False
+    _log_later(saga, action="start", detail=f"{len(request['lines'])} line(s)")
+    return saga, True
+
+
+@contextlib.contextmanager
+def _alone():
+    """One statement: in autocommit it is its own transaction; inside a caller's transaction a savepoint keeps
+    its failure (a lost race for a key) from breaking that transaction."""
+    if connections[DB].in_atomic_block:
+        with transaction.atomic(using=DB):
+            yield
+    else:
+        yield
+
+
+def _log_entry(saga: OrderSaga, action: str, outcome: str, detail: str) -> SagaLogEntry:
+    return SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action=action, outcome=outcome, detail=detail[:2000],
+                        at=timezone.now())
+
+
+def _write_log(entries: list[SagaLogEntry]) -> None:
+    """The log lines in one INSERT, each with the time its action happened (kept, not stamped at the insert:
+    `raw`), so the log reads in the order things were done."""
+    if entries:
+        fields = [f for f in SagaLogEntry._meta.concrete_fields]
+        SagaLogEntry.objects.using(DB)._insert(entries, fields=fields, using=DB, raw=True)
+
+
+def _log_later(saga: OrderSaga, *, action: str, detail: str = "") -> None:
+    saga.__dict__.setdefault("_unsaved", {"fields": {}, "log": []})["log"].append(
+        _log_entry(saga, action, SagaLogEntry.Outcome.OK, detail))
 
 
 def saga_claim(*, saga_id: uuid.UUID, lease_seconds: int, force: bool = False) -> bool:
@@ -85,8 +114,7 @@ def saga_release(*, saga_id: uuid.UUID) -> None:
 
 
 def saga_log(*, saga: OrderSaga, action: str, outcome: str, detail: str = "") -> None:
-    SagaLogEntry.objects.create(tenant_id=saga.tenant_id, saga=saga, action=action, outcome=outcome,
-                                detail=detail[:2000])
+    _write_log([_log_entry(saga, action, outcome, detail)])
 
 
 def saga_note(*, saga: OrderSaga, action: str, detail: str = "", **fields: Any) -> None:
@@ -94,10 +122,8 @@ def saga_note(*, saga: OrderSaga, action: str, detail: str = "", **fields: Any) 
     to be written with the saga's next write (`saga_save` or `order_record`) instead of a write of its own.
     Until then the saved row does not have it, and nothing is decided from it: a crash before that write goes
     on from the saved row and asks the other module by key."""
-    unsaved = saga.__dict__.setdefault("_unsaved", {"fields": {}, "log": []})
-    unsaved["fields"].update(fields)
-    unsaved["log"].append(SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action=action,
-                                       outcome=SagaLogEntry.Outcome.OK, detail=detail[:2000]))
+    saga.__dict__.setdefault("_unsaved", {"fields": {}, "log": []})["fields"].update(fields)
+    _log_later(saga, action=action, detail=detail)
 
 
 def _take_unsaved(saga: OrderSaga) -> tuple[dict[str, Any], list[SagaLogEntry]]:
@@ -106,10 +132,12 @@ def _take_unsaved(saga: OrderSaga) -> tuple[dict[str, Any], list[SagaLogEntry]]:
 
 
 def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outcome.OK, detail: str = "",
-              **fields: Any) -> None:
+              log_later: bool = False, **fields: Any) -> None:
     """Persist what an action did (step, status, ids, what the other module answered, the next intent) and its
     log line, in one transaction, with the outcomes noted since the last write (`saga_note`). The in-memory saga
-    changes only once that committed, so nothing is ever decided from a value the database does not hold."""
+    changes only once that committed, so nothing is ever decided from a value the database does not hold.
+    `log_later` (a forward step that went well): the row alone, in one statement; its log line is written with
+    the next write (a crash before it loses that line, never the row's state)."""
     now = timezone.now()
     noted, log = _take_unsaved(saga)
     fields = {**noted, **fields}
@@ -117,11 +145,15 @@ def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outco
         fields["finished_at"] = now
     if "current" in fields or fields.get("step") is not None:
         fields.setdefault("current", "")
-    log.append(SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action=action, outcome=outcome,
-                            detail=detail[:2000]))
-    with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
-        OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
-        SagaLogEntry.objects.bulk_create(log)
+    entry = _log_entry(saga, action, outcome, detail)
+    if log_later:
+        with tenant_context(saga.tenant_id):
+            OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
+        saga.__dict__["_unsaved"] = {"fields": {}, "log": [*log, entry]}
+    else:
+        with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
+            OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
+            _write_log([*log, entry])
     for name, value in fields.items():
         setattr(saga, name, value)
     saga.attempts += 1
@@ -173,8 +205,7 @@ def order_record(*, saga: OrderSaga) -> Order:
     ]
     fields = {**state, "step": SagaStep.RECORDED, "status": SagaStatus.COMPLETED, "current": "", "finished_at": now,
               "locked_until": None}
-    log.append(SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action="record", outcome=SagaLogEntry.Outcome.OK,
-                            detail=f"order {order.number}"))
+    log.append(_log_entry(saga, "record", SagaLogEntry.Outcome.OK, f"order {order.number}"))
     with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
         # The saga's row decides: only the write that moves it to recorded records the order (its row lock
         # makes a second recorder wait, then find it recorded).
@@ -192,7 +223,7 @@ def order_record(*, saga: OrderSaga) -> Order:
                             total=order.grand_total, currency=currency,
                             item_count=sum(line["quantity"] for line in lines)),
                 tenant_id=saga.tenant_id, using=DB)
-        SagaLogEntry.objects.bulk_create(log)
+        _write_log(log)
     for name, value in fields.items():
         setattr(saga, name, value)
     saga.attempts += 1

@@ -97,7 +97,7 @@ def reserve_stock(saga: OrderSaga) -> None:
         raise InvalidOrder(exc.detail, errors=[{"field": "items", "message": exc.detail,
                                                 "code": "unknown_product"}]) from exc
     services.saga_save(saga=saga, action="reserve", step=SagaStep.RESERVED, current="charge",
-                       reservation_id=info.id, detail=f"reservation {info.id}")
+                       reservation_id=info.id, detail=f"reservation {info.id}", log_later=True)
 
 
 def charge_payment(saga: OrderSaga) -> None:
@@ -120,7 +120,7 @@ def charge_payment(saga: OrderSaga) -> None:
                                 "tendered": info.tendered.amount if info.tendered is not None else None,
                                 "change_due": info.change_due.amount if info.change_due is not None else None,
                                 "status": info.status},
-                       detail=f"payment {info.id} captured {info.captured}")
+                       detail=f"payment {info.id} captured {info.captured}", log_later=True)
 
 
 def commit_reservation(saga: OrderSaga) -> None:
