@@ -37,6 +37,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from bench import report as figures  # noqa: E402
 from bench.bench_databases import bench_databases  # noqa: E402
 from bench.cluster import MODULES, PYTHON, Processes, free_ports, wait_ready  # noqa: E402
 from bench.order_bench import BODY, percentile, quiet_logs, report, run, setup_tenant  # noqa: E402
@@ -45,6 +46,7 @@ from modules.accounts import api as accounts  # noqa: E402
 from modules.pos_core import saga  # noqa: E402
 from pos.modules import module_aliases  # noqa: E402
 
+BENCH = "http_order_bench"
 ALIAS_OF_MODULE = {"accounts": "default", "inventory": "inventory", "pos_core": "pos_core", "payment": "payment",
                    "restaurant": "restaurant"}
 
@@ -159,6 +161,8 @@ def _main(args) -> None:
         raise SystemExit(f"the API refused the probe order: {answer.status_code} {answer.content[:300]!r}")
     print(f"one placement, saga in process:  {describe(in_process)}")
     print(f"one placement, POST /api/v1/orders: {describe(through_api)}")
+    figures.record(BENCH, "statements per placement (HTTP)", sum(c.statements for c in through_api.values()))
+    figures.record(BENCH, "commits per placement (HTTP)", sum(c.commits for c in through_api.values()))
     added = {alias: through_api[alias].statements - in_process[alias].statements for alias in aliases}
     print("the web layer adds: " + ", ".join(f"{alias} {n:+d}" for alias, n in added.items() if n)
           + f" statements; {sum(c.commits for c in through_api.values()) - sum(c.commits for c in in_process.values()):+d}"
@@ -166,7 +170,7 @@ def _main(args) -> None:
 
     elapsed, latencies, errors = run(args.terminals, args.orders, lambda key: saga.place_order(
         tenant_id=tenant.id, idempotency_key=key, data=BODY))
-    saga_tp = report(f"saga in process, {args.terminals} terminals", elapsed, latencies, errors)
+    saga_tp = report(f"saga in process, {args.terminals} terminals", elapsed, latencies, errors, bench=BENCH)
     connections.close_all()
 
     port = free_ports(1)[0]
@@ -185,14 +189,16 @@ def _main(args) -> None:
         terminals = [Terminal(port, token) for token in tokens]
         run_http(terminals, 2)  # every worker thread opens its connections and loads its code first
         elapsed, latencies, errors = run_http(terminals, args.orders)
-        http_tp = report(f"HTTP (gunicorn), {args.terminals} terminals", elapsed, latencies, errors)
+        http_tp = report(f"HTTP (gunicorn), {args.terminals} terminals", elapsed, latencies, errors, bench=BENCH)
         one = terminals[:1]
         elapsed, one_latencies, one_errors = run_http(one, args.orders)
-        report("HTTP (gunicorn), 1 terminal", elapsed, one_latencies, one_errors)
+        report("HTTP (gunicorn), 1 terminal", elapsed, one_latencies, one_errors, bench=BENCH)
         for terminal in terminals:
             terminal.close()
     finally:
         processes.stop_all()
+    figures.record(BENCH, f"HTTP / in-process saga throughput, {args.terminals} terminals",
+                   figures.ratio(http_tp, saga_tp), "x")
     print(f"the web layer: HTTP runs at {http_tp / saga_tp:.2f}x the in-process saga's throughput with "
           f"{args.terminals} terminals (p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms)")
 

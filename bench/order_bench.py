@@ -40,6 +40,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench import report as figures  # noqa: E402
 from bench.bench_databases import bench_databases  # noqa: E402
 from bench.query_budget import describe, measure  # noqa: E402
 from modules.accounts import api as accounts  # noqa: E402
@@ -47,6 +48,7 @@ from modules.inventory import api as inventory  # noqa: E402
 from modules.pos_core import saga  # noqa: E402
 from pos.modules import module_aliases  # noqa: E402
 
+BENCH = "order_bench"
 BODY = {"items": [{"product_id": "bench-noodle", "quantity": 1, "options": ["egg"]},
                   {"product_id": "bench-tea", "quantity": 2}], "payment": {"method": "card"}}
 
@@ -147,11 +149,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
-def report(label: str, elapsed: float, latencies: list[float], errors: int) -> float:
+def report(label: str, elapsed: float, latencies: list[float], errors: int, *, bench: str = "",
+           targets: dict[str, tuple[str, float]] | None = None) -> float:
+    """Print a run's figures; with `bench`, record them too (throughput, p50, p99; `targets` by those names)."""
     throughput = len(latencies) / elapsed
     print(f"{label:<34} {len(latencies):>5} orders  {throughput:8.1f} orders/s  p50 {percentile(latencies, 50):7.1f} ms"
           f"  p99 {percentile(latencies, 99):7.1f} ms  mean {statistics.mean(latencies) * 1000:7.1f} ms"
           f"  errors {errors}")
+    if bench:
+        targets = targets or {}
+        figures.record(bench, f"{label} orders/s", throughput, "orders/s", target=targets.get("orders/s"))
+        figures.record(bench, f"{label} p50", percentile(latencies, 50), "ms", target=targets.get("p50"))
+        figures.record(bench, f"{label} p99", percentile(latencies, 99), "ms", target=targets.get("p99"))
     return throughput
 
 
@@ -204,6 +213,13 @@ def _main() -> None:
     saga.place_order(tenant_id=tenant.id, idempotency_key="bench-warm-up", data=BODY)
     costs = placement_cost(tenant, "bench-probe")
     print(f"one placement (saga): {describe(costs)}")
+    figures.record(BENCH, "statements per placement (saga)", sum(c.statements for c in costs.values()),
+                   target=("<=", 30))
+    figures.record(BENCH, "commits per placement (saga)", sum(c.commits for c in costs.values()), target=("<=", 5))
+    for alias, cost in costs.items():
+        if cost.round_trips:
+            figures.record(BENCH, f"statements per placement, {alias}", cost.statements)
+            figures.record(BENCH, f"commits per placement, {alias}", cost.commits)
     if args.sql:
         for alias, cost in costs.items():
             for sql in cost.sql:
@@ -211,10 +227,11 @@ def _main() -> None:
 
     elapsed, latencies, errors = run(1, args.orders, lambda key: saga.place_order(
         tenant_id=tenant.id, idempotency_key=key, data=BODY))
-    saga_one = report("saga, 1 terminal", elapsed, latencies, errors)
+    saga_one = report("saga, 1 terminal", elapsed, latencies, errors, bench=BENCH,
+                      targets={"p50": ("<=", 25), "p99": ("<=", 60)})
     elapsed, latencies, errors = run(args.terminals, args.orders, lambda key: saga.place_order(
         tenant_id=tenant.id, idempotency_key=key, data=BODY))
-    saga_tp = report(f"saga, {args.terminals} terminals", elapsed, latencies, errors)
+    saga_tp = report(f"saga, {args.terminals} terminals", elapsed, latencies, errors, bench=BENCH)
 
     alias = "pos_core"
     with connections[alias].cursor() as cursor:
@@ -230,9 +247,12 @@ def _main() -> None:
         place("reference-probe")
     print(f"one placement (one-database reference): {describe(reference_costs)}")
     elapsed, latencies, errors = run(1, args.orders, place)
-    ref_one = report("reference, 1 terminal", elapsed, latencies, errors)
+    ref_one = report("reference, 1 terminal", elapsed, latencies, errors, bench=BENCH)
     elapsed, latencies, errors = run(args.terminals, args.orders, place)
-    ref_tp = report(f"reference, {args.terminals} terminals", elapsed, latencies, errors)
+    ref_tp = report(f"reference, {args.terminals} terminals", elapsed, latencies, errors, bench=BENCH)
+    figures.record(BENCH, f"saga / reference throughput, {args.terminals} terminals", figures.ratio(saga_tp, ref_tp),
+                   "x", target=(">=", 0.5))
+    figures.record(BENCH, "saga / reference throughput, 1 terminal", figures.ratio(saga_one, ref_one), "x")
     print(f"cost of the boundaries: the saga runs at {saga_one / ref_one:.2f}x the reference's throughput with one "
           f"terminal, {saga_tp / ref_tp:.2f}x with {args.terminals} ({ref_tp / saga_tp:.1f}x slower)")
     with connections[alias].cursor() as cursor:
