@@ -5,6 +5,8 @@ savepoints. Here they are told apart:
 - `statements`: every SQL statement but transaction control (SELECT, INSERT, UPDATE, DELETE, locks);
 - `commits`: the transactions that wrote something: an explicit COMMIT after a write, or a write sent in
   autocommit mode (its own transaction);
+- `durable_commits`: those commits that wait for the disk (all but transactions that set synchronous_commit off,
+  which cost a round trip instead of a disk flush);
 - `round_trips`: everything sent, transaction control included (what the database's latency is paid for).
 
 No side effects on import: the placement budget test and the order benchmarks share it."""
@@ -27,6 +29,7 @@ class Cost:
     statements: int
     commits: int
     round_trips: int
+    durable_commits: int = 0
     sql: tuple[str, ...] = ()
 
     def __str__(self) -> str:
@@ -34,8 +37,8 @@ class Cost:
 
 
 def cost_of(captured: list[dict]) -> Cost:
-    statements = commits = 0
-    in_transaction = wrote = False
+    statements = commits = durable = 0
+    in_transaction = wrote = lazy = False
     sql = []
     for query in captured:
         text = query["sql"].lstrip()
@@ -43,20 +46,25 @@ def cost_of(captured: list[dict]) -> Cost:
         sql.append(text)
         if head.startswith(_CONTROL):
             if head.startswith("BEGIN"):
-                in_transaction, wrote = True, False
+                in_transaction, wrote, lazy = True, False, False
             elif head.startswith("COMMIT"):
                 commits += 1 if wrote else 0
-                in_transaction = wrote = False
+                durable += 1 if wrote and not lazy else 0
+                in_transaction = wrote = lazy = False
             elif head.startswith("ROLLBACK") and not head.startswith("ROLLBACK TO"):
-                in_transaction = wrote = False
+                in_transaction = wrote = lazy = False
             continue
         statements += 1
+        if head.startswith("SET LOCAL SYNCHRONOUS_COMMIT TO OFF"):
+            lazy = True
         if head.startswith(_WRITES) or (head.startswith("WITH") and any(w in head for w in _WRITES)):
             if in_transaction:
                 wrote = True
             else:
                 commits += 1
-    return Cost(statements=statements, commits=commits, round_trips=len(captured), sql=tuple(sql))
+                durable += 1
+    return Cost(statements=statements, commits=commits, round_trips=len(captured), durable_commits=durable,
+                sql=tuple(sql))
 
 
 @contextlib.contextmanager
@@ -77,7 +85,9 @@ def measure(aliases: list[str]) -> Iterator[dict[str, Cost]]:
 def describe(costs: dict[str, Cost]) -> str:
     total = Cost(statements=sum(c.statements for c in costs.values()),
                  commits=sum(c.commits for c in costs.values()),
-                 round_trips=sum(c.round_trips for c in costs.values()))
-    parts = ", ".join(f"{alias} {c.statements}/{c.commits}" for alias, c in costs.items() if c.round_trips)
-    return (f"{total.statements} statements, {total.commits} commits, {total.round_trips} round trips with "
-            f"BEGIN/COMMIT (per database, statements/commits: {parts})")
+                 round_trips=sum(c.round_trips for c in costs.values()),
+                 durable_commits=sum(c.durable_commits for c in costs.values()))
+    parts = ", ".join(f"{alias} {c.statements}/{c.commits}/{c.durable_commits}" for alias, c in costs.items()
+                      if c.round_trips)
+    return (f"{total.statements} statements, {total.commits} commits ({total.durable_commits} waiting for the disk), "
+            f"{total.round_trips} round trips with BEGIN/COMMIT (per database, statements/commits/durable: {parts})")

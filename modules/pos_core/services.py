@@ -78,6 +78,15 @@ def _alone():
         yield
 
 
+def _without_waiting_for_the_disk() -> None:
+    """This transaction's commit does not wait for its WAL to reach the disk (PostgreSQL's synchronous_commit
+    off, for this transaction only): for writes that repeat what another module holds durably."""
+    connection = connections[DB]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _log_entry(saga: OrderSaga, action: str, outcome: str, detail: str) -> SagaLogEntry:
     return SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action=action, outcome=outcome, detail=detail[:2000],
                         at=timezone.now())
@@ -136,8 +145,11 @@ def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outco
     """Persist what an action did (step, status, ids, what the other module answered, the next intent) and its
     log line, in one transaction, with the outcomes noted since the last write (`saga_note`). The in-memory saga
     changes only once that committed, so nothing is ever decided from a value the database does not hold.
-    `log_later` (a forward step that went well): the row alone, in one statement; its log line is written with
-    the next write (a crash before it loses that line, never the row's state)."""
+    `log_later` (a forward step that went well, whose outcome the other module holds under the saga's key): the
+    row alone, in one statement, committed without waiting for the disk; its log line is written with the next
+    write. Losing such a save (a crash of the process before it, or of the database server right after it) only
+    leaves the saga one step behind, where the keys find what was done: the same as a crash before the save.
+    The next durable commit on this database makes it durable too (the log is written in order)."""
     now = timezone.now()
     noted, log = _take_unsaved(saga)
     fields = {**noted, **fields}
@@ -147,7 +159,8 @@ def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outco
         fields.setdefault("current", "")
     entry = _log_entry(saga, action, outcome, detail)
     if log_later:
-        with tenant_context(saga.tenant_id):
+        with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
+            _without_waiting_for_the_disk()
             OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
         saga.__dict__["_unsaved"] = {"fields": {}, "log": [*log, entry]}
     else:
