@@ -62,9 +62,12 @@ class Product(TenantScopedModel):
 
     class Meta:
         ordering = ["position", "id"]
+        # One index per filter of the catalog list, each ending in its order (position, id), so a page by
+        # cursor or by offset reads only its rows. Name search has a trigram index on PostgreSQL (migration 0003).
         indexes = [
-            models.Index(fields=["tenant_id", "category_id", "position"], name="inv_product_category"),
-            models.Index(fields=["tenant_id", "is_active", "position"], name="inv_product_active"),
+            models.Index(fields=["tenant_id", "position", "id"], name="inv_product_order"),
+            models.Index(fields=["tenant_id", "category_id", "position", "id"], name="inv_product_category_order"),
+            models.Index(fields=["tenant_id", "is_active", "position", "id"], name="inv_product_active_order"),
         ]
 
     def __str__(self) -> str:

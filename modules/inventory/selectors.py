@@ -129,7 +129,9 @@ def catalog_queryset(*, category_id: str | None = None, active: bool | None = No
     if active is not None:
         queryset = queryset.filter(is_active=active)
     if query and query.strip():
-        queryset = queryset.filter(search_text__icontains=query.strip().lower())
+        # search_text is lowercase already: `contains` on the lowercased query (a trigram index serves it on
+        # PostgreSQL), where `icontains` would compare UPPER() of both and use no index.
+        queryset = queryset.filter(search_text__contains=query.strip().lower())
     return queryset.order_by("position", "id")
 
 

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from modules.accounts import api as accounts
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
-from pos.api.pagination import Pagination
+from pos.api.pagination import KeysetPagination, Pagination
 from pos.api.permissions import approved_by, require
 
 from ..selectors import catalog_queryset, categories_list, product_get, product_infos, stock_levels_get
@@ -34,10 +34,14 @@ def _bool_param(request, name: str) -> bool | None:
 
 class ProductListView(APIView):
     permission_actions = {"GET": "catalog.read"}
-    pagination_class = Pagination
+    pagination_class = KeysetPagination
+    keyset = ("position", "id")  # the catalog's display order, as catalog_queryset sorts it
 
     @extend_schema(
         summary="The catalog: products with variants, options and current stock",
+        description="In display order (position, then id). A terminal syncing the whole catalog follows `next`: "
+                    "from the first page on, it pages by cursor (`after`), which costs the same on every page "
+                    "however large the catalog. Pages by `offset` still work (and count the matches).",
         parameters=[
             OpenApiParameter("category", OpenApiTypes.STR, description="Only this category id."),
             OpenApiParameter("active", OpenApiTypes.BOOL, description="Only active (true) or inactive (false)."),
