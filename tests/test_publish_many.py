@@ -47,3 +47,24 @@ def test_a_rolled_back_batch_publishes_nothing_and_outside_a_transaction_is_refu
     assert support.effects("pos_core") == []
     with transaction.atomic(using="inventory"):
         assert publish_many([], tenant_id=TENANT, using="inventory") == []
+
+
+def test_in_service_mode_a_batch_goes_to_the_broker_as_one_task_per_200_events(settings, monkeypatch):
+    from pos.events import tasks
+
+    settings.EVENTS_IN_PROCESS = False
+    sent = []
+    monkeypatch.setattr(tasks.deliver_batch, "apply_async", lambda args, **kw: sent.append(args))
+    monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **kw: pytest.fail("one task per event"))
+    with transaction.atomic(using="inventory"):
+        envelopes = publish_many([Ping(key=f"k{n}") for n in range(450)], tenant_id=TENANT, using="inventory")
+    assert [len(ids) for _, ids in sent] == [200, 200, 50]
+    assert [event_id for _, ids in sent for event_id in ids] == [str(e.id) for e in envelopes]
+    assert support.effects("pos_core") == []  # nothing delivered until a worker runs the tasks
+
+    for using, ids in sent:  # what the worker does; a task run twice has no second effect
+        tasks.deliver_batch.run(using, ids)
+    tasks.deliver_batch.run(*sent[0])
+    assert sorted(note for _, _, note, _ in support.effects("pos_core")) == sorted(f"k{n}" for n in range(450))
+    assert len(support.effects("restaurant")) == 450
+    assert set(OutboxEvent.objects.using("inventory").values_list("status", flat=True)) == {"delivered"}

@@ -97,16 +97,20 @@ def after_commit(using: str, event_id: uuid.UUID) -> None:
                          extra={"event_id": str(event_id), "database": using})
 
 
+BATCH_TASK_EVENTS = 200  # events per `pos.events.deliver_batch` task
+
+
 def after_commit_many(using: str, event_ids: list[uuid.UUID]) -> None:
-    """`after_commit` for the events of one batch (`publish_many`): one broker call per event in service mode,
-    in-process delivery in embedded mode. Never raises."""
+    """`after_commit` for the events of one batch (`publish_many`): in service mode one broker call per
+    BATCH_TASK_EVENTS events (a 1,000-product import publishes thousands), in embedded mode in-process delivery.
+    Never raises."""
     try:
         if in_process():
             for event_id in event_ids:
                 deliver_event(using, event_id)
             _maybe_sweep_in_process(using)
         else:
-            enqueue(using, event_ids)
+            enqueue_batches(using, event_ids)
     except Exception:  # committed already; what is left pending is swept
         logger.exception("Event relay failed after commit; the sweep will retry.",
                          extra={"event_count": len(event_ids), "database": using})
@@ -136,6 +140,30 @@ def enqueue(using: str, event_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
                            extra={"event_id": str(event_id), "database": using})
             break
         sent.append(event_id)
+    return sent
+
+
+def enqueue_batches(using: str, event_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """`enqueue` for many events at once: one `pos.events.deliver_batch` task per BATCH_TASK_EVENTS events.
+    Returns the ids that reached the broker; the rest stay pending for the sweep (which sends them one by one)."""
+    global _broker_down_until
+    from pos.events.tasks import deliver_batch
+
+    event_ids = list(event_ids)
+    sent: list[uuid.UUID] = []
+    if event_ids and time.monotonic_ns() < _broker_down_until:
+        logger.info("Broker recently down: %s event(s) left to the sweep.", len(event_ids), extra={"database": using})
+        return sent
+    for first in range(0, len(event_ids), BATCH_TASK_EVENTS):
+        chunk = event_ids[first:first + BATCH_TASK_EVENTS]
+        try:
+            deliver_batch.apply_async(args=(using, [str(event_id) for event_id in chunk]), retry=False)
+        except Exception as exc:  # noqa: BLE001 - broker down: kombu and redis raise several types
+            _broker_down_until = time.monotonic_ns() + settings.EVENTS_BROKER_COOLDOWN_MS * 1_000_000
+            logger.warning("Could not enqueue %s events (%s); the sweep will send them.", len(event_ids) - first,
+                           exc, extra={"database": using})
+            break
+        sent.extend(chunk)
     return sent
 
 
@@ -174,9 +202,9 @@ def _due(using: str, now: datetime):
 
 
 def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None = None, limit: int = 100,
-          exclude_consumers: Iterable[str] = ()) -> tuple[uuid.UUID, list]:
-    """Claim up to `limit` due deliveries in `using` for this relay. Returns the claim token and the rows
-    (with their events)."""
+          exclude_consumers: Iterable[str] = (), event_ids: list[uuid.UUID] | None = None) -> tuple[uuid.UUID, list]:
+    """Claim up to `limit` due deliveries in `using` for this relay (of one event, of some events, or any).
+    Returns the claim token and the rows (with their events)."""
     from pos.models import EventDelivery
 
     now = now or timezone.now()
@@ -184,6 +212,8 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
     due = _due(using, now)
     if event_id is not None:
         due = due.filter(event_id=event_id)
+    if event_ids is not None:
+        due = due.filter(event_id__in=event_ids)
     exclude_consumers = list(exclude_consumers)
     if exclude_consumers:
         due = due.exclude(consumer_alias__in=exclude_consumers)
@@ -362,6 +392,22 @@ def deliver_event(using: str, event_id: uuid.UUID, *, now: datetime | None = Non
     for delivery in rows:
         _deliver_claimed(using, token, delivery, report)
     if busy:
+        report.deferred += _defer_to_commit(using, event_id, busy)
+    return report
+
+
+def deliver_events(using: str, event_ids: list[uuid.UUID]) -> DeliveryReport:
+    """Deliver the due deliveries of several events (what `pos.events.deliver_batch` runs): claimed 100 at a
+    time, each handler applied and recorded on its own as in `deliver_event`."""
+    report = DeliveryReport()
+    busy = _busy_consumers()
+    while True:
+        token, rows = claim(using, event_ids=event_ids, limit=100, exclude_consumers=busy)
+        if not rows:
+            break
+        for delivery in rows:
+            _deliver_claimed(using, token, delivery, report)
+    for event_id in event_ids if busy else ():
         report.deferred += _defer_to_commit(using, event_id, busy)
     return report
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the event backbone. Both are safe to run any number of times: a delivery is claimed
+"""Celery tasks of the event backbone. Each is safe to run any number of times: a delivery is claimed
 before it runs and the consumer's inbox makes a second run harmless."""
 
 from __future__ import annotations
@@ -18,6 +18,15 @@ def deliver(using: str, event_id: str) -> dict:
     """Deliver the due deliveries of one outbox event of database `using`."""
     close_old_connections()  # connections are reused across tasks: drop broken or expired ones
     report = relay.deliver_event(using, uuid.UUID(event_id))
+    return {"delivered": report.delivered, "duplicates": report.duplicates, "failed": report.failed,
+            "dead": report.dead}
+
+
+@shared_task(name="pos.events.deliver_batch", acks_late=True, ignore_result=True)
+def deliver_batch(using: str, event_ids: list[str]) -> dict:
+    """Deliver the due deliveries of several outbox events of database `using` (a batch published at once)."""
+    close_old_connections()
+    report = relay.deliver_events(using, [uuid.UUID(event_id) for event_id in event_ids])
     return {"delivered": report.delivered, "duplicates": report.duplicates, "failed": report.failed,
             "dead": report.dead}
 
