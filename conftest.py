@@ -196,6 +196,59 @@ class PrivateRedis:
         self.process = None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _celery_queue_of_this_run():
+    """In service mode this test run sends its tasks to a queue of its own (its workers read it), deleted at the
+    end: tasks that tests without a worker leave behind never reach another run's or a deployment's worker."""
+    if not _service_mode():
+        yield None
+        return
+    import os
+    import uuid
+
+    from config.celery import app
+
+    name = f"pos-test-{uuid.uuid4().hex[:8]}"
+    previous, old_queue = os.environ.get("CELERY_TASK_DEFAULT_QUEUE"), app.conf.task_default_queue
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = app.conf.task_default_queue = name
+    try:
+        yield name
+    finally:
+        _delete_queue(app, name)
+        app.conf.task_default_queue = old_queue
+        if previous is None:
+            os.environ.pop("CELERY_TASK_DEFAULT_QUEUE", None)
+        else:
+            os.environ["CELERY_TASK_DEFAULT_QUEUE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _no_tasks_left_for_the_next_test(_celery_queue_of_this_run):
+    """Tasks a test sent with no worker running name rows of databases flushed after it: emptied, so the next
+    test's worker does not drain them first."""
+    yield
+    if _celery_queue_of_this_run is not None:
+        from config.celery import app
+
+        _delete_queue(app, _celery_queue_of_this_run, purge_only=True)
+
+
+def _delete_queue(app, name: str, *, purge_only: bool = False) -> None:
+    """Delete (or empty) a queue of the settings' broker, as Celery declares it (exchange and key named after it)."""
+    from kombu import Exchange, Queue
+
+    try:
+        with app.connection_for_write() as connection:
+            queue = Queue(name, Exchange(name, type="direct"), routing_key=name)(connection.default_channel)
+            queue.declare()
+            if purge_only:
+                queue.purge()
+            else:
+                queue.delete()
+    except Exception:  # noqa: BLE001, S110 - a broker that is down holds nothing to delete
+        pass
+
+
 @pytest.fixture
 def private_redis(tmp_path):
     server = PrivateRedis(tmp_path)

@@ -108,19 +108,24 @@ def child(mode: str, args: argparse.Namespace) -> int:
             config.setdefault("TEST", {})["NAME"] = str(Path(settings.VAR_DIR) / f"bench_lag_{alias}.sqlite3")
         else:
             config.setdefault("TEST", {})["NAME"] = f"bench_lag_{config['NAME']}"
+    from broker import private_queue
+
     print(f"== {mode} mode: preparing databases ...", flush=True)
-    old_config = setup_databases(verbosity=0, interactive=False, aliases=set(connections))
-    worker = None
-    try:
-        if mode == "service":  # cache keys are unique per run: the shared cache is left alone
-            worker = start_worker(args.concurrency)
-        return measure(mode, args)
-    finally:
-        if worker is not None:
-            stop_worker(worker)
-        for alias in connections:
-            connections[alias].close()
-        teardown_databases(old_config, verbosity=0)
+    # A queue of this run's own, read by its worker only and deleted at the end: a worker that starts on a shared
+    # queue first drains whatever tasks others left there (a first run once waited 2.8 s behind them).
+    with private_queue("event-lag") as queue:
+        old_config = setup_databases(verbosity=0, interactive=False, aliases=set(connections))
+        worker = None
+        try:
+            if mode == "service":  # cache keys are unique per run: the shared cache is left alone
+                worker = start_worker(args.concurrency, queue)
+            return measure(mode, args)
+        finally:
+            if worker is not None:
+                stop_worker(worker)
+            for alias in connections:
+                connections[alias].close()
+            teardown_databases(old_config, verbosity=0)
 
 
 def worker_env() -> dict:
@@ -138,14 +143,14 @@ def worker_env() -> dict:
     return env
 
 
-def start_worker(concurrency: int) -> subprocess.Popen:
+def start_worker(concurrency: int, queue: str) -> subprocess.Popen:
     from config.celery import app
 
     name = f"bench-lag-{uuid.uuid4().hex[:8]}@localhost"
     log = open(Path(tempfile.gettempdir()) / f"{name.split('@')[0]}.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork", "--concurrency",
-         str(concurrency), "-l", os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"), "-n", name,
+         str(concurrency), "-l", os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"), "-n", name, "-Q", queue,
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -154,7 +159,7 @@ def start_worker(concurrency: int) -> subprocess.Popen:
             raise SystemExit(f"The Celery worker exited; see {log.name}")
         try:
             if app.control.ping(destination=[name], timeout=0.5):
-                print(f"   worker {name} ready (prefork x{concurrency}), log {log.name}", flush=True)
+                print(f"   worker {name} ready (prefork x{concurrency}, queue {queue}), log {log.name}", flush=True)
                 return process
         except Exception:  # noqa: S110 - broker not ready yet
             pass
@@ -243,7 +248,7 @@ def measure(mode: str, args: argparse.Namespace) -> int:
         poller.start()
     print(f"   path: {path}", flush=True)
     print(f"   {warmup} warm-up changes, then {args.changes} at {args.rate:g}/s ...", flush=True)
-    sequences = []
+    sequences, first_sequences = [], []
     interval = 1.0 / args.rate
     started = time.perf_counter()
     for n in range(1, warmup + args.changes + 1):
@@ -257,9 +262,12 @@ def measure(mode: str, args: argparse.Namespace) -> int:
                 seen_at.setdefault(sequence, time.perf_counter())
         if n > warmup:
             sequences.append(sequence)
+        else:
+            first_sequences.append(sequence)
     elapsed = time.perf_counter() - started
     deadline = time.monotonic() + 30
-    while mode == "service" and time.monotonic() < deadline and not all(s in seen_at for s in sequences):
+    while mode == "service" and time.monotonic() < deadline and not all(
+            s in seen_at for s in sequences + first_sequences):
         time.sleep(0.01)
     done.set()
     if poller:
@@ -267,7 +275,11 @@ def measure(mode: str, args: argparse.Namespace) -> int:
 
     lags = [(seen_at[s] - commit_at[s]) * 1000 for s in sequences if s in seen_at]
     missing = len(sequences) - len(lags)
-    report(mode, lags, missing, elapsed, warmup + args.changes)
+    first = [(seen_at[s] - commit_at[s]) * 1000 for s in first_sequences if s in seen_at]
+    if first:
+        print(f"   the first {len(first)} changes after the worker started (warm-up, not in the figures below): "
+              f"p50 {percentile(first, 50):.2f} ms, max {max(first):.2f} ms", flush=True)
+    report(mode, lags, missing, elapsed, warmup + args.changes, first)
     return 1 if missing else 0
 
 
@@ -277,7 +289,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
-def report(mode: str, lags: list[float], missing: int, elapsed: float, total: int) -> None:
+def report(mode: str, lags: list[float], missing: int, elapsed: float, total: int, first: list[float]) -> None:
     if not lags:
         print(f"   {mode}: no change reached the cache ({missing} missing)")
         return
@@ -292,6 +304,9 @@ def report(mode: str, lags: list[float], missing: int, elapsed: float, total: in
     figures.record("event_lag_bench", f"{mode}: stock change -> POS cache p50 at {rate}", percentile(lags, 50), "ms")
     figures.record("event_lag_bench", f"{mode}: stock change -> POS cache p99 at {rate}", percentile(lags, 99), "ms",
                    target=("<", target))
+    if mode == "service" and first:  # no cold start: the first changes after the worker started are as quick
+        figures.record("event_lag_bench", f"{mode}: first {len(first)} changes after the worker started p50",
+                       percentile(first, 50), "ms", target=("<", target))
     verdict = "within" if percentile(lags, 99) < target else "OVER"
     print(f"   p99 {verdict} the {'service-mode target of 25 ms' if mode == 'service' else 'seed window (500 ms)'}"
           + (f"; {missing} change(s) never reached the cache" if missing else ""), flush=True)
