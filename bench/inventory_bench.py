@@ -1,15 +1,22 @@
-"""Benchmark: the catalog list and reservations on PostgreSQL.
+"""Benchmark: the catalog list at two catalog sizes, bulk product creation, and reservations on PostgreSQL.
 
-1. Listing 500 products with variants through GET /api/v1/catalog/products: p50/p99 latency per page size and
-   the queries per request (inventory database and all databases), which must not grow with the page size.
-2. Reservation throughput: 20 concurrent clients reserving (and committing) one hot product; then 20 clients
+1. Bulk writes: products created one by one through inventory's api (create_product and a receive per stock
+   item) and in batches (import_products: the same documents, opening stock in the ledger, events in the outbox),
+   in products per second. The catalogs of step 2 are seeded by the batched path.
+2. The catalog list (GET /api/v1/catalog/products) of a restaurant with 500 products and of one with 50,000 (both
+   in the same database, vacuumed and analysed as autovacuum leaves them), by cursor (`?after=`, what a terminal
+   syncing the catalog follows) and by offset (`?offset=`, random pages): p50/p99 per page size, the ratio of the
+   large catalog's to the small one's (target: at most 2x), and the queries per request on every database, which
+   must not grow with the page size or the catalog.
+3. Reservation throughput: 20 concurrent clients reserving (and committing) one hot product; then 20 clients
    racing for a scarce stock, proving exactly the available quantity is reserved.
 
     DATABASE_URL=postgres://... DATABASE_URL_INVENTORY=postgres://... (and the other DATABASE_URL_*) \
-        .venv/bin/python bench/inventory_bench.py [--products 500] [--clients 20] [--seconds 5]
+        .venv/bin/python bench/inventory_bench.py [--products 500,50000] [--requests 40] [--clients 20]
 
 It creates its own databases (`<name>_invbench` beside each configured PostgreSQL database), migrates them, and
-drops them at the end. It exits with a message when the inventory database is not PostgreSQL.
+drops them at the end; its events go to a broker queue of its own, deleted at the end. It exits with a message
+when the inventory database is not PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,11 +37,15 @@ SUFFIX = "_invbench"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--products", type=int, default=int(os.environ.get("BENCH_PRODUCTS", "500")))
+    parser.add_argument("--products", default=os.environ.get("BENCH_PRODUCTS", "500,50000"),
+                        help="Catalog sizes, comma separated; the largest is compared with the smallest.")
+    parser.add_argument("--batch", type=int, default=1000, help="Products per import_products call.")
+    parser.add_argument("--one-by-one", type=int, default=200,
+                        help="Products created one by one through create_product, to compare.")
     parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_CLIENTS", "20")))
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "5")))
-    parser.add_argument("--requests", type=int, default=int(os.environ.get("BENCH_REQUESTS", "60")),
-                        help="List requests per page size.")
+    parser.add_argument("--requests", type=int, default=int(os.environ.get("BENCH_REQUESTS", "40")),
+                        help="List requests per page size and way of paging.")
     return parser.parse_args()
 
 
@@ -97,53 +108,107 @@ def drop_databases(urls: dict[str, str]) -> None:
 
 # --- the measurements ------------------------------------------------------------------------------
 
-def seed_catalog(tenant_id: uuid.UUID, count: int) -> list[str]:
+LOCALES = {"en": "Noodles", "my": "ခေါက်ဆွဲ"}
+EXTRAS = [{"key": "extras", "names": {"en": "Extras", "my": "အပို"}, "min_select": 0, "max_select": 2,
+           "choices": [{"key": "egg", "names": {"en": "Egg", "my": "ကြက်ဥ"}, "price_delta": 500},
+                       {"key": "fritter", "names": {"en": "Fritter", "my": "ပဲကြော်"}, "price_delta": 300}]}]
+
+
+def document(n: int, category_id: str, prefix: str = "dish") -> dict:
+    """Product n: 2-3 sized variants with 100 of each in stock, a shared option group, attributes."""
+    sizes = ["small", "large"] if n % 3 else ["small", "medium", "large"]
+    return {"id": f"{prefix}-{n}", "names": {"en": f"Dish {n}", "my": f"ဟင်း {n}"}, "price": 2000,
+            "variants": [{"key": key, "names": {"en": key.title(), "my": f"{key} (my)"}, "price": 2000 + 500 * i,
+                          "option_groups": []} for i, key in enumerate(sizes)],
+            "option_groups": EXTRAS, "category_id": category_id, "position": n,
+            "attributes": {"halal": n % 2 == 0, "nutrition": {"kcal": 300 + n % 500}},
+            "opening_stock": dict.fromkeys(sizes, 100)}
+
+
+def categories_for(tenant_id: uuid.UUID) -> list[str]:
     from modules.inventory import api as inventory
 
-    locales = {"en": "Noodles", "my": "ခေါက်ဆွဲ"}
-    categories = [inventory.create_category(tenant_id=tenant_id, names={k: f"{v} {n}" for k, v in locales.items()},
-                                            position=n).id for n in range(8)]
-    extras = [{"key": "extras", "names": {"en": "Extras", "my": "အပို"}, "min_select": 0, "max_select": 2,
-               "choices": [{"key": "egg", "names": {"en": "Egg", "my": "ကြက်ဥ"}, "price_delta": 500},
-                           {"key": "fritter", "names": {"en": "Fritter", "my": "ပဲကြော်"}, "price_delta": 300}]}]
-    ids = []
+    result = inventory.import_categories(tenant_id=tenant_id, categories=[
+        {"id": f"cat-{n}", "names": {k: f"{v} {n}" for k, v in LOCALES.items()}, "position": n} for n in range(8)])
+    return [result.ids[f"cat-{n}"] for n in range(8)]
+
+
+def seed_one_by_one(tenant_id: uuid.UUID, count: int) -> float:
+    """The per-call path: create_product, then a receive per stock item. Returns products per second."""
+    from modules.inventory import api as inventory
+
+    categories = categories_for(tenant_id)
+    started = time.perf_counter()
     for n in range(count):
-        sizes = ["small", "large"] if n % 3 else ["small", "medium", "large"]
-        variants = [{"key": key, "names": {"en": key.title(), "my": f"{key} (my)"}, "price": 2000 + 500 * i,
-                     "option_groups": []} for i, key in enumerate(sizes)]
-        info = inventory.create_product(
-            tenant_id=tenant_id, names={"en": f"Dish {n}", "my": f"ဟင်း {n}"}, price=2000, variants=variants,
-            option_groups=extras, category_id=categories[n % len(categories)], position=n,
-            attributes={"halal": n % 2 == 0, "nutrition": {"kcal": 300 + n}})
-        for key in sizes:
+        doc = document(n, categories[n % len(categories)], "one")
+        stock = doc.pop("opening_stock")
+        info = inventory.create_product(tenant_id=tenant_id, product_id=doc.pop("id"), **doc)
+        for key, quantity in stock.items():
             inventory.adjust_stock(tenant_id=tenant_id, product_id=info.id, variant=key, kind="receive",
-                                   quantity=100, reason="bench", actor="bench")
-        ids.append(info.id)
-    return ids
+                                   quantity=quantity, reason="bench", actor="bench")
+    return count / (time.perf_counter() - started)
 
 
-def bench_list(client, total: int, requests: int) -> list[dict]:
+def seed_catalog(tenant_id: uuid.UUID, count: int, batch: int, prefix: str) -> float:
+    """The batched path (import_products). Returns products per second."""
+    from modules.inventory import api as inventory
+
+    categories = categories_for(tenant_id)
+    started = time.perf_counter()
+    for first in range(0, count, batch):
+        result = inventory.import_products(
+            tenant_id=tenant_id, actor="bench", reason="bench",
+            products=[document(n, categories[n % len(categories)], prefix)
+                      for n in range(first, min(count, first + batch))])
+        assert len(result.created) == min(batch, count - first), result
+    return count / (time.perf_counter() - started)
+
+
+def vacuum_analyze() -> None:
+    """What autovacuum does to a table after a large import (visibility map, planner statistics)."""
+    from django.db import connections
+
+    with connections["inventory"].cursor() as cursor:
+        for table in ("inventory_product", "inventory_stockitem", "inventory_category"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
+
+
+def cursor_for(position: int, product_id: str) -> str:
+    from pos.api.pagination import KeysetPagination
+
+    paginator = KeysetPagination()
+    paginator.keyset = ("position", "id")
+    return paginator.encode_cursor(type("Row", (), {"position": position, "id": product_id}))
+
+
+def bench_list(client, total: int, requests: int, paging: str, prefix: str) -> list[dict]:
+    """`requests` list requests per page size at random places of a catalog of `total` products (product n at
+    position n), by cursor or by offset. Timings in ms, queries per request per database."""
     import random
 
     from django.db import connections, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     rows = []
-    for size in [s for s in (10, 50, 100, 200) if s <= total] or [total]:
+    for size in [s for s in (10, 50, 100, 200) if s < total] or [total - 1]:
         timings, inventory_queries, all_queries = [], set(), set()
         for _ in range(requests):
-            offset = random.randrange(0, max(1, total - size))
+            start = random.randrange(0, max(1, total - size))
+            if paging == "cursor":
+                path = f"/api/v1/catalog/products?limit={size}&after={cursor_for(start, f'{prefix}-{start}')}"
+            else:
+                path = f"/api/v1/catalog/products?limit={size}&offset={start}"
             reset_queries()  # the debug query log is capped; start each request from an empty one
             captures = [CaptureQueriesContext(connections[alias]) for alias in connections]
             for capture in captures:
                 capture.__enter__()
             started = time.perf_counter()
-            response = client.get(f"/api/v1/catalog/products?limit={size}&offset={offset}")
+            response = client.get(path)
             elapsed = time.perf_counter() - started
             for capture in captures:
                 capture.__exit__(None, None, None)
             assert response.status_code == 200, response.content[:300]
-            assert len(response.json()["results"]) == size
+            assert len(response.json()["results"]) == size, (path, len(response.json()["results"]))
             timings.append(elapsed * 1000)
             by_alias = {c.connection.alias: len(c) for c in captures}
             inventory_queries.add(by_alias["inventory"])
@@ -252,63 +317,109 @@ def main() -> int:
         import django
 
         django.setup()
-        from django.core.management import call_command
         from django.test.utils import setup_test_environment
 
         setup_test_environment()  # the test client's ALLOWED_HOSTS and no e-mail
-        call_command("migrate_all", verbosity=0)
-        from rest_framework.test import APIClient
+        from bench.broker import private_queue
 
-        from modules.accounts import api as accounts
-
-        tenant = accounts.create_tenant(name="Bench noodles", slug=f"bench-{uuid.uuid4().hex[:8]}")
-        issued = accounts.create_terminal(tenant_id=tenant.id, name="Bench", role="cashier")
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
-
-        started = time.perf_counter()
-        seed_catalog(tenant.id, args.products)
-        print(f"seeded {args.products} products with 2-3 variants each in {time.perf_counter() - started:.1f}s")
-
-        print(f"\nGET /api/v1/catalog/products ({args.products} products, {args.requests} requests per page size)")
-        print(f"{'page size':>10} {'p50 ms':>8} {'p99 ms':>8} {'queries: inventory':>19} {'all dbs':>8}")
-        rows = bench_list(client, args.products, args.requests)
-        for row in rows:
-            print(f"{row['size']:>10} {row['p50']:>8.1f} {row['p99']:>8.1f} "
-                  f"{','.join(map(str, row['inventory_queries'])):>19} {','.join(map(str, row['all_queries'])):>8}")
-        from bench import report
-
-        for row in rows:
-            report.record("inventory_bench", f"catalog page of {row['size']}, {args.products} products p50",
-                          row["p50"], "ms")
-            report.record("inventory_bench", f"catalog page of {row['size']}, {args.products} products p99",
-                          row["p99"], "ms")
-        constant = len({tuple(r["inventory_queries"]) for r in rows}) == 1
-        print("queries per request do not grow with page size" if constant
-              else "WARNING: queries per request grow with page size")
-
-        print(f"\nreservations: {args.clients} concurrent clients on one hot product for {args.seconds:.0f}s "
-              "(reserve, then commit every second one)")
-        hot = bench_reservations(tenant.id, args.clients, args.seconds)
-        print(f"  {hot['reservations']} reservations ({hot['committed']} committed) in {hot['seconds']:.1f}s: "
-              f"{hot['per_second']:.0f}/s, latency p50 {hot['p50']:.1f} ms, p99 {hot['p99']:.1f} ms; "
-              "level agrees with the counts")
-        scarce = bench_scarce(tenant.id, args.clients)
-        print(f"  scarce stock: {scarce['attempts']} attempts by {args.clients} clients on {scarce['stock']} units -> "
-              f"{scarce['reserved']} reserved, level reserved {scarce['level_reserved']}, available "
-              f"{scarce['available']} (never oversold: {scarce['reserved'] == scarce['stock']})")
-        report.record("inventory_bench", f"reservations, {args.clients} clients on one product", hot["per_second"],
-                      "/s")
-        report.record("inventory_bench", "scarce stock reserved / available", scarce["reserved"] / scarce["stock"],
-                      "x", target=("==", 1))
-        ok = constant and scarce["reserved"] == scarce["stock"] == scarce["level_reserved"]
-        from django.db import connections
-
-        connections.close_all()
-        return 0 if ok else 1
+        with private_queue("inventory"):  # its events' tasks (no worker runs here) are deleted with it
+            return measure(args)
     finally:
         drop_databases(mine)
         print(f"inventory_bench: dropped databases *{SUFFIX}")
+
+
+def measure(args: argparse.Namespace) -> int:
+    """Seed, list, reserve; prints and records the figures. 0 when every check held."""
+    from django.core.management import call_command
+
+    call_command("migrate_all", verbosity=0)
+    from rest_framework.test import APIClient
+
+    from bench import report
+    from modules.accounts import api as accounts
+
+    sizes = sorted({int(size) for size in args.products.split(",")})
+    one = accounts.create_tenant(name="Bench one by one", slug=f"bench-{uuid.uuid4().hex[:8]}")
+    per_call = seed_one_by_one(one.id, args.one_by_one)
+    print(f"bulk writes: {args.one_by_one} products one by one through create_product (+ a receive per stock "
+          f"item): {per_call:,.0f} products/s")
+    report.record("inventory_bench", "products created one by one (create_product)", per_call, "/s")
+    catalogs = {}
+    for size in sizes:
+        tenant = accounts.create_tenant(name=f"Bench {size}", slug=f"bench-{size}-{uuid.uuid4().hex[:6]}")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION="Bearer " + accounts.create_terminal(
+            tenant_id=tenant.id, name="Bench", role="cashier").token)
+        batched = seed_catalog(tenant.id, size, args.batch, prefix=f"c{size}")
+        print(f"bulk writes: {size:,} products (2-3 variants, opening stock) through import_products in batches "
+              f"of {args.batch}: {batched:,.0f} products/s")
+        catalogs[size] = (tenant, client)
+    report.record("inventory_bench", f"products created in batches of {args.batch} (import_products)", batched,
+                  "/s", target=(">=", 20 * per_call))
+    vacuum_analyze()
+
+    results: dict[tuple[str, int], list[dict]] = {}
+    for paging in ("cursor", "offset"):
+        for size, (_tenant, client) in catalogs.items():
+            client.get("/api/v1/catalog/products?limit=10")  # warm up
+            rows = results[paging, size] = bench_list(client, size, args.requests, paging, f"c{size}")
+            print(f"\nGET /api/v1/catalog/products by {paging} ({size:,} products, {args.requests} requests per "
+                  "page size, random places)")
+            print(f"{'page size':>10} {'p50 ms':>8} {'p99 ms':>8} {'queries: inventory':>19} {'all dbs':>8}")
+            for row in rows:
+                print(f"{row['size']:>10} {row['p50']:>8.1f} {row['p99']:>8.1f} "
+                      f"{','.join(map(str, row['inventory_queries'])):>19} "
+                      f"{','.join(map(str, row['all_queries'])):>8}")
+    small, large = sizes[0], sizes[-1]
+    if large != small:
+        print(f"\n{large:,} products against {small:,}: ratio of the latencies (target: at most 2x)")
+    for paging in ("cursor", "offset"):
+        for row_small, row_large in zip(results[paging, small], results[paging, large], strict=True):
+            page = row_small["size"]
+            for stat in ("p50", "p99"):
+                report.record("inventory_bench", f"catalog by {paging}, page of {page}, {large:,} products {stat}",
+                              row_large[stat], "ms")
+            if large == small:
+                continue
+            for stat in ("p50", "p99"):
+                value = report.ratio(row_large[stat], row_small[stat])
+                print(f"  by {paging}, page of {page}: {stat} {row_large[stat]:.1f} / {row_small[stat]:.1f} ms "
+                      f"= {value:.2f}x")
+                if page == 10 or paging == "cursor":
+                    report.record("inventory_bench", f"catalog by {paging}, page of {page}: {stat} at {large:,} / "
+                                  f"{small:,} products", value, "x", target=("<=", 2))
+    queries = {tuple(row["inventory_queries"]) for rows in results.values() for row in rows}
+    by_paging = {paging: {tuple(row["all_queries"]) for (p, _), rows in results.items() if p == paging
+                          for row in rows} for paging in ("cursor", "offset")}
+    constant = all(len(counts) == 1 and len(next(iter(counts))) == 1 for counts in by_paging.values())
+    print("queries per request do not grow with the page size or the catalog: "
+          + ", ".join(f"by {p} {next(iter(c))[0]}" for p, c in by_paging.items()) if constant
+          else f"WARNING: queries per request vary: {queries} {by_paging}")
+    for paging, counts in by_paging.items():
+        report.record("inventory_bench", f"queries per catalog request by {paging} (all databases, max)",
+                      max(max(c) for c in counts), "", target=("==", min(min(c) for c in counts)))
+    tenant = catalogs[small][0]
+
+    print(f"\nreservations: {args.clients} concurrent clients on one hot product for {args.seconds:.0f}s "
+          "(reserve, then commit every second one)")
+    hot = bench_reservations(tenant.id, args.clients, args.seconds)
+    print(f"  {hot['reservations']} reservations ({hot['committed']} committed) in {hot['seconds']:.1f}s: "
+          f"{hot['per_second']:.0f}/s, latency p50 {hot['p50']:.1f} ms, p99 {hot['p99']:.1f} ms; "
+          "level agrees with the counts")
+    scarce = bench_scarce(tenant.id, args.clients)
+    print(f"  scarce stock: {scarce['attempts']} attempts by {args.clients} clients on {scarce['stock']} units -> "
+          f"{scarce['reserved']} reserved, level reserved {scarce['level_reserved']}, available "
+          f"{scarce['available']} (never oversold: {scarce['reserved'] == scarce['stock']})")
+    report.record("inventory_bench", f"reservations, {args.clients} clients on one product", hot["per_second"],
+                  "/s")
+    report.record("inventory_bench", "scarce stock reserved / available", scarce["reserved"] / scarce["stock"],
+                  "x", target=("==", 1))
+    ok = constant and scarce["reserved"] == scarce["stock"] == scarce["level_reserved"]
+    from django.db import connections
+
+    connections.close_all()
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
