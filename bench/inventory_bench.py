@@ -40,7 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--products", default=os.environ.get("BENCH_PRODUCTS", "500,50000"),
                         help="Catalog sizes, comma separated; the largest is compared with the smallest.")
     parser.add_argument("--batch", type=int, default=1000, help="Products per import_products call.")
-    parser.add_argument("--one-by-one", type=int, default=200,
+    parser.add_argument("--one-by-one", type=int, default=100,
                         help="Products created one by one through create_product, to compare.")
     parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_CLIENTS", "20")))
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "5")))
@@ -181,40 +181,49 @@ def cursor_for(position: int, product_id: str) -> str:
     return paginator.encode_cursor(type("Row", (), {"position": position, "id": product_id}))
 
 
-def bench_list(client, total: int, requests: int, paging: str, prefix: str) -> list[dict]:
-    """`requests` list requests per page size at random places of a catalog of `total` products (product n at
-    position n), by cursor or by offset. Timings in ms, queries per request per database."""
+def bench_list(catalogs: dict[int, tuple], requests: int, paging: str) -> dict[int, list[dict]]:
+    """`requests` list requests per page size at random places of each catalog (product n at position n, id
+    "c<size>-<n>"), by cursor or by offset. The catalogs take turns request by request, so a load that comes and
+    goes on the machine weighs on all of them alike. Timings in ms, queries per request per database."""
     import random
 
     from django.db import connections, reset_queries
     from django.test.utils import CaptureQueriesContext
 
-    rows = []
-    for size in [s for s in (10, 50, 100, 200) if s < total] or [total - 1]:
-        timings, inventory_queries, all_queries = [], set(), set()
+    smallest = min(catalogs)
+    pages = [s for s in (10, 50, 100, 200) if s < smallest] or [smallest - 1]
+    rows: dict[int, list[dict]] = {total: [] for total in catalogs}
+    for size in pages:
+        timings = {total: [] for total in catalogs}
+        inventory_queries = {total: set() for total in catalogs}
+        all_queries = {total: set() for total in catalogs}
         for _ in range(requests):
-            start = random.randrange(0, max(1, total - size))
-            if paging == "cursor":
-                path = f"/api/v1/catalog/products?limit={size}&after={cursor_for(start, f'{prefix}-{start}')}"
-            else:
-                path = f"/api/v1/catalog/products?limit={size}&offset={start}"
-            reset_queries()  # the debug query log is capped; start each request from an empty one
-            captures = [CaptureQueriesContext(connections[alias]) for alias in connections]
-            for capture in captures:
-                capture.__enter__()
-            started = time.perf_counter()
-            response = client.get(path)
-            elapsed = time.perf_counter() - started
-            for capture in captures:
-                capture.__exit__(None, None, None)
-            assert response.status_code == 200, response.content[:300]
-            assert len(response.json()["results"]) == size, (path, len(response.json()["results"]))
-            timings.append(elapsed * 1000)
-            by_alias = {c.connection.alias: len(c) for c in captures}
-            inventory_queries.add(by_alias["inventory"])
-            all_queries.add(sum(by_alias.values()))
-        rows.append({"size": size, "p50": percentile(timings, 50), "p99": percentile(timings, 99),
-                     "inventory_queries": sorted(inventory_queries), "all_queries": sorted(all_queries)})
+            for total, (_tenant, client) in catalogs.items():
+                start = random.randrange(0, max(1, total - size))
+                if paging == "cursor":
+                    path = f"/api/v1/catalog/products?limit={size}&after={cursor_for(start, f'c{total}-{start}')}"
+                else:
+                    path = f"/api/v1/catalog/products?limit={size}&offset={start}"
+                reset_queries()  # the debug query log is capped; start each request from an empty one
+                captures = [CaptureQueriesContext(connections[alias]) for alias in connections]
+                for capture in captures:
+                    capture.__enter__()
+                started = time.perf_counter()
+                response = client.get(path)
+                elapsed = time.perf_counter() - started
+                for capture in captures:
+                    capture.__exit__(None, None, None)
+                assert response.status_code == 200, response.content[:300]
+                assert len(response.json()["results"]) == size, (path, len(response.json()["results"]))
+                timings[total].append(elapsed * 1000)
+                by_alias = {c.connection.alias: len(c) for c in captures}
+                inventory_queries[total].add(by_alias["inventory"])
+                all_queries[total].add(sum(by_alias.values()))
+        for total in catalogs:
+            rows[total].append({"size": size, "p50": percentile(timings[total], 50),
+                                "p99": percentile(timings[total], 99),
+                                "inventory_queries": sorted(inventory_queries[total]),
+                                "all_queries": sorted(all_queries[total])})
     return rows
 
 
@@ -360,10 +369,12 @@ def measure(args: argparse.Namespace) -> int:
     vacuum_analyze()
 
     results: dict[tuple[str, int], list[dict]] = {}
+    for _tenant, client in catalogs.values():
+        client.get("/api/v1/catalog/products?limit=10")  # warm up
     for paging in ("cursor", "offset"):
-        for size, (_tenant, client) in catalogs.items():
-            client.get("/api/v1/catalog/products?limit=10")  # warm up
-            rows = results[paging, size] = bench_list(client, size, args.requests, paging, f"c{size}")
+        by_catalog = bench_list(catalogs, args.requests, paging)
+        for size, rows in by_catalog.items():
+            results[paging, size] = rows
             print(f"\nGET /api/v1/catalog/products by {paging} ({size:,} products, {args.requests} requests per "
                   "page size, random places)")
             print(f"{'page size':>10} {'p50 ms':>8} {'p99 ms':>8} {'queries: inventory':>19} {'all dbs':>8}")
