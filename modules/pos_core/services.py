@@ -519,32 +519,64 @@ def refunds_in_flight(*, older_than: timedelta, limit: int = 200) -> list[OrderR
 def stock_level_apply(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, level: int, threshold: int,
                       sequence: int) -> bool:
     """Apply a stock level from inventory unless a newer one (higher sequence) was applied already. Updates the
-    cache and opens or resolves the low-stock alert. Returns whether it was applied."""
-    with transaction.atomic(using=DB), tenant_context(tenant_id):
-        row = StockLevel.objects.select_for_update().filter(product_id=product_id, variant=variant or "").first()
-        previous_level: int | None = None
-        if row is None:
-            try:
-                with transaction.atomic(using=DB):
-                    row = StockLevel.objects.create(tenant_id=tenant_id, product_id=product_id, variant=variant or "",
-                                                    level=level, threshold=threshold, sequence=sequence)
-            except IntegrityError:
-                row = StockLevel.objects.select_for_update().get(product_id=product_id, variant=variant or "")
-                if row.sequence >= sequence:
-                    return False
-                previous_level = row.level
-        else:
-            if row.sequence >= sequence:
-                return False
-            previous_level = row.level
-        if previous_level is not None or row.sequence != sequence:
-            StockLevel.objects.filter(pk=row.pk).update(level=level, threshold=threshold, sequence=sequence,
-                                                        updated_at=timezone.now())
-        # Under the row lock, so caches are written in sequence order.
+    cache and opens or resolves the low-stock alert. Returns whether it was applied.
+
+    On PostgreSQL one conditional statement decides and applies (the row moves to `sequence` only if it is behind
+    it, answering the level it had): no read before it, no savepoint inside the delivery's transaction. The row
+    it changed stays locked until commit, so caches are still written in sequence order."""
+    with transaction.atomic(using=DB, savepoint=False), tenant_context(tenant_id):
+        advanced = _stock_level_advance(tenant_id=tenant_id, product_id=product_id, variant=variant or "",
+                                        level=level, threshold=threshold, sequence=sequence)
+        if advanced is None:
+            return False
+        previous_level, previous_threshold = advanced
         stock_cache.put(tenant_id, product_id, variant, level=level, threshold=threshold, sequence=sequence)
+        if previous_level is not None and previous_level >= previous_threshold and level >= threshold:
+            return True  # above the threshold before and after: no alert is open (the last apply closed it)
         _alert_update(tenant_id=tenant_id, product_id=product_id, variant=variant, level=level, threshold=threshold,
                       previous_level=previous_level)
     return True
+
+
+def _stock_level_advance(*, tenant_id: uuid.UUID, product_id: str, variant: str, level: int, threshold: int,
+                         sequence: int) -> tuple[int | None, int] | None:
+    """Move the durable level to `sequence` if it is behind it (creating it at first). Returns the level and
+    threshold it had ((None, 0) when new), or None when it was at `sequence` or newer already."""
+    now = timezone.now()
+    connection = connections[DB]
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(StockLevel._meta.db_table)
+        for _attempt in range(2):
+            with connection.cursor() as cursor:
+                # The subquery locks the row (waiting for a concurrent apply, then reading what it committed);
+                # the outer WHERE re-checks the sequence on that version.
+                cursor.execute(
+                    f"UPDATE {table} AS s SET level = %s, threshold = %s, sequence = %s, updated_at = %s "  # noqa: S608 - the model's table
+                    f"FROM (SELECT id, level, threshold FROM {table} WHERE tenant_id = %s AND product_id = %s "
+                    "AND variant = %s FOR UPDATE) AS old WHERE s.id = old.id AND s.sequence < %s "
+                    "RETURNING old.level, old.threshold",
+                    [level, threshold, sequence, now, tenant_id, product_id, variant, sequence])
+                row = cursor.fetchone()
+                if row is not None:
+                    return row[0], row[1]
+                cursor.execute(
+                    f"INSERT INTO {table} (id, tenant_id, product_id, variant, level, threshold, sequence, updated_at) "  # noqa: S608
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, product_id, variant) DO NOTHING "
+                    "RETURNING 1", [uuid.uuid4(), tenant_id, product_id, variant, level, threshold, sequence, now])
+                if cursor.fetchone() is not None:
+                    return None, 0
+            # The row exists: newer than this event, or created by a concurrent apply just now (try once more).
+        return None
+    # SQLite serialises writers: read, then write.
+    row = StockLevel.objects.select_for_update().filter(product_id=product_id, variant=variant).first()
+    if row is None:
+        StockLevel.objects.create(tenant_id=tenant_id, product_id=product_id, variant=variant, level=level,
+                                  threshold=threshold, sequence=sequence)
+        return None, 0
+    if row.sequence >= sequence:
+        return None
+    StockLevel.objects.filter(pk=row.pk).update(level=level, threshold=threshold, sequence=sequence, updated_at=now)
+    return row.level, row.threshold
 
 
 def _alert_update(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, level: int, threshold: int,
