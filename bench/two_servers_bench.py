@@ -1,8 +1,8 @@
 """Benchmark: module databases on two PostgreSQL servers, against all of them on one.
 
 It creates a second PostgreSQL cluster on this machine (`pg_createcluster <version> <name> -p <free port>`, the
-version `pg_lsclusters` lists, listening on localhost only with trust authentication, started), points inventory and payment at
-it and leaves accounts, pos_core and restaurant on the configured server, then runs the order benchmark
+version `pg_lsclusters` lists; listening on localhost only, trust authentication; started), points inventory and
+payment at it and leaves accounts, pos_core and restaurant on the configured server, then runs the order benchmark
 (bench/order_bench.py, in a child process) once with every module on the configured server and once split across
 the two, and prints both and the ratio of the split run's throughput and latency to the one-server run's.
 With `--suite` it also runs the service-mode test suite against the split servers. The cluster is stopped and

@@ -221,8 +221,9 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
     candidates = due.order_by("next_attempt_at")
     if connections[using].vendor == "postgresql":
         # One statement: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n). Rows another relay
-        # is claiming are skipped, not waited for; the outer WHERE re-checks `due` on the locked rows.
-        with transaction.atomic(using=using):
+        # is claiming are skipped, not waited for; the outer WHERE re-checks `due` on the locked rows. A claim is
+        # the relay's own bookkeeping: one lost in a server crash only means the row is delivered again.
+        with bookkeeping(using):
             locked = candidates.select_for_update(skip_locked=True).values("id")[:limit]
             claimed = due.filter(id__in=locked).update(**lease)
     else:
