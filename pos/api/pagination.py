@@ -1,6 +1,7 @@
 import base64
 import json
 
+from django.db import connections
 from rest_framework import exceptions
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -54,6 +55,7 @@ class KeysetPagination(Pagination):
 
     cursor_query_param = "after"
     max_cursor_length = 512
+    deferred_join_from = 1000  # offsets from which the skipped rows are found in the index alone
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -62,7 +64,10 @@ class KeysetPagination(Pagination):
         self.by_cursor = raw is not None
         self.offset_given = request.query_params.get(self.offset_query_param) not in (None, "")
         if not self.by_cursor:
-            self.page = super().paginate_queryset(queryset, request, view)
+            self.limit = self.get_limit(request)
+            self.count = self.get_count(queryset)
+            self.offset = self.get_offset(request)
+            self.page = [] if self.count == 0 or self.offset > self.count else self.offset_page(queryset)
             return self.page
         if self.offset_given:
             raise exceptions.ValidationError(
@@ -79,6 +84,15 @@ class KeysetPagination(Pagination):
         self.has_next = len(rows) > self.limit
         self.page = rows[:self.limit]
         return self.page
+
+    def offset_page(self, queryset) -> list:
+        """The page at `offset`. Deep in a large list on PostgreSQL, the rows to skip are found in the ordering
+        index alone (`WHERE pk IN (SELECT pk ... OFFSET n LIMIT m)`, an index-only scan) and only the page's
+        rows are read from the table."""
+        window = slice(self.offset, self.offset + self.limit)
+        if self.offset >= self.deferred_join_from and connections[queryset.db].vendor == "postgresql":
+            return list(queryset.filter(pk__in=queryset.values("pk")[window]))
+        return list(queryset[window])
 
     # --- the cursor: base64url of the last row's keyset values as JSON ---------------------------------------
 

@@ -169,3 +169,15 @@ def test_every_filter_of_the_list_has_its_index_on_postgresql(tenant, large_cata
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
+
+
+def test_deep_offset_pages_on_postgresql_find_the_skipped_rows_in_the_index(api, catalog, monkeypatch):
+    from pos.api.pagination import KeysetPagination
+
+    if connections["inventory"].vendor != "postgresql":
+        pytest.skip("the deferred join is PostgreSQL's")
+    monkeypatch.setattr(KeysetPagination, "deferred_join_from", 0)
+    with CaptureQueriesContext(connections["inventory"]) as queries:
+        ids, _ = walk(api, "/api/v1/catalog/products?limit=3&offset=0")
+    assert ids == catalog["order"]
+    assert any(" IN (SELECT" in q["sql"] and "OFFSET" in q["sql"] for q in queries.captured_queries)
