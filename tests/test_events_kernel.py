@@ -255,3 +255,26 @@ def test_claims_skip_rows_locked_by_another_relay():
     for t in threads:
         t.join(10)
     assert result["claimed"] == []  # skipped, not blocked
+
+
+def test_the_sweep_sends_no_copies_while_the_tasks_it_sent_wait_in_the_queue(settings, monkeypatch):
+    from pos.events import tasks
+
+    settings.EVENTS_IN_PROCESS = False
+    sent = []
+    monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **kw: sent.append(args))
+    envelope = _publish(Ping(key="queued"))
+    assert sent == [("inventory", str(envelope.id))]
+    EventDelivery.objects.using("inventory").update(enqueued_at=timezone.now())  # as the sweep marks what it sent
+    later = timezone.now() + timedelta(milliseconds=settings.EVENTS_REENQUEUE_MS + 1000)
+
+    monkeypatch.setattr(relay, "tasks_waiting", lambda: True)  # no worker has taken it: no copy
+    assert relay.sweep(["inventory"], now=later) == {"inventory": 0}
+    fresh = _publish(Ping(key="never-sent"))
+    EventDelivery.objects.using("inventory").filter(event_id=fresh.id).update(enqueued_at=None)
+    assert relay.sweep(["inventory"], now=later) == {"inventory": 1}  # what was never sent still goes
+    assert sent[-1] == ("inventory", str(fresh.id))
+
+    monkeypatch.setattr(relay, "tasks_waiting", lambda: False)  # the queue is empty: the task was lost, resend
+    assert relay.sweep(["inventory"], now=later + timedelta(milliseconds=settings.EVENTS_REENQUEUE_MS + 1000)) == {
+        "inventory": 2}

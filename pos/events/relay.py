@@ -457,12 +457,31 @@ def sweep(aliases: Iterable[str] | None = None, *, now: datetime | None = None) 
     return result
 
 
+def tasks_waiting() -> bool:
+    """Whether the broker's queue (CELERY_TASK_DEFAULT_QUEUE) holds tasks no worker has taken yet. False when
+    it cannot tell (broker down, a transport that does not count): the sweep then resends as it always did."""
+    from celery import current_app
+
+    try:
+        with current_app.connection_for_read() as connection:
+            _, waiting, _ = connection.default_channel.queue_declare(
+                queue=current_app.conf.task_default_queue, passive=True)
+        return waiting > 0
+    except Exception:  # noqa: BLE001 - Redis has no empty queue to declare; a broker down is the sweep's to meet
+        return False
+
+
 def _sweep_enqueue(using: str, *, now: datetime) -> list[uuid.UUID]:
     from pos.models import EventDelivery
 
     grace = now - timedelta(milliseconds=settings.EVENTS_SWEEP_GRACE_MS)
     resend = now - timedelta(milliseconds=settings.EVENTS_REENQUEUE_MS)
-    due = _due(using, grace).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=resend))
+    if tasks_waiting():
+        # The tasks sent before are still queued (no worker reads, or it is behind): sending them again would
+        # only pile up copies for a worker to drain when it comes. Rows never sent still go.
+        due = _due(using, grace).filter(enqueued_at__isnull=True)
+    else:
+        due = _due(using, grace).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=resend))
     with bookkeeping(using):
         candidates = due.order_by("next_attempt_at")
         if connections[using].vendor == "postgresql":
