@@ -42,14 +42,13 @@ def _fill():
     from modules.restaurant import api as restaurant
 
     tenant = accounts.create_tenant(name="Bench Noodle House", slug="bench")
-    product_ids = []
-    for n in range(max(SIZES)):
-        product = inventory.create_product(
-            tenant_id=tenant.id, names={"en": f"Dish {n}", "my": f"ဟင်း {n}"}, price=1500 + 50 * n,
-            variants=[{"key": "small", "names": {"en": "Small", "my": "သေး"}, "price": 1500 + 50 * n},
+    imported = inventory.import_products(tenant_id=tenant.id, actor="bench", products=[  # one batch
+        {"id": f"dish-{n}", "names": {"en": f"Dish {n}", "my": f"ဟင်း {n}"}, "price": 1500 + 50 * n,
+         "variants": [{"key": "small", "names": {"en": "Small", "my": "သေး"}, "price": 1500 + 50 * n},
                       {"key": "large", "names": {"en": "Large", "my": "ကြီး"}, "price": 2500 + 50 * n}]
-            if n % 5 == 0 else None)
-        product_ids.append(product.id)
+         if n % 5 == 0 else []}
+        for n in range(max(SIZES))])
+    product_ids = [imported.ids[f"dish-{n}"] for n in range(max(SIZES))]
     menus = {}
     for size in SIZES:
         chosen = product_ids[:size]
