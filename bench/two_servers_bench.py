@@ -137,10 +137,20 @@ def order_bench(env: dict[str, str], args: argparse.Namespace, label: str) -> di
 def run_suite(env: dict[str, str], pytest_args: str) -> int:
     print(f"\n-- service-mode test suite, inventory and payment on the second server: pytest {pytest_args}", flush=True)
     started = time.monotonic()
-    for name in SECOND:  # the module databases migrate_all expects (they go with the cluster)
+    created = []  # the module databases migrate_all expects: made if missing, dropped at the end
+    for name in MODULE_URLS:
         url = urlsplit(env[name])
-        run(["createdb", "-h", "127.0.0.1", "-p", str(url.port), "-U", url.username or "postgres",
-             url.path.lstrip("/")], timeout=60)
+        server = ["-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
+        if run(["createdb", *server, url.path.lstrip("/")], timeout=60, check=False).returncode == 0:
+            created.append((server, url.path.lstrip("/")))
+    try:
+        return _suite(env, pytest_args, started)
+    finally:
+        for server, database in created:
+            run(["dropdb", *server, "--if-exists", "--force", database], timeout=60, check=False)
+
+
+def _suite(env: dict[str, str], pytest_args: str, started: float) -> int:
     migrate = subprocess.run([PYTHON, "manage.py", "migrate_all"], cwd=ROOT, env=env, capture_output=True, text=True,
                              timeout=600)
     if migrate.returncode != 0:
