@@ -266,7 +266,7 @@ class Verdict:
 
 def settle(deployment: Deployment, deadline: float) -> float:
     """Wait until recovery is done: no pending delivery, no running or compensating saga, no active
-    reservation, no pending payment or refund. Returns the seconds it took (or waited)."""
+    reservation, no pending payment or refund (on either side). Returns the seconds it took (or waited)."""
     db = deployment.databases
     started = time.monotonic()
     while time.monotonic() < deadline:
@@ -276,7 +276,8 @@ def settle(deployment: Deployment, deadline: float) -> float:
                                        "('running', 'compensating')")
                 + db.value("inventory", "SELECT count(*) FROM inventory_reservation WHERE status = 'active'")
                 + db.value("payment", "SELECT count(*) FROM payment_payment WHERE status = 'pending'")
-                + db.value("payment", "SELECT count(*) FROM payment_refund WHERE status = 'pending'"))
+                + db.value("payment", "SELECT count(*) FROM payment_refund WHERE status = 'pending'")
+                + db.value("pos_core", "SELECT count(*) FROM pos_core_orderrefund WHERE status = 'pending'"))
         if busy == 0:
             break
         time.sleep(1)
@@ -304,7 +305,7 @@ def check(deployment: Deployment, scenario: str, histories: list[History]) -> li
         "payment", "SELECT id, idempotency_key, status, captured_amount, refunded_amount FROM payment_payment")}
     payment_by_key = {row[1]: row for row in payments.values()}
     refunds_by_key: dict[str, list[list[str]]] = {}
-    for row in db.rows("pos_core", "SELECT idempotency_key, order_id, amount FROM pos_core_orderrefund"):
+    for row in db.rows("pos_core", "SELECT idempotency_key, order_id, amount, status FROM pos_core_orderrefund"):
         refunds_by_key.setdefault(row[0], []).append(row)
 
     histories_by_key = {h.key: h for h in histories}
@@ -362,15 +363,21 @@ def check(deployment: Deployment, scenario: str, histories: list[History]) -> li
     verdict("unknown: one or none", not bad_unknown, f"{len(bad_unknown)} wrong (key, orders, net capture) "
             f"{bad_unknown[:3]}" + "".join(f"\n      {describe(k)}" for k, *_ in bad_unknown[:5]))
 
+    # A refund payment refused is kept `failed` (the key's answer, the same every time): it refunds nothing.
     refund_keys = [h for h in histories if h.kind == "refund"]
-    bad_refunds = [(h.key, h.final, len(refunds_by_key.get(h.key, []))) for h in refund_keys
-                   if (h.final == "2xx" and len(refunds_by_key.get(h.key, [])) != 1)
-                   or (h.final == "4xx" and refunds_by_key.get(h.key))
+
+    def refunded_for(key: str) -> int:
+        return sum(1 for row in refunds_by_key.get(key, []) if row[3] == "succeeded")
+
+    bad_refunds = [(h.key, h.final, refunded_for(h.key), len(refunds_by_key.get(h.key, []))) for h in refund_keys
+                   if (h.final == "2xx" and refunded_for(h.key) != 1)
+                   or (h.final == "4xx" and refunded_for(h.key))
                    or len(refunds_by_key.get(h.key, [])) > 1]
     order_refunds = {r[0]: int(r[1]) for r in db.rows(
         "pos_core", "SELECT o.id, o.refunded FROM pos_core_order o WHERE o.refunded > 0")}
     refund_sums = {r[0]: int(r[1]) for r in db.rows(
-        "pos_core", "SELECT order_id, sum(amount) FROM pos_core_orderrefund GROUP BY order_id")}
+        "pos_core", "SELECT order_id, sum(amount) FROM pos_core_orderrefund WHERE status = 'succeeded' "
+                    "GROUP BY order_id")}
     paid_back = {}
     for rows in orders_by_key.values():
         for _, order_id, _, _, payment_id, _ in rows:
@@ -380,8 +387,8 @@ def check(deployment: Deployment, scenario: str, histories: list[History]) -> li
                 for o in set(order_refunds) | set(refund_sums) | {o for o, v in paid_back.items() if v}
                 if not order_refunds.get(o, 0) == refund_sums.get(o, 0) == paid_back.get(o, 0)}
     verdict("refunds: once per key, order == payment", not bad_refunds and not disagree,
-            f"{len(bad_refunds)} wrong keys {bad_refunds[:3]}; {len(disagree)} orders disagree "
-            f"(order, refunds, payment) {list(disagree.items())[:3]}")
+            f"{len(bad_refunds)} wrong keys (key, answer, succeeded, rows) {bad_refunds[:3]}; {len(disagree)} "
+            f"orders disagree (order, refunds, payment) {list(disagree.items())[:3]}")
 
     levels = {r[0]: (int(r[1]), int(r[2])) for r in db.rows(
         "inventory", "SELECT product_id, on_hand, reserved FROM inventory_stockitem WHERE variant = ''")}
