@@ -15,6 +15,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+
 from modules.inventory import api as inventory
 from modules.payment import api as payment
 from pos.money import Money
@@ -116,9 +118,11 @@ def _refund_tenders(refund: OrderRefund):
     return first
 
 
-def recover_refunds(*, older_than: timedelta = timedelta(seconds=60)) -> dict[str, int]:
-    """Finish refunds a crash or an unknown answer left pending, or with units still to put back to stock."""
+def recover_refunds(*, older_than: timedelta | None = None) -> dict[str, int]:
+    """Finish refunds a crash or an unknown answer left pending, or with units still to put back to stock,
+    untouched for `older_than` (default POS_SAGA_STUCK_SECONDS, as for sagas)."""
     summary = {"found": 0, "succeeded": 0, "failed": 0, "pending": 0}
+    older_than = older_than if older_than is not None else timedelta(seconds=settings.POS_SAGA_STUCK_SECONDS)
     for refund in services.refunds_in_flight(older_than=older_than):
         summary["found"] += 1
         try:

@@ -385,14 +385,16 @@ def _complete_check(tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> None:
 
 # --- recovery ------------------------------------------------------------------------------------
 
-def recover(*, older_than: timedelta = timedelta(seconds=60)) -> dict[str, int]:
+def recover(*, older_than: timedelta | None = None) -> dict[str, int]:
     """Finish table-service steps a crash left half done: rounds and voids are driven forward (inventory
     answers by key); a payment whose outcome the till never recorded is compensated (looked up by its key and
     refunded if it was captured: the amount is due again and the guest pays anew); checks paid in full are
     completed. Also flags checks open longer than their restaurant's limit. A terminal's retry with the same
-    Idempotency-Key before then drives a payment forward instead."""
+    Idempotency-Key before then drives a payment forward instead. `older_than`: how long a step stays untouched
+    before recovery takes it (default POS_SAGA_STUCK_SECONDS, as for sagas)."""
     summary = {"rounds": 0, "voids": 0, "payments": 0, "completed": 0, "still_pending": 0,
                "flagged": store.checks_flag_stale()}
+    older_than = older_than if older_than is not None else timedelta(seconds=settings.POS_SAGA_STUCK_SECONDS)
     work = store.stuck_work(older_than=older_than)
     def give_back(row: OrderPayment) -> OrderPayment:
         return compensate_payment(tenant_id=row.tenant_id, payment_row_id=row.pk,
