@@ -46,6 +46,10 @@ logger = logging.getLogger("pos_core.saga")
 LEASE_SECONDS = 30
 MAX_ATTEMPTS = 25
 STUCK_AFTER = timedelta(seconds=settings.POS_SAGA_STUCK_SECONDS)
+# Who cancels a running saga, and what the terminal is told: an operator, or recovery giving up on an order
+# interrupted before its charge was attempted (the guest may have left; never charge then).
+CANCELLED = {"compensate": "The order was cancelled by an operator.",
+             "abandon": "The order was interrupted before it was paid and not finished in time; it was cancelled."}
 
 __all__ = ["LEASE_SECONDS", "MAX_ATTEMPTS", "MAX_LINES", "MAX_QUANTITY", "STEPS", "STUCK_AFTER", "compensate",
            "place_order", "recover_stuck", "refund_late_capture", "resume", "validate"]
@@ -111,10 +115,10 @@ def _run(saga: OrderSaga, direction: str) -> Order:
     if saga.status == SagaStatus.FAILED:  # an operator takes it up again, the way it was going
         services.saga_save(saga=saga, action="operator", detail="taken up again by an operator",
                            status=SagaStatus.COMPENSATING if saga.error else SagaStatus.RUNNING)
-    if direction == "compensate" or saga.status in (SagaStatus.COMPENSATING, SagaStatus.COMPENSATED):
+    if direction in CANCELLED or saga.status in (SagaStatus.COMPENSATING, SagaStatus.COMPENSATED):
         if saga.status == SagaStatus.RUNNING:
             _start_compensating(saga, {"status": 409, "type": "order-cancelled", "title": "The order was cancelled",
-                                       "detail": "The order was cancelled by an operator."})
+                                       "detail": CANCELLED[direction]})
         return _compensate(saga)
     order = None
     try:
@@ -270,7 +274,7 @@ def recover_stuck(*, older_than: timedelta = STUCK_AFTER) -> dict[str, int]:
                                detail="needs an operator")
             summary["failed"] += 1
             continue
-        direction = "forward" if saga.status == SagaStatus.RUNNING and _charge_attempted(saga) else "compensate"
+        direction = "forward" if saga.status == SagaStatus.RUNNING and _charge_attempted(saga) else "abandon"
         with log_context(saga_id=saga.id):
             try:
                 result = _operate(saga.id, direction, force=False)

@@ -109,8 +109,9 @@ def recover():
 def test_crash_between_steps_is_recovered(tenant, catalog, seam, point, outcome):
     where, name = point.split()
     getattr(seam, where)(name, crash)
+    key = new_key()
     with pytest.raises(Crash):
-        saga.place_order(tenant_id=tenant.id, idempotency_key=new_key(), data=order_body(payment={"method": "card"}))
+        saga.place_order(tenant_id=tenant.id, idempotency_key=key, data=order_body(payment={"method": "card"}))
     seam.clear()
     assert only().status == SagaStatus.RUNNING
     summary = recover()
@@ -124,6 +125,10 @@ def test_crash_between_steps_is_recovered(tenant, catalog, seam, point, outcome)
         assert available(tenant.id, "mohinga") == 8
     else:
         assert_nothing_held_nothing_charged(tenant.id)
+        with pytest.raises(SagaFailed) as final:  # the terminal's retry: recovery cancelled it, no operator did
+            saga.place_order(tenant_id=tenant.id, idempotency_key=key, data=order_body(payment={"method": "card"}))
+        assert final.value.detail == ("The order was interrupted before it was paid and not finished in time; it was "
+                                      "cancelled. Nothing was charged.")
     assert recover()["found"] == 0  # nothing left stuck, and running it again changes nothing
 
 
