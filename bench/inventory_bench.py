@@ -400,16 +400,21 @@ def measure(args: argparse.Namespace) -> int:
                 if page == 10 or paging == "cursor":
                     report.record("inventory_bench", f"catalog by {paging}, page of {page}: {stat} at {large:,} / "
                                   f"{small:,} products", value, "x", target=("<=", 2))
-    queries = {tuple(row["inventory_queries"]) for rows in results.values() for row in rows}
-    by_paging = {paging: {tuple(row["all_queries"]) for (p, _), rows in results.items() if p == paging
-                          for row in rows} for paging in ("cursor", "offset")}
-    constant = all(len(counts) == 1 and len(next(iter(counts))) == 1 for counts in by_paging.values())
-    print("queries per request do not grow with the page size or the catalog: "
-          + ", ".join(f"by {p} {next(iter(c))[0]}" for p, c in by_paging.items()) if constant
-          else f"WARNING: queries per request vary: {queries} {by_paging}")
+    # The catalog's own database must cost the same whatever the page size, the catalog or the place in it. The
+    # other databases add the terminal's authentication: 1 query, 2 when its last-use time is refreshed (once a
+    # minute), so their total is printed but not held constant.
+    by_paging = {paging: {n for (p, _), rows in results.items() if p == paging for row in rows
+                          for n in row["inventory_queries"]} for paging in ("cursor", "offset")}
+    everything = {paging: {n for (p, _), rows in results.items() if p == paging for row in rows
+                           for n in row["all_queries"]} for paging in ("cursor", "offset")}
+    constant = all(len(counts) == 1 for counts in by_paging.values())
+    print("queries per request on inventory's database, whatever the page size, catalog or place: "
+          + ", ".join(f"by {p} {sorted(c)}" for p, c in by_paging.items())
+          + ("" if constant else " (WARNING: not constant)")
+          + "; on every database: " + ", ".join(f"by {p} {sorted(c)}" for p, c in everything.items()))
     for paging, counts in by_paging.items():
-        report.record("inventory_bench", f"queries per catalog request by {paging} (all databases, max)",
-                      max(max(c) for c in counts), "", target=("==", min(min(c) for c in counts)))
+        report.record("inventory_bench", f"queries per catalog request by {paging}, inventory's database (max)",
+                      max(counts), "", target=("==", 3 if paging == "cursor" else 4))
     tenant = catalogs[small][0]
 
     print(f"\nreservations: {args.clients} concurrent clients on one hot product for {args.seconds:.0f}s "
