@@ -64,6 +64,36 @@ def make_terminal_client(tenant, role: str = "cashier", name: str | None = None)
     return client
 
 
+# --- Lost connections and PostgreSQL-only tests ------------------------------------------------------------
+
+def terminate_own_backend(alias: str):
+    """An effect that kills this process's connection to `alias` from the server side (`pg_terminate_backend`),
+    as a failover or an administrator would: the next query on it fails with a real lost connection."""
+
+    def kill(_name: str = "") -> None:
+        import psycopg
+        from django.db import connections
+
+        connection = connections[alias]
+        connection.ensure_connection()
+        pid = connection.connection.info.backend_pid
+        db = connection.settings_dict
+        with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"] or "127.0.0.1",
+                             port=db["PORT"] or 5432, password=db.get("PASSWORD") or None, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    return kill
+
+
+@pytest.fixture
+def postgres_only():
+    """Skip unless the module databases are PostgreSQL: SQLite serialises every writer, so nothing races."""
+    from django.db import connections
+
+    if any(connections[alias].vendor != "postgresql" for alias in connections):
+        pytest.skip("needs PostgreSQL module databases (row locks and real concurrent connections)")
+
+
 @pytest.fixture
 def tenant(db):
     return make_tenant("Shwe Mohinga")

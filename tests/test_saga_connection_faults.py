@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
 from django.utils import timezone
 
+from conftest import terminate_own_backend
 from modules.inventory import api as inventory
 from modules.payment import api as payment
 from modules.payment.models import ProviderBehaviour
@@ -45,21 +45,6 @@ def _postgres_only(settings):
 @pytest.fixture
 def seam(monkeypatch):
     return Seam(monkeypatch)
-
-
-def terminate_own_backend(alias: str):
-    """Kill this process's connection to `alias` from the server side, as a failover or an admin would."""
-
-    def kill(_name: str) -> None:
-        connection = connections[alias]
-        connection.ensure_connection()
-        pid = connection.connection.info.backend_pid
-        db = connection.settings_dict
-        with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"] or "127.0.0.1",
-                             port=db["PORT"] or 5432, password=db.get("PASSWORD") or None, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-
-    return kill
 
 
 def recover_all() -> None:

@@ -3,11 +3,9 @@ tills paying the last amount due at once, the same payment key from several thre
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connections
 
+from conftest import at_once
 from modules.payment import api as payment
 from modules.pos_core.errors import PaymentExceedsDue, StaleOrder
 from modules.pos_core.models import KitchenTicket, Order, OrderItem, OrderPayment, OrderRound
@@ -17,34 +15,8 @@ from pos.tenancy import tenant_context
 
 from .conftest import available, make_catalog
 
-pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connections["pos_core"].vendor != "postgresql":
-        pytest.skip("needs PostgreSQL module databases (row locks and real concurrent connections)")
-
-
-def run_threads(count: int, fn) -> list:
-    results: list = [None] * count
-    barrier = threading.Barrier(count)
-
-    def worker(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = fn(index)
-        except BaseException as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres,
+              pytest.mark.usefixtures("postgres_only")]
 
 
 def open_check(tenant, table, quantity=0) -> Order:
@@ -57,7 +29,7 @@ def open_check(tenant, table, quantity=0) -> Order:
 def test_two_waiters_with_the_same_version_one_round_wins_the_other_is_409(tenant, table):
     make_catalog(tenant.id)
     check = open_check(tenant, table)
-    results = run_threads(2, lambda i: flows.add_round(
+    results = at_once(2, lambda i: flows.add_round(
         tenant_id=tenant.id, order_id=str(check.id), idempotency_key=f"round-{i}",
         data={"items": [{"product_id": "mohinga", "quantity": 1}], "version": check.version}))
     won = [r for r in results if isinstance(r, Order)]
@@ -86,7 +58,7 @@ def test_many_waiters_adding_rounds_lose_none(tenant, table):
                 continue
         raise AssertionError("never got a turn")
 
-    results = run_threads(6, waiter)
+    results = at_once(6, waiter)
     assert all(isinstance(r, Order) for r in results), results
     with tenant_context(tenant.id):
         notes = sorted(OrderItem.objects.filter(order_id=check.id).values_list("note", flat=True))
@@ -100,7 +72,7 @@ def test_two_payments_racing_for_the_last_amount_due_one_wins(tenant, table):
     check = open_check(tenant, table, quantity=2)  # 6000
     flows.pay(tenant_id=tenant.id, order_id=str(check.id), idempotency_key="first",
               data={"method": "card", "amount": 2000})
-    results = run_threads(2, lambda i: flows.pay(tenant_id=tenant.id, order_id=str(check.id),
+    results = at_once(2, lambda i: flows.pay(tenant_id=tenant.id, order_id=str(check.id),
                                                  idempotency_key=f"last-{i}",
                                                  data={"method": ["card", "kbzpay"][i], "amount": 4000}))
     won = [r for r in results if isinstance(r, OrderPayment)]
@@ -119,7 +91,7 @@ def test_two_payments_racing_for_the_last_amount_due_one_wins(tenant, table):
 def test_the_same_payment_key_from_many_threads_charges_once(tenant, table):
     make_catalog(tenant.id)
     check = open_check(tenant, table, quantity=2)
-    results = run_threads(6, lambda i: flows.pay(tenant_id=tenant.id, order_id=str(check.id), idempotency_key="same",
+    results = at_once(6, lambda i: flows.pay(tenant_id=tenant.id, order_id=str(check.id), idempotency_key="same",
                                                  data={"method": "card", "amount": 6000}))
     # A thread that meets the charge still in flight is told to retry (503), never charged again.
     assert all(isinstance(r, OrderPayment) or getattr(r, "status", None) == 503 for r in results), results
