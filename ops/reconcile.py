@@ -4,6 +4,11 @@ reports every place where the modules disagree about money or stock.
 Forward, from pos_core's orders:
 - each counter order has its payment, captured for exactly the order's grand total, and refunded exactly what the
   order says was refunded, refund by refund (the payment's refund id on the order);
+- each table check's tenders (its own and its parts') have their payments, each captured for exactly what the
+  tender took (toward the bill + tip) and refunded exactly what the tender gave back, refund by refund; a
+  completed check's tenders paid exactly its grand total toward the bill (tips apart); what they gave back is
+  what the check and its parts say was refunded; a cancelled check kept no capture, and a tender the check gave
+  up (declined, or refunded by the check itself) kept no money;
 - each line is refunded no more than it sold, its refunded quantity is what its refunds took back, and
   every unit a refund put back to stock is in inventory's ledger under the refund's key;
 - inventory's ledger adds up to its levels, and pos_core's kept stock levels agree with inventory's.
@@ -49,6 +54,14 @@ KINDS: dict[str, str] = {
     "order_refund_differs": "refunded on the payment differs from refunded on the order",
     "refund_missing_on_order": "a refund of the order's payment is not on the order",
     "refund_missing_on_payment": "a refund on the order is not a succeeded refund of its payment",
+    "check_tender_without_payment": "a table check's tender has no payment",
+    "check_tender_not_captured": "a table check's captured tender is not captured at payment",
+    "check_tender_capture_differs": "captured differs from what the table check's tender took (bill + tip)",
+    "check_tender_refund_differs": "refunded on the payment differs from what the table check's tender gave back",
+    "check_tenders_differ": "a completed table check's tenders paid other than its grand total (tips apart)",
+    "check_refund_differs": "a table check's tenders gave back other than the check and its parts refunded",
+    "check_tender_kept": "a tender the table check gave up was captured and not refunded",
+    "capture_of_cancelled_check": "a cancelled table check has a capture that is not refunded",
     "line_over_refunded": "a line is refunded beyond what it sold",
     "line_refund_quantity_differs": "a line's refunded quantity differs from its refunds",
     "line_stock_return_differs": "units refunded to stock differ from what inventory took back",
@@ -163,6 +176,7 @@ class _TenantCheck:
         orders = pos_core.audit_orders(tenant_id=self.tid, placed_from=self.start, placed_to=self.end)
         self.report.orders += len(orders)
         self.orders_against_payments(orders)
+        self.checks_against_tenders(orders)
         self.refunded_stock(orders)
         self.captures_against_orders(orders)
         self.sales_against_orders()
@@ -172,7 +186,7 @@ class _TenantCheck:
     # --- forward: orders --------------------------------------------------------------------------
 
     def orders_against_payments(self, orders: list) -> None:
-        # A table check is paid by its tenders (tips on top); its captures are matched back below.
+        # A table check is paid by its tenders (tips on top): checks_against_tenders.
         orders = [order for order in orders if order.service == "counter"]
         payment_ids = [order.payment_id for order in orders if order.payment_id]
         payments = payment.get_payments(tenant_id=self.tid, payment_ids=payment_ids)
@@ -208,6 +222,72 @@ class _TenantCheck:
                     self.add("refund_missing_on_payment", refund.id, f"order {order.number}: refund of "
                              f"{refund.amount} on the order, {succeeded[refund_id].amount} on the payment",
                              order=order.id, payment=info.id)
+
+    def checks_against_tenders(self, orders: list) -> None:
+        checks = [order for order in orders if order.service == "table" and not order.parent_id]
+        payment_ids = [t.payment_id for check in checks for t in check.tenders if t.payment_id]
+        if not payment_ids:
+            return
+        payments = payment.get_payments(tenant_id=self.tid, payment_ids=payment_ids)
+        refunds = payment.get_refunds_of_payments(tenant_id=self.tid, payment_ids=list(payments))
+        for check in checks:
+            captured = [t for t in check.tenders if t.status == "captured"]
+            for tender in captured:
+                self._tender_against_payment(check, tender, payments.get(tender.payment_id), refunds)
+            for tender in check.tenders:
+                info = payments.get(tender.payment_id) if tender.payment_id else None
+                if tender.status in ("declined", "refunded") and info is not None \
+                        and info.status in CAPTURED_STATUSES and info.refunded != info.captured:
+                    self.add("check_tender_kept", tender.id, f"check {check.number}: tender {tender.status} but "
+                             f"payment captured {info.captured}, refunded {info.refunded}", order=check.id,
+                             payment=info.id)
+            if check.status == "cancelled":
+                for tender in captured:
+                    info = payments.get(tender.payment_id)
+                    if info is not None and info.refunded != info.captured:
+                        self.add("capture_of_cancelled_check", tender.id, f"check {check.number} is cancelled; "
+                                 f"{info.method} capture of {info.captured} ({info.refunded} refunded)",
+                                 order=check.id, payment=info.id)
+                continue
+            currency = check.grand_total.currency
+            toward = sum((t.toward_bill.amount for t in captured), 0)
+            if check.status != "open" and toward != check.grand_total.amount:
+                self.add("check_tenders_differ", check.id, f"check {check.number}: grand total {check.grand_total}, "
+                         f"tenders paid {toward} {currency} toward the bill")
+            given_back = sum((t.refunded.amount for t in captured), 0)
+            on_checks = check.refunded.amount + (check.parts_refunded.amount if check.parts_refunded else 0)
+            if given_back != on_checks:
+                self.add("check_refund_differs", check.id, f"check {check.number}: refunded {on_checks} {currency} "
+                         f"on the check and its parts, its tenders gave back {given_back}")
+
+    def _tender_against_payment(self, check, tender, info, refunds: dict) -> None:
+        if info is None:
+            self.add("check_tender_without_payment", tender.id, f"check {check.number}: no payment "
+                     f"{tender.payment_id!r} for its {tender.method} tender", order=check.id)
+            return
+        if info.status not in CAPTURED_STATUSES:
+            self.add("check_tender_not_captured", tender.id, f"check {check.number}: {tender.method} tender's "
+                     f"payment is {info.status}", order=check.id, payment=info.id)
+            return
+        if info.captured != tender.captured:
+            self.add("check_tender_capture_differs", tender.id, f"check {check.number}: tender took "
+                     f"{tender.captured}, payment captured {info.captured}", order=check.id, payment=info.id)
+        if info.refunded != tender.refunded + tender.tip_refunded:
+            self.add("check_tender_refund_differs", tender.id, f"check {check.number}: tender gave back "
+                     f"{tender.refunded + tender.tip_refunded}, payment refunded {info.refunded}", order=check.id,
+                     payment=info.id)
+        succeeded = {r.id: r for r in refunds.get(info.id, []) if r.status == "succeeded"}
+        on_check = dict(tender.refunds)
+        for refund_id, refund in succeeded.items():
+            if refund_id not in on_check:
+                self.add("refund_missing_on_order", refund_id, f"check {check.number}: payment refund of "
+                         f"{refund.amount} of its {tender.method} tender is not on the check", order=check.id,
+                         payment=info.id)
+        for refund_id, amount in on_check.items():
+            if refund_id not in succeeded or succeeded[refund_id].amount != amount:
+                self.add("refund_missing_on_payment", refund_id, f"check {check.number}: refund of {amount} of its "
+                         f"{tender.method} tender is not a succeeded payment refund of that amount", order=check.id,
+                         payment=info.id)
 
     def refunded_stock(self, orders: list) -> None:
         expected: dict[str, int] = defaultdict(int)

@@ -176,3 +176,41 @@ def test_product_and_price_edits_in_the_admin_are_audited(tenant, settings):
     [price] = entries(tenant, "price.changed")
     assert price.before == {"variant_prices": {"small": 1200, "large": 1500}}
     assert price.after == {"variant_prices": {"small": 1200, "large": 1800}}
+
+
+def test_voids_comps_and_discounts_of_a_check_are_audited_once(tenant):
+    from modules.pos_core.tests.conftest import make_catalog
+    from modules.restaurant import api as restaurant
+
+    make_catalog(tenant.id)
+    table = restaurant.create_table(tenant_id=tenant.id, code="A1")
+    waiter = make_terminal_client(tenant, "manager", name="Floor")
+
+    def post(path, body, key):
+        response = waiter.post(f"/api/v1/{path}", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        assert response.status_code in (200, 201), response.json()
+        return response.json()
+
+    check = post("orders", {"service": "table", "table_id": str(table.id),
+                            "items": [{"product_id": "mohinga", "quantity": 2},
+                                      {"product_id": "tea", "variant": "small", "quantity": 1}]}, "open")
+    mohinga, tea = check["items"]
+    void = {"reason": "spilled", "made": True, "quantity": 1}
+    post(f"orders/{check['id']}/items/{tea['id']}/void", void, "void-1")
+    post(f"orders/{check['id']}/items/{tea['id']}/void", void, "void-1")  # a retry: replayed, audited once
+    post(f"orders/{check['id']}/comps", {"item_id": mohinga["id"], "quantity": 1, "reason": "birthday"}, "comp-1")
+    post(f"orders/{check['id']}/discounts", {"percent": "10", "reason": "regular guest"}, "discount-1")
+
+    [voided] = entries(tenant, "order.item_voided")
+    assert (voided.actor, voided.actor_id, voided.object_type, voided.object_id) == (
+        "terminal:Floor", str(waiter.terminal.id), "order", check["id"])
+    assert voided.before == {"grand_total": 7000}
+    assert voided.after == {"grand_total": 6000, "item_id": tea["id"], "quantity": 1, "made": True,
+                            "reason": "spilled"}
+    [comped] = entries(tenant, "order.item_comped")
+    assert comped.before == {"grand_total": 6000} and comped.after["grand_total"] == 3000
+    assert (comped.after["item_id"], comped.after["quantity"], comped.after["reason"]) == (mohinga["id"], 1,
+                                                                                           "birthday")
+    [discounted] = entries(tenant, "order.discounted")
+    assert discounted.before == {"grand_total": 3000} and discounted.after["grand_total"] == 2700
+    assert (discounted.after["percent"], discounted.after["reason"]) == ("10.00", "regular guest")

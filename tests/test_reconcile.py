@@ -14,13 +14,14 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from conftest import make_terminal_client
 from modules.accounts.models import User
 from modules.inventory import api as inventory
 from modules.inventory.models import Movement, Reservation, StockItem
 from modules.payment import api as payment
 from modules.payment.models import Payment, Refund
 from modules.pos_core import refunds, saga
-from modules.pos_core.models import Order, OrderItem, OrderRefund, StockLevel
+from modules.pos_core.models import Order, OrderItem, OrderPayment, OrderRefund, RefundTender, StockLevel
 from modules.pos_core.tests.conftest import make_catalog, order_body
 from modules.pos_core.tests.seams import Crash, Seam
 from ops.alerts import open_alerts
@@ -180,10 +181,129 @@ def plant_reservation_past_ttl(tenant, shop):
     return "reservation_past_ttl", reservation.id
 
 
+# --- table checks: paid by several tenders, tips apart ------------------------------------------------------
+
+def _paid_check(tenant, *, refund: int = 1000) -> dict:
+    """A check paid by cash (2000) and card (4000 + a 300 tip), `refund` of it given back through the order."""
+    from modules.pos_core.tests.test_table_service import open_check, post
+    from modules.restaurant import api as restaurant
+
+    waiter = make_terminal_client(tenant, "manager")
+    table = restaurant.create_table(tenant_id=tenant.id, code=f"C{uuid.uuid4().hex[:6]}")
+    check = open_check(waiter, table, [{"product_id": "mohinga", "quantity": 2}])
+    cash = post(waiter, f"orders/{check['id']}/payments", {"method": "cash", "amount": 2000}).json()
+    card = post(waiter, f"orders/{check['id']}/payments", {"method": "card", "amount": 4000, "tip": 300}).json()
+    assert card["order"]["status"] == "completed", card
+    if refund:
+        assert post(waiter, f"orders/{check['id']}/refund", {"amount": refund, "reason": "cold"}).status_code == 201
+    return {"id": check["id"], "cash": cash, "card": card, "waiter": waiter}
+
+
+def plant_check_tender_capture_differs(tenant, shop):
+    check = _paid_check(tenant)
+    with tenancy.all_tenants():
+        OrderPayment.objects.filter(pk=check["card"]["id"]).update(captured=4000)  # the tip forgotten
+    return "check_tender_capture_differs", check["card"]["id"]
+
+
+def plant_check_tender_refund_differs(tenant, shop):
+    check = _paid_check(tenant)
+    with tenancy.all_tenants():
+        OrderPayment.objects.filter(pk=check["card"]["id"]).update(refunded=0)
+    return "check_tender_refund_differs", check["card"]["id"]
+
+
+def plant_check_tenders_differ(tenant, shop):
+    check = _paid_check(tenant, refund=0)
+    with tenancy.all_tenants():
+        Order.objects.filter(pk=check["id"]).update(grand_total=6300)  # the tip counted as a sale
+    return "check_tenders_differ", check["id"]
+
+
+def plant_check_refund_differs(tenant, shop):
+    check = _paid_check(tenant)
+    with tenancy.all_tenants():
+        Order.objects.filter(pk=check["id"]).update(refunded=0)
+    return "check_refund_differs", check["id"]
+
+
+def plant_check_payment_side_refund(tenant, shop):
+    check = _paid_check(tenant, refund=0)
+    with tenancy.all_tenants():
+        row = Payment.objects.using("payment").get(pk=check["cash"]["payment_id"])
+        refund = Refund.objects.using("payment").create(
+            tenant_id=tenant.id, payment=row, amount=500, currency="MMK", reason="planted", status="succeeded",
+            idempotency_key="planted-check", fingerprint="x", provider_key="planted-check-key")
+        Payment.objects.using("payment").filter(pk=row.pk).update(refunded_amount=500, status="partially_refunded")
+    return "refund_missing_on_order", str(refund.id)
+
+
+def plant_check_refund_missing_on_payment(tenant, shop):
+    check = _paid_check(tenant)
+    with tenancy.all_tenants():
+        row = RefundTender.objects.get(tender_id=check["card"]["id"])
+        RefundTender.objects.filter(pk=row.pk).update(payment_refund_id=str(uuid.uuid4()))
+        return "refund_missing_on_payment", RefundTender.objects.get(pk=row.pk).payment_refund_id
+
+
+def plant_check_tender_without_payment(tenant, shop):
+    check = _paid_check(tenant, refund=0)
+    with tenancy.all_tenants():
+        OrderPayment.objects.filter(pk=check["cash"]["id"]).update(payment_id=str(uuid.uuid4()))
+    return "check_tender_without_payment", check["cash"]["id"]
+
+
+def plant_check_tender_not_captured(tenant, shop):
+    check = _paid_check(tenant, refund=0)
+    with tenancy.all_tenants():
+        Payment.objects.using("payment").filter(pk=check["cash"]["payment_id"]).update(status="pending")
+    return "check_tender_not_captured", check["cash"]["id"]
+
+
+def plant_check_tender_kept(tenant, shop):
+    check = _paid_check(tenant, refund=0)
+    with tenancy.all_tenants():
+        OrderPayment.objects.filter(pk=check["cash"]["id"]).update(status="refunded")  # "given back", but kept
+    return "check_tender_kept", check["cash"]["id"]
+
+
+def plant_capture_of_cancelled_check(tenant, shop):
+    check = _paid_check(tenant, refund=0)
+    with tenancy.all_tenants():
+        Order.objects.filter(pk=check["id"]).update(status="cancelled")
+    return "capture_of_cancelled_check", check["card"]["id"]
+
+
 PLANTS = [plant_capture_differs, plant_refund_differs, plant_payment_side_refund, plant_refund_missing_on_payment,
           plant_order_without_payment, plant_line_over_refunded, plant_line_quantity_differs, plant_stock_not_returned,
           plant_ledger_differs, plant_cache_behind, plant_cache_missing, plant_cache_differs,
-          plant_capture_without_order, plant_sale_without_order, plant_orphan_reservation, plant_reservation_past_ttl]
+          plant_capture_without_order, plant_sale_without_order, plant_orphan_reservation, plant_reservation_past_ttl,
+          plant_check_tender_capture_differs, plant_check_tender_refund_differs, plant_check_tenders_differ,
+          plant_check_refund_differs, plant_check_payment_side_refund, plant_check_refund_missing_on_payment,
+          plant_check_tender_without_payment, plant_check_tender_not_captured, plant_check_tender_kept,
+          plant_capture_of_cancelled_check]
+
+
+def test_table_checks_paid_by_tenders_split_refunded_and_cancelled_are_reported_clean(tenant, shop):
+    from modules.pos_core.table_service import flows
+    from modules.pos_core.tests.test_table_service import open_check, post
+    from modules.restaurant import api as restaurant
+
+    paid = _paid_check(tenant)  # cash + card + tip, 1000 refunded through the order
+    waiter = paid["waiter"]
+    split = open_check(waiter, restaurant.create_table(tenant_id=tenant.id, code="SPLIT"),
+                       [{"product_id": "mohinga", "quantity": 2}])
+    parent = post(waiter, f"orders/{split['id']}/split", {"by": "equal", "count": 2}).json()
+    for part_id in parent["part_ids"]:
+        assert post(waiter, f"orders/{part_id}/payments", {"method": "card", "amount": 3000, "tip": 100}).status_code \
+            == 201
+    tip_back = post(waiter, f"payments/{paid['card']['payment_id']}/refunds", {"amount": 3300, "reason": "all"})
+    assert tip_back.status_code == 201, tip_back.json()  # 3000 of the bill left on the card, and its tip
+    abandoned = open_check(waiter, restaurant.create_table(tenant_id=tenant.id, code="GONE"),
+                           [{"product_id": "tea", "variant": "small", "quantity": 1}])
+    flows.cancel_check(tenant_id=tenant.id, order_id=abandoned["id"])
+    report = reconcile(tenant_id=tenant.id)
+    assert report.clean, report.table()
 
 
 def test_every_kind_of_mismatch_has_a_planted_case():

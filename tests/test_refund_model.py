@@ -5,7 +5,6 @@ and nothing is refunded beyond what was sold or paid, also under concurrency (Po
 from __future__ import annotations
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from conftest import at_once, make_terminal_client
@@ -161,14 +160,8 @@ def test_a_refund_whose_answer_is_lost_stays_pending_then_is_finished_by_recover
 postgres = pytest.mark.postgres
 
 
-@pytest.fixture
-def _postgres_only():
-    if connections["pos_core"].vendor != "postgresql":
-        pytest.skip("needs PostgreSQL module databases (row locks and real concurrent connections)")
-
-
 @postgres
-@pytest.mark.usefixtures("_postgres_only")
+@pytest.mark.usefixtures("postgres_only")
 def test_twenty_concurrent_item_refunds_of_a_line_sold_once_refund_it_once(tenant):
     make_catalog(tenant.id)
     order = saga.place_order(tenant_id=tenant.id, idempotency_key="one-tea", data=order_body(
@@ -188,7 +181,7 @@ def test_twenty_concurrent_item_refunds_of_a_line_sold_once_refund_it_once(tenan
 
 
 @postgres
-@pytest.mark.usefixtures("_postgres_only")
+@pytest.mark.usefixtures("postgres_only")
 def test_twenty_concurrent_full_refunds_of_one_order_refund_it_once(tenant, placed):
     results = at_once(20, lambda i: refunds.refund_order(
         tenant_id=tenant.id, order_id=placed.id, idempotency_key=f"all-{i}", restock=True, reason="raced"))
@@ -200,7 +193,7 @@ def test_twenty_concurrent_full_refunds_of_one_order_refund_it_once(tenant, plac
 
 
 @postgres
-@pytest.mark.usefixtures("_postgres_only")
+@pytest.mark.usefixtures("postgres_only")
 def test_concurrent_refunds_through_both_doors_never_pass_what_was_paid(tenant, placed):
     share = 1000  # 20 x 1000 asked of an 8500 order: at most 8 fit
 
@@ -253,3 +246,131 @@ def test_a_table_check_refund_is_counted_once_though_its_tenders_announce_it(ten
         assert OrderRefund.objects.filter(order_id=order.id).count() == 1
     assert order.refunded == 2500
     assert payment.get_payment(tenant_id=tenant.id, payment_id=paid.json()["payment_id"]).refunded.amount == 2500
+
+
+# --- a table check: a refund made on one tender's payment -------------------------------------------------
+
+@pytest.fixture
+def check(tenant, api):
+    """A check of three mohinga (9000) paid by cash 3000 and card 6000 with a 500 tip."""
+    from modules.pos_core.tests.test_table_service import open_check, post
+    from modules.restaurant import api as restaurant
+
+    make_catalog(tenant.id)
+    table = restaurant.create_table(tenant_id=tenant.id, code="T7", area="Main", seats=4)
+    opened = open_check(api, table, [{"product_id": "mohinga", "quantity": 3}])
+    cash = post(api, f"orders/{opened['id']}/payments", {"method": "cash", "amount": 3000}).json()
+    card = post(api, f"orders/{opened['id']}/payments", {"method": "card", "amount": 6000, "tip": 500}).json()
+    assert card["order"]["status"] == "completed", card
+    with tenancy.all_tenants():
+        return {"order": Order.objects.get(pk=opened["id"]), "cash": cash, "card": card}
+
+
+def test_a_refund_on_one_tenders_payment_reaches_the_check_receipt_and_reports_once(tenant, check):
+    manager = make_terminal_client(tenant, "manager")
+    card_payment = check["card"]["payment_id"]
+    body = {"amount": 2000, "reason": "cold soup"}
+    response = manager.post(f"/api/v1/payments/{card_payment}/refunds", body, format="json",
+                            HTTP_IDEMPOTENCY_KEY="check-pay-door")
+    assert response.status_code == 201, response.json()
+    assert manager.post(f"/api/v1/payments/{card_payment}/refunds", body, format="json",
+                        HTTP_IDEMPOTENCY_KEY="check-pay-door").status_code == 201  # replayed: still once
+    order = reload(check["order"])
+    assert (order.refunded, order.status) == (2000, "partially_refunded")
+    (refund,) = order_refunds(check["order"])
+    assert (refund.source, refund.amount, refund.payment_method, refund.payment_refund_id) == (
+        "payment", 2000, "card", response.json()["id"])
+    detail = manager.get(f"/api/v1/orders/{order.id}").json()
+    assert detail["totals"]["refunded"]["amount"] == 2000
+    receipt = manager.get(f"/api/v1/orders/{order.id}/receipt").json()
+    assert "2,000" in receipt["text"]["en"]
+    day = timezone.localdate().isoformat()
+    eod = manager.get(f"/api/v1/reports/end-of-day?date={day}").json()
+    assert (eod["gross"], eod["refunds"], eod["net"], eod["tips"]) == (9000, 2000, 7000, 500)
+    methods = {m["payment_method"]: m for m in eod["payment_methods"]}
+    assert (methods["card"]["refunds"], methods["cash"]["refunds"]) == (2000, 0)
+    sales = manager.get(f"/api/v1/reports/sales?from={day}&to={day}&group_by=payment_method").json()
+    rows = {row["payment_method"]: row for row in sales["rows"]}
+    assert (rows["card"]["refunds"], rows["card"]["net"], rows["cash"]["net"]) == (2000, 4000, 3000)
+    by_product = manager.get(f"/api/v1/reports/sales?from={day}&to={day}&group_by=product").json()
+    assert sum(row["refunds"] for row in by_product["rows"]) == 2000
+    # the check's own refund now takes only what is left: 7000, newest tender first (4000 left on the card)
+    over = manager.post(f"/api/v1/orders/{order.id}/refund", {"amount": 7001, "reason": "all"}, format="json",
+                        HTTP_IDEMPOTENCY_KEY="check-order-over")
+    assert over.status_code == 422
+    rest = manager.post(f"/api/v1/orders/{order.id}/refund", {"reason": "all"}, format="json",
+                        HTTP_IDEMPOTENCY_KEY="check-order-rest")
+    assert rest.status_code == 201, rest.json()
+    assert (reload(check["order"]).refunded, reload(check["order"]).status) == (9000, "refunded")
+    assert payment.get_payment(tenant_id=tenant.id, payment_id=card_payment).refunded.amount == 6000  # tip kept
+    assert payment.get_payment(tenant_id=tenant.id, payment_id=check["cash"]["payment_id"]).refunded.amount == 3000
+    assert reconcile(tenant_id=tenant.id).clean, reconcile(tenant_id=tenant.id).table()
+
+
+def test_a_tenders_tip_given_back_on_the_payment_side_is_not_a_sales_refund(tenant, check):
+    card_payment = check["card"]["payment_id"]
+    payment.refund(tenant_id=tenant.id, payment_id=card_payment, amount=Money(6500, "MMK"), idempotency_key="all-back",
+                   reason="wrong card")
+    order = reload(check["order"])
+    assert (order.refunded, order.tips, order.status) == (6000, 0, "partially_refunded")
+    day = timezone.localdate().isoformat()
+    eod = make_terminal_client(tenant, "manager").get(f"/api/v1/reports/end-of-day?date={day}").json()
+    assert (eod["refunds"], eod["tips"]) == (6000, 0)
+    sales = make_terminal_client(tenant, "manager").get(
+        f"/api/v1/reports/sales?from={day}&to={day}&group_by=payment_method").json()
+    card = next(row for row in sales["rows"] if row["payment_method"] == "card")
+    assert (card["gross"], card["refunds"], card["net"], card["tips"]) == (6000, 6000, 0, 0)
+    assert reconcile(tenant_id=tenant.id).clean, reconcile(tenant_id=tenant.id).table()
+
+
+def test_the_payment_admin_refunds_a_tender_of_a_check(tenant, check, client):
+    manager = User.objects.create_user("boss", password="pw-123456", tenant_id=tenant.id, role="manager",
+                                       is_staff=True)
+    client.force_login(manager)
+    response = client.post("/admin/payment/payment/", {
+        "action": "refund", "_selected_action": [check["cash"]["payment_id"]], "apply": "1", "amount": 1000,
+        "reason": "wrong change", "key": "admin-check-1"})
+    assert response.status_code in (200, 302)
+    assert reload(check["order"]).refunded == 1000
+    (refund,) = order_refunds(check["order"])
+    assert (refund.payment_method, refund.source) == ("cash", "payment")
+    assert reconcile(tenant_id=tenant.id).clean
+
+
+def test_a_checks_own_refund_is_counted_once_though_every_tender_announces_it(tenant, check):
+    refund = refunds.refund_order(tenant_id=tenant.id, order_id=check["order"].id, idempotency_key="both-tenders",
+                                  amount=8000, reason="all but one")
+    assert refund.status == "succeeded"
+    assert [(r.source, r.amount) for r in order_refunds(check["order"])] == [("order", 8000)]
+    with tenancy.all_tenants():
+        assert sorted((t.method, t.amount) for t in refund.tenders.all()) == [("card", 6000), ("cash", 2000)]
+    assert reload(check["order"]).refunded == 8000
+    assert reconcile(tenant_id=tenant.id).clean, reconcile(tenant_id=tenant.id).table()
+
+
+@postgres
+@pytest.mark.usefixtures("postgres_only")
+def test_concurrent_refunds_of_a_check_through_both_doors_never_pass_what_its_tenders_paid(tenant, check):
+    share = 1000  # 20 x 1000 asked of a 9000 check (the tip is not refundable through the check)
+    order = check["order"]
+
+    def refund(index: int):
+        if index % 2:
+            return refunds.refund_order(tenant_id=tenant.id, order_id=order.id, idempotency_key=f"co-{index}",
+                                        amount=share, reason="order door")
+        tender = check["card"] if index % 4 else check["cash"]
+        return payment.refund(tenant_id=tenant.id, payment_id=tender["payment_id"], amount=Money(share, "MMK"),
+                              idempotency_key=f"cp-{index}", reason="payment door")
+
+    results = at_once(20, refund)
+    won = [r for r in results if isinstance(r, (OrderRefund, payment.RefundInfo))]
+    assert all(isinstance(r, (OrderRefund, payment.RefundInfo, RefundRejected, payment.OverRefund))
+               for r in results), results
+    given_back = sum(payment.get_payment(tenant_id=tenant.id, payment_id=check[m]["payment_id"]).refunded.amount
+                     for m in ("cash", "card"))
+    assert given_back == len(won) * share <= 9000 + 500
+    order = reload(order)
+    with tenancy.all_tenants():
+        succeeded = OrderRefund.objects.filter(order_id=order.id, status="succeeded")
+        assert succeeded.count() == len(won)
+    assert reconcile(tenant_id=tenant.id).clean, reconcile(tenant_id=tenant.id).table()

@@ -43,7 +43,8 @@ from .models import (
 from .receipts import build_receipt
 from .refunds import refund_order
 from .selectors import end_of_day, sales_report, sales_report_csv
-from .services import alert_close, refund_plan
+from .services import REFUNDABLE_ORDER_STATUSES, alert_close, refund_plan
+from .table_service.flows import cancel_check
 
 
 def _name(names: dict[str, str], locale: str) -> str:
@@ -222,7 +223,31 @@ class OrderAdmin(ReadOnlyTenantAdmin):
     date_hierarchy = "placed_at"
     inlines = [OrderItemInline, OrderAdjustmentInline, OrderPaymentInline, OrderPartInline, OrderRefundInline]
     readonly_fields = [f.name for f in Order._meta.fields]
-    actions = ["refund_in_full"]
+    actions = ["refund_in_full", "cancel_abandoned_checks"]
+
+    @admin.action(description="Cancel the selected abandoned checks (nothing paid; their stock is released)")
+    def cancel_abandoned_checks(self, request, queryset) -> None:
+        """A table check nobody will pay: cancelled, its rounds' stock back on sale, in the audit log. A check
+        with money taken or a payment in flight is refused (refund it instead)."""
+        done, refused = 0, []
+        for order in queryset:
+            if order.service != "table":
+                refused.append(f"{order.number}: a counter order is not a check; refund it instead.")
+                continue
+            before = {"status": order.status, "grand_total": order.grand_total, "flagged": order.flagged_at is not None}
+            try:
+                cancelled = cancel_check(tenant_id=order.tenant_id, order_id=order.id)
+            except DomainError as exc:
+                refused.append(f"{order.number}: {exc.detail}")
+                continue
+            accounts.audit(tenant_id=order.tenant_id, action="order.cancelled", actor=accounts.actor_of(request.user),
+                           object_type="order", object_id=str(order.id), before=before,
+                           after={"status": cancelled.status, "reason": "abandoned check cancelled in the admin"})
+            done += 1
+        if done:
+            self.message_user(request, f"{done} check(s) cancelled; their stock is back on sale.", messages.SUCCESS)
+        for problem in refused:
+            self.message_user(request, f"Not cancelled: {problem}", messages.ERROR)
 
     @admin.action(description="Refund what is left of the selected orders (no restock)")
     def refund_in_full(self, request, queryset) -> None:
@@ -286,7 +311,8 @@ class OrderAdmin(ReadOnlyTenantAdmin):
         money = lambda amount: Money(amount, tenant.currency)  # noqa: E731
         lines = [{"label": _report_label(row, data["group_by"], locale), "quantity": row["quantity"],
                   "orders": row["orders"], "gross": money(row["gross"]), "refunds": money(row["refunds"]),
-                  "net": money(row["net"]), "gross_amount": row["gross"], "refund_amount": row["refunds"]}
+                  "net": money(row["net"]), "gross_amount": row["gross"], "refund_amount": row["refunds"],
+                  "tips": money(row.get("tips", 0))}
                  for row in rows]
         peak = max([line["gross_amount"] for line in lines] + [1])
         height, step = 240, max(8, min(30, 900 // max(len(lines), 1)))
@@ -304,7 +330,7 @@ class OrderAdmin(ReadOnlyTenantAdmin):
                        width=max(20 + len(lines) * step, 300), height=height, chart_base=height - 20)
         query = request.GET.copy()
         query["format"] = "csv"
-        context.update(data=data, lines=lines, csv_query=query.urlencode(),
+        context.update(data=data, lines=lines, csv_query=query.urlencode(), by_method=data["group_by"] == "payment_method",
                        totals={key: money(sum(row[key] for row in rows)) for key in ("gross", "refunds", "net")},
                        quantity=sum(row["quantity"] for row in rows))
         return TemplateResponse(request, "admin/pos_core/sales_report.html", context)
@@ -326,8 +352,9 @@ class OrderAdmin(ReadOnlyTenantAdmin):
                     (label, money(summary[key])) for key, label in (
                         ("subtotal", "Subtotal"), ("service_charge", "Service charge"), ("tax", "Tax"),
                         ("rounding", "Rounding"), ("gross", "Gross"), ("refunds", "Refunds"), ("net", "Net"))],
-                    methods=[{**m, "gross": money(m["gross"]), "refunds": money(m["refunds"]), "net": money(m["net"])}
-                             for m in summary["payment_methods"]])
+                    tips=money(summary["tips"]),
+                    methods=[{**m, "gross": money(m["gross"]), "refunds": money(m["refunds"]), "net": money(m["net"]),
+                              "tips": money(m["tips"])} for m in summary["payment_methods"]])
         return TemplateResponse(request, "admin/pos_core/end_of_day.html", context)
 
     # --- the order as a manager reads it, and refunds from it -------------------------------------------
@@ -364,11 +391,22 @@ class OrderAdmin(ReadOnlyTenantAdmin):
                 else None
         except payment.PaymentNotFound:
             paid = None
-        tenders = [{"method": p.method, "status": p.get_status_display(), "amount": money(p.amount),
+        table = order.service == "table"
+        # A table check is paid by its tenders: what was paid, not its total, is what can be refunded; an open
+        # check has nothing to refund yet, only what is still due.
+        paid_total = order.paid if table else order.grand_total
+        refundable = max(order.refundable, 0) if order.status in REFUNDABLE_ORDER_STATUSES else 0
+        due = max(order.grand_total - order.paid, 0) if table and order.status == "open" else 0
+        tender_rows = list(order.payments.select_related("order").order_by("created_at")) if table else []
+        if table and order.split_kind:
+            tender_rows = list(OrderPayment.objects.select_related("order").filter(order__parent=order)
+                               .order_by("created_at"))
+        tenders = [{"method": p.method, "status": p.get_status_display(), "amount": money(p.amount + p.rounding),
                     "tip": money(p.tip), "captured": money(p.captured),
                     "tendered": money(p.tendered) if p.tendered is not None else None,
-                    "change_due": money(p.change_due) if p.change_due is not None else None}
-                   for p in order.payments.order_by("created_at")]
+                    "change_due": money(p.change_due) if p.change_due is not None else None,
+                    "refunded": money(p.refunded), "part": p.order.number if p.order_id != order.pk else ""}
+                   for p in tender_rows]
         return {
             "title": f"Order {order.number}", "opts": self.model._meta, "order": order, "tenant": tenant,
             "placed_at": order.placed_at.astimezone(zoneinfo.ZoneInfo(tenant.timezone)),
@@ -382,9 +420,12 @@ class OrderAdmin(ReadOnlyTenantAdmin):
             "adjustments": list(order.adjustments.order_by("created_at")),
             "parts": [{"pk": part.pk, "number": part.number, "status": part.get_status_display(),
                        "total": money(part.grand_total)} for part in order.parts.order_by("number")],
-            "paid": money(order.grand_total), "refundable": money(order.refundable),
+            "paid": money(paid_total), "refundable": money(refundable), "due": money(due) if table else None,
+            "tips": money(order.tips) if table else None, "flagged": order.flagged_at is not None,
             "receipt": receipt["text"],
-            "can_refund": order.refundable > 0 and self.has_view_permission(request, order),
+            "can_refund": refundable > 0 and self.has_view_permission(request, order),
+            "can_cancel": table and order.status == "open" and not order.parent_id and not order.paid
+            and not order.pending,
             "technical_url": "?technical=1" if is_operator(request.user) else None,
         }
 

@@ -13,6 +13,7 @@ from .dto import (
     AuditItem,
     AuditRefund,
     AuditRefundLine,
+    AuditTender,
     CachedStockLevel,
     ImportedOrders,
     ImportedOrdersDay,
@@ -37,6 +38,7 @@ __all__ = [
     "AuditItem",
     "AuditRefund",
     "AuditRefundLine",
+    "AuditTender",
     "CachedStockLevel",
     "ImportedOrders",
     "ImportedOrdersDay",
@@ -106,7 +108,9 @@ def audit_orders(*, tenant_id: uuid.UUID, placed_from: datetime | None = None, p
                  order_ids: list[str] | None = None) -> list[OrderAudit]:
     """Orders placed in [placed_from, placed_to) and/or with the given ids, oldest first, with their items
     (sold and refunded quantities) and refunds (status, payment's refund id, per-line shares and the inventory
-    key of any stock taken back). A constant four queries whatever the number of orders."""
+    key of any stock taken back); a table check also with its tenders and its parts' (what each paid toward the
+    bill, its tip, what it gave back, the payment refunds it counts) and what its parts refunded themselves.
+    A constant seven queries whatever the number of orders."""
     return _orders_audit(tenant_id=tenant_id, placed_from=placed_from, placed_to=placed_to, order_ids=order_ids)
 
 

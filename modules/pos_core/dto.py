@@ -98,6 +98,23 @@ class AuditItem:
 
 
 @dataclass(frozen=True)
+class AuditTender:
+    """One tender of a table check (or of one of its parts)."""
+
+    id: str
+    order_id: str  # the check, or the part of a split check, that took it
+    status: str  # pending | captured | declined | refunded (given back by the check itself)
+    method: str
+    toward_bill: Money  # amount + cash rounding
+    tip: Money
+    captured: Money  # toward_bill + tip
+    refunded: Money  # given back of what it paid toward the bill
+    tip_refunded: Money
+    payment_id: str
+    refunds: tuple[tuple[str, Money], ...]  # (payment refund id, amount with any tip) of the succeeded refunds
+
+
+@dataclass(frozen=True)
 class OrderAudit:
     """What pos_core recorded of an order, for checks across modules (reconcile)."""
 
@@ -112,6 +129,9 @@ class OrderAudit:
     placed_at: datetime
     items: tuple[AuditItem, ...]
     refunds: tuple[AuditRefund, ...]
+    parent_id: str = ""  # a part of a split check: the check
+    tenders: tuple[AuditTender, ...] = ()  # a table check: its tenders and its parts'
+    parts_refunded: Money | None = None  # a split check: what its parts have refunded themselves
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,23 @@ class CheckBusy(Conflict):
     title = "The check is being changed; retry in a moment"
 
 
+class CheckOutcomeUnknown(DomainError):
+    """A database connection was lost in the middle of a table-service step: what was saved before each call to
+    another module, and that module's answer by key, let a retry with the same Idempotency-Key (or recovery)
+    finish it once."""
+
+    status = 503
+    type = "check-outcome-unknown"
+    title = "The outcome is not known yet"
+
+
+class CheckHasPayments(Conflict):
+    """A check with money taken (or a payment in flight) is not cancelled: refund it instead."""
+
+    type = "check-has-payments"
+    title = "The check has payments"
+
+
 class InvalidImport(InvalidInput):
     """A batch of historical orders is malformed; `extra["errors"]` lists `orders[i].field` and why."""
 

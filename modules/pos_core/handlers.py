@@ -9,6 +9,7 @@ from pos.events import subscribe
 
 from .saga import refund_late_capture
 from .services import order_refund_from_payment, orders_complete_tab, stock_level_apply
+from .table_service.flows import refund_late_tender_capture
 
 
 @subscribe("inventory.stock_changed", using="pos_core")
@@ -45,8 +46,11 @@ def record_payment_refund(envelope: Envelope) -> None:
 
 @subscribe("payment.captured", using="pos_core")
 def refund_capture_of_a_failed_order(envelope: Envelope) -> None:
-    """A charge whose answer was unknown resolved to captured after its order had failed: refund it (once, by
-    the saga's refund key) and note it on the saga for the operator."""
+    """A charge whose answer was unknown resolved to captured after its order had failed, or after a table check
+    gave that tender up: refund it (once, by the saga's or the tender's refund key); the saga notes it for the
+    operator."""
     event = envelope.payload
     if event.reference:
         refund_late_capture(tenant_id=envelope.tenant_id, order_id=event.reference, payment_id=event.payment_id)
+        refund_late_tender_capture(tenant_id=envelope.tenant_id, order_id=event.reference,
+                                   payment_id=event.payment_id)

@@ -103,7 +103,10 @@ class Order(TenantScopedModel):
 
     @property
     def refundable(self) -> int:
-        """What can still be refunded, before refunds in flight: paid less refunded (minor units)."""
+        """What can still be refunded, before refunds in flight: paid less refunded (minor units). A table check
+        still open has nothing to refund yet (what it holds is still due; its tenders are refunded on payment)."""
+        if self.service == OrderService.TABLE and self.status == OrderStatus.OPEN:
+            return 0
         return self.grand_total - self.refunded
 
 
@@ -350,6 +353,7 @@ class RoundStatus(models.TextChoices):
     PENDING = "pending", "Reserving stock"
     SENT = "sent", "Sent to the kitchen"
     REFUSED = "refused", "Refused (nothing reserved)"
+    RELEASED = "released", "Released (the check was cancelled)"
 
 
 class OrderRound(TenantScopedModel):
@@ -445,6 +449,8 @@ class OrderPayment(TenantScopedModel):
     captured = models.BigIntegerField(default=0, help_text="Taken: amount + rounding + tip.")
     rounding = models.BigIntegerField(default=0)
     change_due = models.BigIntegerField(null=True, blank=True)
+    refunded = models.BigIntegerField(default=0, help_text="Refunded of what it paid toward the bill.")
+    tip_refunded = models.BigIntegerField(default=0, help_text="Of its tip, given back (payment-side refunds).")
     error = models.JSONField(default=dict, blank=True)
     terminal_id = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
@@ -463,6 +469,26 @@ class OrderPayment(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.method} {self.amount} on {self.order_id} ({self.status})"
+
+
+class RefundTender(TenantScopedModel):
+    """The share of a table check's refund taken from one of its tenders: the reports count refunds under the
+    tender's method, and the check knows what each tender has given back."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    refund = models.ForeignKey(OrderRefund, on_delete=models.CASCADE, related_name="tenders")
+    tender = models.ForeignKey(OrderPayment, on_delete=models.PROTECT, related_name="refunds")
+    method = models.CharField(max_length=30)
+    amount = models.BigIntegerField(help_text="Toward the bill.")
+    tip = models.BigIntegerField(default=0, help_text="Of the tip (only a refund made on the payment side).")
+    payment_refund_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["refund", "tender"], name="pc_refund_tender")]
+        indexes = [models.Index(fields=["tenant_id", "payment_refund_id"], name="pc_refund_tender_payment")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.amount} of refund {self.refund_id}"
 
 
 class TableServiceSettings(TenantScopedModel):

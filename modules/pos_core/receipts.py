@@ -15,11 +15,11 @@ LABELS = {
     "en": {"order": "Order", "table": "Table", "subtotal": "Subtotal", "service_charge": "Service charge",
            "tax_included": "Tax included", "tax": "Tax", "rounding": "Rounding", "total": "Total",
            "paid": "Paid", "tendered": "Tendered", "change": "Change", "refunded": "Refunded",
-           "discount": "Comps and discounts", "tip": "Tip"},
+           "discount": "Comps and discounts", "tip": "Tip", "due": "Due"},
     "my": {"order": "အော်ဒါ", "table": "စားပွဲ", "subtotal": "စုစုပေါင်း", "service_charge": "ဝန်ဆောင်ခ",
            "tax_included": "အခွန်ပါဝင်ပြီး", "tax": "အခွန်", "rounding": "အနီးစပ်ဆုံးညှိ", "total": "စုစုပေါင်းကျသင့်ငွေ",
            "paid": "ပေးချေပြီး", "tendered": "လက်ခံငွေ", "change": "ပြန်အမ်းငွေ", "refunded": "ပြန်အမ်းပြီး",
-           "discount": "အခမဲ့နှင့်လျှော့ဈေး", "tip": "ဆုကြေး"},
+           "discount": "အခမဲ့နှင့်လျှော့ဈေး", "tip": "ဆုကြေး", "due": "ပေးရန်ကျန်"},
 }
 
 
@@ -71,11 +71,13 @@ def build_receipt(order: Order, *, restaurant: str, locales: list[str], timezone
             out.extend(f"   + {opt['names'][loc]} {opt['price_delta']}" for opt in line["options"])
         out.append("-" * 32)
         out.extend(f"{labels[key]}: {Money(amount, c).format()}" for key, amount in totals)
-        if tenders:
+        if order.service == "table":  # paid by its tenders; while open, what is still due
             for tender in tenders:
                 out.append(f"{labels['paid']} ({tender['method']}): {Money(tender['amount'], c).format()}")
                 if tender["tip"]:
                     out.append(f"   {labels['tip']}: {Money(tender['tip'], c).format()}")
+            if order.status == "open":
+                out.append(f"{labels['due']}: {Money(max(order.grand_total - order.paid, 0), c).format()}")
         else:
             out.append(f"{labels['paid']} ({order.payment_method}): {Money(order.grand_total, c).format()}")
         if order.tendered is not None:

@@ -22,7 +22,7 @@ from modules.payment import api as payment
 from pos.money import Money
 from pos.tenancy import tenant_context
 
-from . import selectors, services
+from . import services
 from .errors import RefundPending, RefundRejected
 from .models import OrderRefund, RefundStatus
 from .selectors import refund_stock_key
@@ -73,9 +73,10 @@ def _drive(refund: OrderRefund) -> OrderRefund:
 def _ask_payment(refund: OrderRefund) -> OrderRefund:
     tenant_id = refund.tenant_id
     order = refund.order
+    tender_refunds = None
     try:
         if order.service == "table":
-            info = _refund_tenders(refund)
+            info, tender_refunds = _refund_tenders(refund)
         else:
             info = payment.refund(tenant_id=tenant_id, payment_id=order.payment_id,
                                   amount=Money(refund.amount, refund.currency),
@@ -89,33 +90,37 @@ def _ask_payment(refund: OrderRefund) -> OrderRefund:
         raise RefundPending(f"The refund of {Money(refund.amount, refund.currency)} was sent to the payment provider "
                             "and its answer is not known yet; it is finished automatically. Retry with the same "
                             "Idempotency-Key to see the outcome.", refund_id=str(refund.id)) from exc
-    return services.order_refund_settle(tenant_id=tenant_id, refund_id=refund.id, payment_refund_id=info.id)
+    return services.order_refund_settle(tenant_id=tenant_id, refund_id=refund.id, payment_refund_id=info.id,
+                                        tender_refunds=tender_refunds)
 
 
 def _refund_tenders(refund: OrderRefund):
     """A table check may have been paid by several tenders (and by its parts when split): the refund is taken from
-    the newest tender first, each at most what it paid toward the bill (tips stay with the staff), worked out from
-    what the check had refunded before, with one key per tender derived from the refund's. Returns the first
-    refund made."""
-    order = refund.order
-    tenders = selectors.check_tenders(tenant_id=order.tenant_id, order_id=order.id)
-    already, left, first = order.refunded, refund.amount, None
-    for tender in reversed(tenders):
-        paid = tender.amount + tender.rounding
-        used = min(already, paid)
-        already -= used
-        part = min(left, paid - used)
-        if part <= 0:
-            continue
-        made = payment.refund(tenant_id=order.tenant_id, payment_id=tender.payment_id,
-                              amount=Money(part, order.currency),
-                              idempotency_key=f"{services.refund_payment_key(refund)}-{tender.id}",
-                              reason=refund.reason or "refund", actor=refund.actor, terminal_id=refund.terminal_id)
-        first = first or made
-        left -= part
-    if first is None or left > 0:
-        raise RefundRejected(f"The tenders of order {order.number} cannot cover {Money(refund.amount, order.currency)}.")
-    return first
+    the tenders planned when it was recorded (newest first, each at most what it paid toward the bill; tips stay
+    with the staff), one payment refund per tender with a key derived from the refund's. Returns the first refund
+    made and {refund-tender row id: payment refund id}. A refusal after another tender was refunded leaves the
+    refund pending (RefundPending): what payment did is never forgotten, and recovery or an operator finishes it."""
+    rows = list(refund.tenders.select_related("tender").order_by("-tender__created_at", "-tender_id"))
+    if not rows:
+        raise RefundRejected(f"Order {refund.order.number} has no tender to refund "
+                             f"{Money(refund.amount, refund.currency)} from.")
+    first, made = None, {}
+    for row in rows:
+        try:
+            info = payment.refund(tenant_id=refund.tenant_id, payment_id=row.tender.payment_id,
+                                  amount=Money(row.amount, refund.currency),
+                                  idempotency_key=f"{services.refund_payment_key(refund)}-{row.tender_id}",
+                                  reason=refund.reason or "refund", actor=refund.actor, terminal_id=refund.terminal_id)
+        except PAYMENT_REFUSALS as exc:
+            if made:
+                logger.error("a tender refused its part of a refund after another was refunded",
+                             extra={"refund_id": str(refund.id), "tender_id": str(row.tender_id)})
+                raise RefundPending(f"Part of the refund was made and one tender refused the rest ({exc.detail}); "
+                                    "staff will finish it.", refund_id=str(refund.id)) from exc
+            raise
+        first = first or info
+        made[str(row.pk)] = info.id
+    return first, made
 
 
 def recover_refunds(*, older_than: timedelta | None = None) -> dict[str, int]:

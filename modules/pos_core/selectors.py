@@ -6,11 +6,12 @@ import csv
 import io
 import uuid
 import zoneinfo
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from modules.inventory import api as inventory
@@ -23,6 +24,7 @@ from .dto import (
     AuditItem,
     AuditRefund,
     AuditRefundLine,
+    AuditTender,
     CachedStockLevel,
     OrderAudit,
     ReservationOwner,
@@ -41,9 +43,11 @@ from .models import (
     OrderStatus,
     RefundLine,
     RefundStatus,
+    RefundTender,
     SagaStatus,
     StockLevel,
 )
+from .pricing import allocate
 
 # --- orders --------------------------------------------------------------------------------------
 
@@ -201,7 +205,8 @@ GROUPS = ("day", "product", "category", "payment_method")
 def sales_report(*, tenant_id: uuid.UUID, date_from: date, date_to: date, group_by: str, tz: str,
                  currency: str) -> list[dict[str, Any]]:
     """Quantities, gross, refunds and net per group, from the order snapshots. Gross is what was captured
-    (each line's share of the order's grand total); refunds count on the day they were made."""
+    (each line's share of the order's grand total); refunds count on the day they were made. By payment method,
+    a table check counts under each of its tenders' methods, and `tips` (never in gross or net) is a column."""
     start, end = _bounds(date_from, date_to, tz)
     zone = zoneinfo.ZoneInfo(tz)
     with tenant_context(tenant_id):
@@ -220,9 +225,14 @@ def sales_report(*, tenant_id: uuid.UUID, date_from: date, date_to: date, group_
         else:
             sold = items.values(key=F("order__payment_method"))
             back = refunds.values(key=F("refund__payment_method"))
-        sold_rows = list(sold.annotate(quantity=Sum("quantity"), gross=Sum("allocated_total"),
-                                       orders=Count("order_id", distinct=True)))
-        refund_rows = list(back.annotate(refunds=Sum("amount"), refunded_quantity=Sum("quantity")))
+        if group_by == "payment_method":
+            # each tender of a table check under its own method (see _by_method)
+            sold_rows, refund_rows = _by_method(items, OrderRefund.objects.filter(
+                created_at__gte=start, created_at__lt=end, status=RefundStatus.SUCCEEDED))
+        else:
+            sold_rows = list(sold.annotate(quantity=Sum("quantity"), gross=Sum("allocated_total"),
+                                           orders=Count("order_id", distinct=True)))
+            refund_rows = list(back.annotate(refunds=Sum("amount"), refunded_quantity=Sum("quantity")))
         names = _names(items, group_by)
 
     def key_of(row: dict) -> Any:
@@ -233,12 +243,13 @@ def sales_report(*, tenant_id: uuid.UUID, date_from: date, date_to: date, group_
     rows: dict[Any, dict[str, Any]] = {}
     for row in sold_rows:
         rows[key_of(row)] = {"quantity": row["quantity"] or 0, "gross": row["gross"] or 0, "orders": row["orders"],
-                             "refunds": 0, "refunded_quantity": 0}
+                             "refunds": 0, "refunded_quantity": 0, "tips": row.get("tips", 0)}
     for row in refund_rows:
         entry = rows.setdefault(key_of(row), {"quantity": 0, "gross": 0, "orders": 0, "refunds": 0,
-                                              "refunded_quantity": 0})
+                                              "refunded_quantity": 0, "tips": 0})
         entry["refunds"] += row["refunds"] or 0
         entry["refunded_quantity"] += row["refunded_quantity"] or 0
+        entry["tips"] += row.get("tips", 0)
     result = []
     for key, entry in rows.items():
         label: dict[str, Any]
@@ -250,13 +261,92 @@ def sales_report(*, tenant_id: uuid.UUID, date_from: date, date_to: date, group_
             label = {"category_id": key or None, "names": names.get(key, {})}
         else:
             label = {"payment_method": key}
+        tips = {"tips": entry["tips"]} if group_by == "payment_method" else {}
         result.append({**label, "quantity": entry["quantity"], "orders": entry["orders"], "gross": entry["gross"],
                        "refunds": entry["refunds"], "refunded_quantity": entry["refunded_quantity"],
-                       "net": entry["gross"] - entry["refunds"], "currency": currency})
+                       "net": entry["gross"] - entry["refunds"], **tips, "currency": currency})
     result.sort(key=lambda r: (str(r.get("day") or r.get("product_id") or r.get("category_id")
                                    or r.get("payment_method") or "")))
     return result
 
+
+
+def _split_integer(total: int, weights: list[int]) -> list[int]:
+    return [part.amount for part in allocate(Money(total, "XXX"), weights)] if weights else []
+
+
+def _tender_shares(check_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, list[int]]]:
+    """Per table check (or its parts, when split): what each payment method paid toward the bill, and its tips."""
+    shares: dict[uuid.UUID, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    rows = (OrderPayment.objects.filter(Q(order_id__in=check_ids) | Q(order__parent_id__in=check_ids),
+                                        status=OrderPaymentStatus.CAPTURED)
+            .values_list("order_id", "order__parent_id", "method", "amount", "rounding", "tip"))
+    for order_id, parent_id, method, amount, rounding, tip in rows:
+        share = shares[parent_id or order_id][method]
+        share[0] += amount + rounding
+        share[1] += tip
+    return shares
+
+
+def refunds_by_method(refunds: QuerySet[OrderRefund]) -> dict[str, dict[str, int]]:
+    """Succeeded refunds per payment method: a table check's refund under the methods of the tenders it was taken
+    from (its units split over them by amount), any other under the order's method. `tips` is what was given
+    back of tips (a refund made on a tender's payment beyond what it paid toward the bill): not a sales refund."""
+    result: dict[str, dict[str, int]] = defaultdict(lambda: {"refunds": 0, "refunded_quantity": 0, "tips": 0})
+    rows = list(refunds.values_list("id", "amount", "payment_method"))
+    ids = [row[0] for row in rows]
+    quantities = dict(RefundLine.objects.filter(refund_id__in=ids).values("refund_id").annotate(q=Sum("quantity"))
+                      .values_list("refund_id", "q"))
+    tenders: dict[uuid.UUID, list[tuple[str, int, int]]] = defaultdict(list)
+    for refund_id, method, amount, tip in RefundTender.objects.filter(refund_id__in=ids).values_list(
+            "refund_id", "method", "amount", "tip"):
+        tenders[refund_id].append((method, amount, tip))
+    for refund_id, amount, method in rows:
+        parts = tenders.get(refund_id) or [(method, amount, 0)]
+        units = _split_integer(quantities.get(refund_id) or 0, [max(part, 0) for _, part, _ in parts])
+        for (part_method, part, tip), unit in zip(parts, units, strict=True):
+            entry = result[part_method]
+            entry["refunds"] += part
+            entry["refunded_quantity"] += unit
+            entry["tips"] += tip
+    return dict(result)
+
+
+def _by_method(items: QuerySet[OrderItem], refunds: QuerySet[OrderRefund]
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Sales and refunds per payment method. A counter order counts under its method; a table check under the
+    method of each of its tenders (and its parts' tenders) with what that tender paid toward the bill, its units
+    split over the methods by amount (largest remainder), so every column still adds up to the report's totals.
+    Tips (less tips given back) are a column of their own, never in gross, refunds or net."""
+    sold: dict[str, dict[str, Any]] = defaultdict(lambda: {"quantity": 0, "gross": 0, "orders": set(), "tips": 0})
+    checks: dict[uuid.UUID, tuple[int, int, str]] = {}
+    for order_id, service, method, quantity, gross in items.values(
+            "order_id", "order__service", "order__payment_method").annotate(
+            units=Sum("quantity"), gross=Sum("allocated_total")).values_list(
+            "order_id", "order__service", "order__payment_method", "units", "gross"):
+        if service == "table":
+            checks[order_id] = (quantity or 0, gross or 0, method)
+            continue
+        entry = sold[method]
+        entry["quantity"] += quantity or 0
+        entry["gross"] += gross or 0
+        entry["orders"].add(order_id)
+    shares = _tender_shares(list(checks))
+    for order_id, (quantity, gross, method) in checks.items():
+        paid = dict(shares.get(order_id) or {}) or {method: [gross, 0]}
+        methods = sorted(paid)
+        for part_method, units in zip(methods, _split_integer(quantity, [max(paid[m][0], 0) for m in methods]),
+                                      strict=True):
+            entry = sold[part_method]
+            entry["quantity"] += units
+            entry["gross"] += paid[part_method][0]
+            entry["tips"] += paid[part_method][1]
+            entry["orders"].add(order_id)
+    back = refunds_by_method(refunds)
+    return ([{"key": method, "quantity": e["quantity"], "gross": e["gross"], "orders": len(e["orders"]),
+              "tips": e["tips"]} for method, e in sold.items()],
+            [{"key": method, "refunds": e["refunds"], "refunded_quantity": e["refunded_quantity"],
+              "tips": -e["tips"]} for method, e in back.items()])
 
 
 def _names(items: QuerySet[OrderItem], group_by: str) -> dict[Any, dict]:
@@ -283,17 +373,21 @@ def end_of_day(*, tenant_id: uuid.UUID, day: date, tz: str, currency: str) -> di
         # Table checks: each tender on its own (a check paid by cash and card counts once under each method).
         tenders = OrderPayment.objects.filter(Q(order__in=orders) | Q(order__parent__in=orders),
                                               status=OrderPaymentStatus.CAPTURED)
-        for row in tenders.values("method").annotate(n=Count("order_id", distinct=True), amount=Sum("amount"),
+        for row in tenders.values("method").annotate(n=Count(Coalesce("order__parent_id", "order_id"), distinct=True),
+                                                     amount=Sum("amount"),
                                                      rounding=Sum("rounding"), tips=Sum("tip")):
             entry = per_method.setdefault(row["method"], {"orders": 0, "gross": 0, "refunds": 0, "tips": 0})
             entry["orders"] += row["n"]
             entry["gross"] += (row["amount"] or 0) + (row["rounding"] or 0)
             entry["tips"] += row["tips"] or 0
         refunds = OrderRefund.objects.filter(created_at__gte=start, created_at__lt=end, status=RefundStatus.SUCCEEDED)
-        for row in refunds.values("payment_method").annotate(total=Sum("amount")):
-            per_method.setdefault(row["payment_method"], {"orders": 0, "gross": 0, "refunds": 0, "tips": 0})
-            per_method[row["payment_method"]]["refunds"] = row["total"] or 0
+        for method, back in refunds_by_method(refunds).items():
+            entry = per_method.setdefault(method, {"orders": 0, "gross": 0, "refunds": 0, "tips": 0})
+            entry["refunds"] += back["refunds"]
+            entry["tips"] -= back["tips"]  # tips given back
         refund_total = refunds.aggregate(total=Sum("amount"), n=Count("id"))
+        flagged = Order.objects.filter(status=OrderStatus.OPEN, service="table", parent__isnull=True,
+                                       flagged_at__isnull=False).count()
         open_tabs = Order.objects.filter(status=OrderStatus.OPEN, placed_at__lt=end, parent__isnull=True).count()
         open_checks = Order.objects.filter(status=OrderStatus.OPEN, service="table", placed_at__lt=end,
                                            parent__isnull=True).aggregate(n=Count("id"), due=Sum("grand_total"),
@@ -306,7 +400,7 @@ def end_of_day(*, tenant_id: uuid.UUID, day: date, tz: str, currency: str) -> di
         "tax": totals["tax"] or 0, "rounding": totals["rounding"] or 0, "gross": gross, "refunds": refunded,
         "refund_count": refund_total["n"] or 0, "net": gross - refunded, "open_tabs": open_tabs,
         "tips": sum(values["tips"] for values in per_method.values()),
-        "open_checks": open_checks["n"] or 0,
+        "open_checks": open_checks["n"] or 0, "flagged_checks": flagged,
         "open_checks_due": (open_checks["due"] or 0) - (open_checks["paid"] or 0),
         "payment_methods": [{"payment_method": method, **values, "net": values["gross"] - values["refunds"]}
                             for method, values in sorted(per_method.items())],
@@ -335,13 +429,6 @@ def refund_get(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str) -> OrderRefu
         return OrderRefund.objects.select_related("order").prefetch_related("order__items").get(pk=refund_id)
 
 
-def check_tenders(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> list[OrderPayment]:
-    """The captured tenders of a table check, or of its parts when it was split, oldest first."""
-    with tenant_context(tenant_id):
-        return list(OrderPayment.objects.filter(Q(order_id=order_id) | Q(order__parent_id=order_id),
-                                                status=OrderPaymentStatus.CAPTURED).order_by("created_at", "id"))
-
-
 # --- kitchen -------------------------------------------------------------------------------------
 
 def ticket_list(*, tenant_id: uuid.UUID, station: str | None = None, status: str | None = None
@@ -362,7 +449,8 @@ def sales_report_csv(rows: list[dict[str, Any]], *, group_by: str, locale: str) 
     writer = csv.writer(buffer)
     label = {"day": ["day"], "product": ["product_id", "variant", "name"], "category": ["category_id", "name"],
              "payment_method": ["payment_method"]}[group_by]
-    writer.writerow([*label, "quantity", "orders", "gross", "refunds", "net", "currency"])
+    tips = ["tips"] if group_by == "payment_method" else []
+    writer.writerow([*label, "quantity", "orders", "gross", "refunds", "net", *tips, "currency"])
     for row in rows:
         if group_by == "product":
             names = row["names"].get("product", {}) if row["names"] else {}
@@ -372,7 +460,7 @@ def sales_report_csv(rows: list[dict[str, Any]], *, group_by: str, locale: str) 
         else:
             head = [row[group_by]]
         writer.writerow([*head, row["quantity"], row["orders"], row["gross"], row["refunds"], row["net"],
-                         row["currency"]])
+                         *([row["tips"]] if tips else []), row["currency"]])
     return buffer.getvalue()
 
 
@@ -385,7 +473,8 @@ def refund_stock_key(refund: OrderRefund, item_id: uuid.UUID | str) -> str:
 
 def orders_audit(*, tenant_id: uuid.UUID, placed_from: datetime | None = None, placed_to: datetime | None = None,
                  order_ids: list[str] | None = None) -> list[OrderAudit]:
-    """Orders with their items and refunds, in four queries whatever their number."""
+    """Orders with their items and refunds, and a table check's tenders with their refunds, in seven queries
+    whatever their number."""
     with tenant_context(tenant_id):
         orders = Order.objects.all()
         if placed_from is not None:
@@ -401,6 +490,20 @@ def orders_audit(*, tenant_id: uuid.UUID, placed_from: datetime | None = None, p
                     continue
             orders = orders.filter(pk__in=wanted)
         rows = list(orders.order_by("placed_at", "id").prefetch_related("items", "refunds__lines"))
+        checks = [order.pk for order in rows if order.service == "table" and order.parent_id is None]
+        tenders: dict[uuid.UUID, list[OrderPayment]] = defaultdict(list)
+        tender_refunds: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
+        parts_refunded: dict[uuid.UUID, int] = {}
+        if checks:
+            for tender in OrderPayment.objects.filter(Q(order_id__in=checks) | Q(order__parent_id__in=checks)) \
+                    .select_related("order").order_by("created_at", "id"):
+                tenders[tender.order.parent_id or tender.order_id].append(tender)
+            for tender_id, refund_id, amount, tip in RefundTender.objects.filter(
+                    tender__in=[t for found in tenders.values() for t in found], refund__status=RefundStatus.SUCCEEDED,
+                    ).exclude(payment_refund_id="").values_list("tender_id", "payment_refund_id", "amount", "tip"):
+                tender_refunds[tender_id].append((refund_id, amount + tip))
+            parts_refunded = dict(Order.objects.filter(parent_id__in=checks).values("parent_id")
+                                  .annotate(total=Sum("refunded")).values_list("parent_id", "total"))
     result = []
     for order in rows:
         def m(amount: int, currency: str = order.currency) -> Money:
@@ -423,6 +526,14 @@ def orders_audit(*, tenant_id: uuid.UUID, placed_from: datetime | None = None, p
                                             if refund.restocked and line.quantity else "")
                             for line in refund.lines.all()))
                 for refund in order.refunds.all()),
+            parent_id=str(order.parent_id or ""),
+            tenders=tuple(AuditTender(
+                id=str(t.id), order_id=str(t.order_id), status=t.status, method=t.method,
+                toward_bill=m(t.amount + t.rounding), tip=m(t.tip), captured=m(t.captured), refunded=m(t.refunded),
+                tip_refunded=m(t.tip_refunded), payment_id=t.payment_id,
+                refunds=tuple((refund_id, m(amount)) for refund_id, amount in tender_refunds.get(t.id, [])))
+                for t in tenders.get(order.pk, [])),
+            parts_refunded=m(parts_refunded.get(order.pk) or 0) if order.split_kind else None,
         ))
     return result
 

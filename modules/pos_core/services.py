@@ -33,11 +33,14 @@ from .models import (
     LowStockAlert,
     Order,
     OrderItem,
+    OrderPayment,
+    OrderPaymentStatus,
     OrderRefund,
     OrderSaga,
     OrderStatus,
     RefundLine,
     RefundStatus,
+    RefundTender,
     SagaLogEntry,
     SagaStatus,
     SagaStep,
@@ -319,7 +322,7 @@ def refund_plan(*, order: Order, amount: int | None, items: list[dict[str, Any]]
                 held: int = 0) -> RefundPlan:
     """Work out how much to refund and how it splits over the items (`held`: amounts of refunds in flight).
     With `restock` and no items, every unit not yet refunded goes back. Raises RefundRejected."""
-    if order.status not in REFUNDABLE_ORDER_STATUSES:
+    if order.status not in REFUNDABLE_ORDER_STATUSES or (order.service == "table" and order.status == OrderStatus.OPEN):
         raise RefundRejected(f"Order {order.number} is {order.status}; nothing can be refunded.")
     remaining = order.refundable - held
     all_items = list(order.items.all())
@@ -404,11 +407,15 @@ def order_refund_begin(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idemp
                     pk=item.pk, refunded_quantity__lte=F("quantity") - quantity).update(
                     refunded_quantity=F("refunded_quantity") + quantity):
                 raise RefundRejected(f"Item {item.id} cannot take back {quantity} more.", item_id=str(item.id))
+        tenders = _tender_plan(order, plan.amount) if order.service == "table" else []
         refund = OrderRefund.objects.create(
             id=refund_id, tenant_id=tenant_id, order=order, idempotency_key=idempotency_key, status=RefundStatus.PENDING,
             source="order", amount=plan.amount, currency=order.currency, payment_method=order.payment_method,
             reason=reason, restocked=restock and any(q for _, q, _ in plan.lines), actor=actor, terminal_id=terminal_id,
             created_at=timezone.now())
+        RefundTender.objects.bulk_create([
+            RefundTender(tenant_id=tenant_id, refund=refund, tender=tender, method=tender.method, amount=part)
+            for tender, part in tenders])
         RefundLine.objects.bulk_create([
             RefundLine(tenant_id=tenant_id, refund=refund, item=item, product_id=item.product_id,
                        category_id=item.category_id, quantity=quantity, amount=share)
@@ -418,7 +425,39 @@ def order_refund_begin(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str, idemp
     return refund, True
 
 
+def check_tenders_of(order: Order) -> list[OrderPayment]:
+    """The captured tenders of a table check (or of its parts, when split), oldest first."""
+    return list(OrderPayment.objects.filter(Q(order_id=order.pk) | Q(order__parent_id=order.pk),
+                                            status=OrderPaymentStatus.CAPTURED).order_by("created_at", "id"))
+
+
+def _tender_plan(order: Order, amount: int) -> list[tuple[OrderPayment, int]]:
+    """Which tenders a table check's refund is taken from: the newest first, each at most what it paid toward the
+    bill (tips stay with the staff) less what it gave back or holds for refunds in flight. Decided once, under
+    the check's row lock, and kept with the refund, so a retry repeats the same calls and two refunds at once
+    never plan the same money. Raises RefundRejected when the tenders cannot cover `amount`."""
+    tenders = check_tenders_of(order)
+    held = dict(RefundTender.objects.filter(tender__in=tenders, refund__status=RefundStatus.PENDING)
+                .values("tender_id").annotate(total=Sum("amount")).values_list("tender_id", "total"))
+    plan, left = [], amount
+    for tender in reversed(tenders):
+        part = min(left, tender.amount + tender.rounding - tender.refunded - (held.get(tender.pk) or 0))
+        if part > 0:
+            plan.append((tender, part))
+            left -= part
+    if left > 0:
+        raise RefundRejected(f"The tenders of order {order.number} cannot cover {Money(amount, order.currency)}.",
+                             refundable=amount - left)
+    return plan
+
+
 def _apply_refund_to_order(order: Order, amount: int) -> None:
+    if order.status == OrderStatus.OPEN and order.service == "table":
+        # a tender of a check still open was refunded on the payment side: the check counts it, and completes
+        # as (partially) refunded
+        Order.objects.filter(pk=order.pk).update(refunded=F("refunded") + amount, version=F("version") + 1,
+                                                 updated_at=timezone.now())
+        return
     refunded = order.refunded + amount
     to = OrderStatus.REFUNDED if refunded >= order.grand_total else OrderStatus.PARTIALLY_REFUNDED
     if to in ORDER_TRANSITIONS[order.status]:
@@ -428,8 +467,10 @@ def _apply_refund_to_order(order: Order, amount: int) -> None:
                                                  updated_at=timezone.now())
 
 
-def order_refund_settle(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str, payment_refund_id: str) -> OrderRefund:
-    """Payment refunded it: mark the refund succeeded and count it on the order, once."""
+def order_refund_settle(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str, payment_refund_id: str,
+                        tender_refunds: dict[str, str] | None = None) -> OrderRefund:
+    """Payment refunded it: mark the refund succeeded and count it on the order, once. A table check's refund
+    also counts on each tender it was taken from (`tender_refunds`: refund-tender row id -> payment refund id)."""
     with transaction.atomic(using=DB), tenant_context(tenant_id):
         refund = OrderRefund.objects.get(pk=refund_id)
         order = Order.objects.select_for_update().get(pk=refund.order_id)
@@ -439,6 +480,10 @@ def order_refund_settle(*, tenant_id: uuid.UUID, refund_id: uuid.UUID | str, pay
         refund.status = RefundStatus.SUCCEEDED
         refund.payment_refund_id = payment_refund_id
         refund.save(update_fields=["status", "payment_refund_id"])
+        for row in refund.tenders.all():
+            RefundTender.objects.filter(pk=row.pk).update(
+                payment_refund_id=(tender_refunds or {}).get(str(row.pk), row.payment_refund_id))
+            OrderPayment.objects.filter(pk=row.tender_id).update(refunded=F("refunded") + row.amount)
         _apply_refund_to_order(order, refund.amount)
         return refund
 
@@ -477,10 +522,11 @@ def order_refund_from_payment(*, tenant_id: uuid.UUID, order_id: str, payment_id
     except ValueError:
         return None
     with transaction.atomic(using=DB), tenant_context(tenant_id):
-        # Counter orders only: a table check's tender refunds are made and settled by the check's own refund.
         order = Order.objects.select_for_update().filter(pk=order_pk, payment_id=payment_id, service="counter").first()
         if order is None:
-            return None
+            return _check_refund_from_payment(tenant_id=tenant_id, order_pk=order_pk, payment_id=payment_id,
+                                              payment_refund_id=payment_refund_id, amount=amount, reason=reason,
+                                              key_of_payment_refund=key_of_payment_refund)
         known = OrderRefund.objects.filter(payment_refund_id=payment_refund_id).first()
         if known is not None:
             return known
@@ -503,6 +549,51 @@ def order_refund_from_payment(*, tenant_id: uuid.UUID, order_id: str, payment_id
         ])
         _apply_refund_to_order(order, amount)
         return refund
+
+
+def _check_refund_from_payment(*, tenant_id: uuid.UUID, order_pk: uuid.UUID, payment_id: str, payment_refund_id: str,
+                               amount: int, reason: str,
+                               key_of_payment_refund: Callable[[str], str | None]) -> OrderRefund | None:
+    """A refund of one tender of a table check (the tender's order is the check or one of its parts). If it is
+    part of a refund the check asked for, that refund settles it (with all its tenders); otherwise it is recorded
+    on the check (the sale): what it gave back toward the bill as a refund under the tender's method, split over
+    the lines by their share, and beyond that of the tip (tips given back, not a sales refund). Runs in the
+    caller's transaction."""
+    tender = OrderPayment.objects.select_related("order").filter(
+        order_id=order_pk, payment_id=payment_id, status=OrderPaymentStatus.CAPTURED).first()
+    if tender is None:
+        return None  # a compensated tender (refunded by the check itself) or no order at all
+    check = Order.objects.select_for_update().get(pk=tender.order.parent_id or tender.order_id)
+    tender = OrderPayment.objects.select_for_update().get(pk=tender.pk)
+    known = RefundTender.objects.select_related("refund").filter(payment_refund_id=payment_refund_id).first()
+    if known is not None:
+        return known.refund
+    for row in RefundTender.objects.select_related("refund").filter(tender=tender,
+                                                                    refund__status=RefundStatus.PENDING):
+        if key_of_payment_refund(f"{refund_payment_key(row.refund)}-{tender.pk}") == payment_refund_id:
+            return row.refund  # the check's own refund: settled by it, with every tender it was taken from
+    bill = min(amount, max(tender.amount + tender.rounding - tender.refunded, 0))
+    tip = amount - bill
+    refund = OrderRefund.objects.create(
+        id=uuid.uuid5(uuid.UUID(str(tenant_id)), f"payment-refund:{payment_refund_id}"), tenant_id=tenant_id,
+        order=check, idempotency_key=f"payment-refund:{payment_refund_id}", payment_refund_id=payment_refund_id,
+        status=RefundStatus.SUCCEEDED, source="payment", amount=bill, currency=check.currency,
+        payment_method=tender.method, reason=reason[:300], actor="payment", created_at=timezone.now())
+    RefundTender.objects.create(tenant_id=tenant_id, refund=refund, tender=tender, method=tender.method, amount=bill,
+                                tip=tip, payment_refund_id=payment_refund_id)
+    OrderPayment.objects.filter(pk=tender.pk).update(refunded=F("refunded") + bill, tip_refunded=F("tip_refunded") + tip)
+    if bill:
+        items = [item for item in check.items.all() if item.quantity > 0] or list(check.items.all())
+        weights = [max(item.allocated_total or item.line_total - item.comped, 0) for item in items]
+        shares = allocate(Money(bill, check.currency), weights if any(weights) else [1] * len(items))
+        RefundLine.objects.bulk_create([
+            RefundLine(tenant_id=tenant_id, refund=refund, item=item, product_id=item.product_id,
+                       category_id=item.category_id, quantity=0, amount=share.amount)
+            for item, share in zip(items, shares, strict=True)])
+        _apply_refund_to_order(check, bill)
+    if tip:
+        Order.objects.filter(pk__in={check.pk, tender.order_id}).update(tips=F("tips") - tip)
+    return refund
 
 
 def refunds_in_flight(*, older_than: timedelta, limit: int = 200) -> list[OrderRefund]:

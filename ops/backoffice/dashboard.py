@@ -45,6 +45,8 @@ class Dashboard:
     orders: int
     items_sold: int
     open_checks: int
+    flagged_checks: int
+    tips: Money
     by_method: list[dict[str, Any]]
     busy_tables: list[TableLine]
     free_tables: int
@@ -77,9 +79,9 @@ def build(*, tenant_id: uuid.UUID | str) -> Dashboard:
     return Dashboard(
         tenant=tenant, day=today, gross=money(summary["gross"]), refunds=money(summary["refunds"]),
         net=money(summary["net"]), orders=summary["orders"], items_sold=summary["items_sold"],
-        open_checks=summary["open_tabs"],
+        open_checks=summary["open_tabs"], flagged_checks=summary["flagged_checks"], tips=money(summary["tips"]),
         by_method=[{"method": row["payment_method"], "orders": row["orders"], "gross": money(row["gross"]),
-                    "refunds": money(row["refunds"]), "net": money(row["net"])}
+                    "refunds": money(row["refunds"]), "net": money(row["net"]), "tips": money(row["tips"])}
                    for row in summary["payment_methods"]],
         busy_tables=[TableLine(id=t.id, code=t.code, area=t.area, status=t.status, open_orders=len(t.open_order_ids))
                      for t in tables if t.status != "free"],

@@ -10,8 +10,7 @@ from rest_framework import serializers
 from pos.api.fields import MinorUnitsField, MoneySerializer, StrictCharField, StrictIntegerField
 from pos.money import Money
 
-MAX_ORDER_QUANTITY = 999
-MAX_NOTE_LENGTH = 500
+from ..order_lines import MAX_ITEM_NOTE, MAX_ORDER_NOTE, MAX_QUANTITY, MAX_SEAT
 
 
 def money(amount: int | None, currency: str) -> dict | None:
@@ -21,11 +20,12 @@ def money(amount: int | None, currency: str) -> dict | None:
 class PosCoreOrderItemIn(serializers.Serializer):
     product_id = StrictCharField()
     variant = StrictCharField(required=False, allow_null=True, help_text="Required for a product with variants.")
-    quantity = StrictIntegerField(min_value=1, max_value=MAX_ORDER_QUANTITY)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
     options = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True,
                                     help_text='Choice keys, or {"group", "choice"} objects.')
-    seat = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=99, help_text="Table checks.")
-    note = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Table checks.")
+    seat = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_SEAT,
+                              help_text="Table checks.")
+    note = StrictCharField(required=False, allow_blank=True, max_length=MAX_ITEM_NOTE, help_text="Table checks.")
 
 
 class PosCorePaymentIn(serializers.Serializer):
@@ -41,8 +41,19 @@ class OrderIn(serializers.Serializer):
     items = PosCoreOrderItemIn(many=True, required=False, max_length=settings.POS_ORDER_MAX_LINES,
                                help_text="Required for counter orders; on a table check, its first round.")
     payment = PosCorePaymentIn(required=False, help_text="Counter orders only.")
-    table_id = StrictCharField(required=False, allow_null=True)
-    note = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=MAX_NOTE_LENGTH)
+    table_id = StrictCharField(required=False, allow_null=True, help_text="Required for a table check.")
+    note = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=MAX_ORDER_NOTE)
+
+    def validate(self, attrs):
+        if attrs["service"] == "table":
+            errors = {}
+            if attrs.get("payment") is not None:
+                errors["payment"] = "A table check is paid later, through its payments."
+            if not attrs.get("table_id"):
+                errors["table_id"] = "A table check needs a table."
+            if errors:
+                raise serializers.ValidationError(errors)
+        return attrs
 
 
 class PosCoreOptionOut(serializers.Serializer):
@@ -281,6 +292,8 @@ class PosCoreSalesRowOut(serializers.Serializer):
     refunds = serializers.IntegerField()
     refunded_quantity = serializers.IntegerField()
     net = serializers.IntegerField()
+    tips = serializers.IntegerField(required=False, help_text="group_by=payment_method: tips taken with table "
+                                                              "payments, less tips given back; not in gross or net.")
     currency = serializers.CharField()
 
 
@@ -311,7 +324,10 @@ class PosCoreEndOfDayOut(serializers.Serializer):
     tips = serializers.IntegerField(help_text="Tips taken with table payments; not in gross or net.")
     open_checks = serializers.IntegerField()
     open_checks_due = serializers.IntegerField()
-    payment_methods = serializers.ListField(child=serializers.DictField())
+    flagged_checks = serializers.IntegerField(help_text="Open checks older than the restaurant's limit (any day).")
+    payment_methods = serializers.ListField(child=serializers.DictField(), help_text=(
+        "Per method: orders, gross, refunds, net, tips. A table check paid by several methods counts under each "
+        "with what that tender paid toward the bill; tips are never in gross or net."))
 
 
 class PosCoreAlertOut(serializers.Serializer):

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from pos.api.fields import MinorUnitsField, MoneySerializer, StrictIntegerField
 
+from ..order_lines import MAX_QUANTITY
 from .serializers import PosCoreOrderItemIn, money
 
 
@@ -21,13 +22,13 @@ class TableRoundIn(serializers.Serializer):
 class TableVoidIn(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
     made = serializers.BooleanField(help_text="The food was made: written off, not returned to stock.")
-    quantity = StrictIntegerField(required=False, min_value=1, max_value=10_000, help_text="Default: all of it.")
+    quantity = StrictIntegerField(required=False, min_value=1, max_value=MAX_QUANTITY, help_text="Default: all of it.")
     version = StrictIntegerField(required=False, help_text="The check's version you saw; stale -> 409.")
 
 
 class TableCompIn(serializers.Serializer):
     item_id = serializers.UUIDField()
-    quantity = StrictIntegerField(required=False, min_value=1, max_value=10_000, help_text="Default: all of it.")
+    quantity = StrictIntegerField(required=False, min_value=1, max_value=MAX_QUANTITY, help_text="Default: all of it.")
     reason = serializers.CharField(max_length=300)
     version = StrictIntegerField(required=False)
 
@@ -47,7 +48,7 @@ class TableDiscountIn(serializers.Serializer):
 
 class TableSplitPartItemIn(serializers.Serializer):
     item_id = serializers.UUIDField()
-    quantity = StrictIntegerField(required=False, min_value=1, max_value=10_000, help_text="Default: all of it.")
+    quantity = StrictIntegerField(required=False, min_value=1, max_value=MAX_QUANTITY, help_text="Default: all of it.")
 
 
 class TableSplitPartIn(serializers.Serializer):

@@ -64,7 +64,7 @@ class OrderItemsView(APIView):
         body = TableRoundIn(data=request.data)
         body.is_valid(raise_exception=True)
         order = flows.add_round(tenant_id=request.user.tenant_id, order_id=order_id,
-                                idempotency_key=request.idempotency_key, data=request.data,
+                                idempotency_key=request.idempotency_key, data=body.validated_data,
                                 terminal_id=_terminal_id(request))
         return Response(_order_out(order), status=201)
 

@@ -170,7 +170,8 @@ class SalesReportView(APIView):
         tenant = _tenant(request)
         rows = selectors.sales_report(tenant_id=tenant.id, date_from=data["date_from"], date_to=data["date_to"],
                                       group_by=data["group_by"], tz=tenant.timezone, currency=tenant.currency)
-        totals = {key: sum(row[key] for row in rows) for key in ("quantity", "gross", "refunds", "net")}
+        keys = ("quantity", "gross", "refunds", "net") + (("tips",) if data["group_by"] == "payment_method" else ())
+        totals = {key: sum(row[key] for row in rows) for key in keys}
         if _wants_csv(request):
             return _csv(rows, data["group_by"], tenant, data)
         return Response({"date_from": data["date_from"], "date_to": data["date_to"], "group_by": data["group_by"],

@@ -14,13 +14,16 @@ for that key, never doing it twice) and finishes the step."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import DatabaseError, connections
 
 from modules.accounts import api as accounts
 from modules.inventory import api as inventory
@@ -34,6 +37,7 @@ from pos.tenancy import tenant_context
 from .. import selectors
 from ..errors import (
     AdjustmentRejected,
+    CheckOutcomeUnknown,
     InvalidOrder,
     ManagerRequired,
     OrderPaymentDeclined,
@@ -50,10 +54,37 @@ from ..models import (
     OrderRound,
     RoundStatus,
 )
+from ..order_lines import price_lines, stock_lines
 from . import store
-from .lines import price_round, stock_lines
 
 logger = logging.getLogger("pos_core.table_service")
+T = TypeVar("T")
+
+
+def _interruptible(flow: Callable[..., T]) -> Callable[..., T]:
+    """A lost database connection (ours or a module's) mid-step is 503 `check-outcome-unknown`, never a 500: each
+    step was saved before its call to another module, and that module answers by key, so a retry with the same
+    Idempotency-Key, or recovery, finishes it once."""
+
+    @functools.wraps(flow)
+    def run(*args: Any, **kwargs: Any) -> T:
+        try:
+            return flow(*args, **kwargs)
+        except DatabaseError as exc:
+            logger.warning("table-service step interrupted by a database error",
+                           extra={"flow": flow.__name__, "error": str(exc)[:300]})
+            _reset_connections()
+            raise CheckOutcomeUnknown("A database connection was lost; the outcome is not known yet. Retry with the "
+                                      "same Idempotency-Key: nothing is done twice.") from exc
+
+    return run
+
+
+def _reset_connections() -> None:
+    """Drop broken database connections so the next query reconnects (outside any transaction)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 def _reservation_ttl() -> int:
@@ -70,35 +101,19 @@ def _order(tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> Order:
 
 # --- open ----------------------------------------------------------------------------------------
 
+@_interruptible
 def open_check(*, tenant_id: uuid.UUID, idempotency_key: str, data: Any, terminal_id: str = "") -> Order:
-    """Open a check on a table (`service: "table"`, a `table_id`, no payment); `items`, if any, are its first
-    round. The same key returns the same check. Raises InvalidOrder (400), StockChanged (409)."""
-    if not isinstance(data, dict):
-        raise InvalidOrder("The order must be a JSON object.", errors=[
-            {"field": "__all__", "message": "Expected an object.", "code": "invalid"}])
-    errors = []
-    if data.get("payment") is not None:
-        errors.append({"field": "payment", "message": "A table check is paid later, through its payments.",
-                       "code": "payment_not_allowed"})
-    table_id = data.get("table_id")
-    if not isinstance(table_id, str) or not table_id:
-        errors.append({"field": "table_id", "message": "A table check needs a table.", "code": "required"})
-    note = data.get("note") or ""
-    if not isinstance(note, str) or len(note) > 500:
-        errors.append({"field": "note", "message": "The note must be text of at most 500 characters.",
-                       "code": "invalid"})
-    items = data.get("items")
-    if items is not None and not isinstance(items, list):
-        errors.append({"field": "items", "message": "items must be a list.", "code": "invalid"})
-    if errors:
-        raise InvalidOrder("The check has invalid fields.", errors=errors)
+    """Open a check on a table (`service: "table"`, a `table_id`, no payment: the shape `OrderIn` checked);
+    `items`, if any, are its first round. The same key returns the same check. Raises InvalidOrder (400: unknown
+    table, products, variants or options), StockChanged (409)."""
+    table_id, note, items = data["table_id"], data.get("note") or "", data.get("items")
     tenant = accounts.get_tenant(tenant_id)
     try:
         table = restaurant.get_table(tenant_id=tenant_id, table_id=table_id)
     except restaurant.TableNotFound:
         raise InvalidOrder("Unknown table.", errors=[{"field": "table_id", "message": f"No table {table_id!r}.",
                                                       "code": "unknown_table"}]) from None
-    lines = price_round(tenant_id=tenant_id, currency=tenant.currency, items=items) if items else None
+    lines = _price(tenant_id, tenant.currency, items) if items else None
     order, _ = store.check_open(
         tenant_id=tenant_id, idempotency_key=idempotency_key, table_id=table.id, table_code=table.code, note=note,
         terminal_id=terminal_id, currency=tenant.currency, locales=list(tenant.locales),
@@ -112,16 +127,23 @@ def open_check(*, tenant_id: uuid.UUID, idempotency_key: str, data: Any, termina
 
 # --- rounds --------------------------------------------------------------------------------------
 
+def _price(tenant_id: uuid.UUID, currency: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A round's lines, checked and priced by the same rules as a counter order's (order_lines)."""
+    return price_lines(tenant_id=tenant_id, currency=currency, items=items, what="round")[0]
+
+
+@_interruptible
 def add_round(*, tenant_id: uuid.UUID, order_id: str, idempotency_key: str, data: dict[str, Any],
               terminal_id: str = "") -> Order:
-    """Send a round: priced now from the catalog, stock reserved, tickets for each station. A stale `version`
-    is 409 (nothing sent). Raises InvalidOrder (400), StockChanged (409), StaleOrder (409), CheckNotOpen (409)."""
+    """Send a round (`items` and `version` in the shape `TableRoundIn` checked): priced now from the catalog,
+    stock reserved, tickets for each station. A stale `version` is 409 (nothing sent). Raises InvalidOrder (400),
+    StockChanged (409), StaleOrder (409), CheckNotOpen (409)."""
     existing = store.round_by_key(tenant_id=tenant_id, idempotency_key=idempotency_key)
     if existing is not None:
         return _finish_round(existing)
     _order(tenant_id, order_id)  # 404 before anything else
     tenant = accounts.get_tenant(tenant_id)
-    lines = price_round(tenant_id=tenant_id, currency=tenant.currency, items=data.get("items"))
+    lines = _price(tenant_id, tenant.currency, data["items"])
     return _send_round(tenant_id=tenant_id, order_id=order_id, idempotency_key=idempotency_key,
                        expected_version=data.get("version"), lines=lines, terminal_id=terminal_id)
 
@@ -165,6 +187,7 @@ def _needs_manager(rule: bool, role: str, what: str) -> None:
         raise ManagerRequired(f"In this restaurant {what} need a manager's terminal.")
 
 
+@_interruptible
 def void_item(*, tenant_id: uuid.UUID, order_id: str, item_id: str, idempotency_key: str, data: dict[str, Any],
               actor: str, role: str) -> Order:
     """Void (part of) an item before payment: the stock goes back to what can be sold, or, when the food was
@@ -198,12 +221,45 @@ def _finish_void(adjustment: OrderAdjustment) -> Order:
                 store.void_failed(adjustment=adjustment, problem=_problem(refused))
                 raise refused from exc
         store.void_record(adjustment=adjustment)
-        store.check_cancel_if_empty(tenant_id=adjustment.tenant_id, order_id=adjustment.order_id)
+        if store.check_cancel_if_empty(tenant_id=adjustment.tenant_id, order_id=adjustment.order_id) is not None:
+            release_rounds(tenant_id=adjustment.tenant_id, order_id=adjustment.order_id)
     return _order(adjustment.tenant_id, adjustment.order_id)
+
+
+# --- cancelling an abandoned check ---------------------------------------------------------------
+
+@_interruptible
+def cancel_check(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> Order:
+    """Cancel a check nobody will pay (guests gone, opened by mistake): it leaves its tab, and the stock its
+    rounds hold goes back to what can be sold. Refuses a check with money taken or a payment in flight
+    (CheckHasPayments, 409: refund it instead), a round or void in flight (CheckBusy), a check not open.
+    A crash between the two steps is finished by `recover` (the cancelled check's rounds are released)."""
+    store.check_cancel(tenant_id=tenant_id, order_id=order_id)
+    release_rounds(tenant_id=tenant_id, order_id=order_id)
+    return _order(tenant_id, order_id)
+
+
+def release_rounds(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> int:
+    """Release what the rounds of a cancelled check still hold (idempotent: a released reservation stays so)."""
+    released = 0
+    for round_ in store.rounds_to_release(tenant_id=tenant_id, order_id=order_id):
+        if round_.reservation_id:
+            try:
+                inventory.release_reservation(tenant_id=tenant_id, reservation_id=round_.reservation_id)
+            except inventory.ReservationNotActive:
+                # committed: the stock was sold; taking it back is a refund's decision, not a cancel's
+                logger.error("cancelled check's round was committed", extra={"round_id": str(round_.id)})
+                continue
+            except inventory.ReservationNotFound:
+                pass
+        store.round_released(round_=round_)
+        released += 1
+    return released
 
 
 # --- comps and discounts -------------------------------------------------------------------------
 
+@_interruptible
 def comp_item(*, tenant_id: uuid.UUID, order_id: str, idempotency_key: str, data: dict[str, Any], actor: str,
               role: str) -> Order:
     """Give (part of) an item on the house, with a reason. Raises ManagerRequired (403) where the restaurant
@@ -218,6 +274,7 @@ def comp_item(*, tenant_id: uuid.UUID, order_id: str, idempotency_key: str, data
     return _order(tenant_id, adjustment.order_id)
 
 
+@_interruptible
 def discount_check(*, tenant_id: uuid.UUID, order_id: str, idempotency_key: str, data: dict[str, Any], actor: str,
                    role: str) -> Order:
     """Take an amount or a percent off what is still billed, with a reason. Same errors as comp_item."""
@@ -234,6 +291,7 @@ def discount_check(*, tenant_id: uuid.UUID, order_id: str, idempotency_key: str,
 
 # --- split ---------------------------------------------------------------------------------------
 
+@_interruptible
 def split_check(*, tenant_id: uuid.UUID, order_id: str, data: dict[str, Any]) -> Order:
     """Split an open, unpaid check into parts that each pay on their own (by items, seats or N equal parts).
     Raises SplitRejected (422), CheckNotOpen/CheckIsSplit/StaleOrder (409)."""
@@ -248,6 +306,7 @@ def split_check(*, tenant_id: uuid.UUID, order_id: str, data: dict[str, Any]) ->
 
 # --- payments ------------------------------------------------------------------------------------
 
+@_interruptible
 def pay(*, tenant_id: uuid.UUID, order_id: str, idempotency_key: str, data: dict[str, Any],
         terminal_id: str = "") -> OrderPayment:
     """Take one tender toward the check: `amount` (at most what is still due), an optional `tip` (charged with
@@ -317,34 +376,65 @@ def _finish_payment(row: OrderPayment) -> OrderPayment:
             logger.info("payment captured", extra={"payment_id": info.id})
     _complete_if_paid(row.tenant_id, row.order_id)
     with tenant_context(row.tenant_id):
-        return OrderPayment.objects.select_related("order").get(pk=row.pk)
+        row = OrderPayment.objects.select_related("order").get(pk=row.pk)
+    if row.status in (OrderPaymentStatus.DECLINED, OrderPaymentStatus.REFUNDED):
+        raise SagaFailed(row.error)  # recovery gave it up meanwhile (and refunds a capture that came late)
+    return row
 
 
 def compensate_payment(*, tenant_id: uuid.UUID, payment_row_id: uuid.UUID | str, reason: str) -> OrderPayment:
-    """Give back a payment the check cannot keep (an operator's decision for a pending payment): look the charge
-    up by its key and refund what it captured (key `<charge key>-refund`); the held amount is due again."""
+    """Give back a payment the check cannot keep (recovery: its outcome was never recorded). Payment is asked by the
+    charge's key, never charged: nothing there means nothing was taken (the amount is due again); a capture is
+    refunded (key `<charge key>-refund`) and the amount is due again; a charge whose answer is still unknown at the
+    provider stays pending until it is known (a later sweep finishes it)."""
     with tenant_context(tenant_id):
         row = OrderPayment.objects.get(pk=payment_row_id)
     if row.status != OrderPaymentStatus.PENDING:
         return row
-    try:
-        info = payment.charge(tenant_id=tenant_id, amount=Money(row.amount + row.tip, row.currency), method=row.method,
-                              idempotency_key=row.charge_key,
-                              tendered=Money(row.tendered, row.currency) if row.tendered is not None else None,
-                              reference=str(row.order_id), terminal_id=row.terminal_id)
-    except (payment.PaymentDeclined, payment.MethodNotAccepted, payment.InvalidAmount, payment.InsufficientTender,
-            payment.IdempotencyConflict, payment.ShiftRequired) as exc:
-        store.payment_released(payment=row, status=OrderPaymentStatus.DECLINED, problem={"detail": exc.detail},
-                               payment_id=exc.extra.get("payment_id") or "")
+    info = payment.find_payment(tenant_id=tenant_id, idempotency_key=row.charge_key)
+    if info is None or info.status in ("declined", "failed"):
+        store.payment_released(payment=row, status=OrderPaymentStatus.DECLINED,
+                               problem={"status": 409, "type": "payment-not-taken", "title": "Payment not taken",
+                                        "detail": f"Nothing was charged: {reason}."},
+                               payment_id=info.id if info is not None else "")
+    elif info.status == "pending":
+        logger.info("table payment still unknown at the provider", extra={"payment_id": info.id})
+        return row
     else:
-        if info.captured.amount > 0:
-            payment.refund(tenant_id=tenant_id, payment_id=info.id, amount=info.captured,
+        left = info.captured - info.refunded
+        if left.amount > 0:
+            payment.refund(tenant_id=tenant_id, payment_id=info.id, amount=left,
                            idempotency_key=f"{row.charge_key}-refund", reason=reason, terminal_id=row.terminal_id)
         store.payment_released(payment=row, status=OrderPaymentStatus.REFUNDED,
                                problem={"status": 409, "type": "payment-refunded", "title": "Payment refunded",
-                                        "detail": reason}, payment_id=info.id)
+                                        "detail": f"The payment was refunded: {reason}."}, payment_id=info.id)
     with tenant_context(tenant_id):
         return OrderPayment.objects.get(pk=row.pk)
+
+
+def refund_late_tender_capture(*, tenant_id: uuid.UUID, order_id: str, payment_id: str) -> str:
+    """A charge of a check's tender was captured after the check had given that tender up (its answer came late):
+    refund it, once (the tender's refund key). Returns what was done ("" when it is no such tender's)."""
+    try:
+        order_id = str(uuid.UUID(str(order_id)))
+    except ValueError:
+        return ""
+    with tenant_context(tenant_id):
+        rows = [row for row in OrderPayment.objects.filter(order_id=order_id, status__in=[
+            OrderPaymentStatus.DECLINED, OrderPaymentStatus.REFUNDED]) if row.payment_id in ("", payment_id)]
+    for row in rows:
+        info = payment.find_payment(tenant_id=tenant_id, idempotency_key=row.charge_key)
+        if info is None or info.id != payment_id:
+            continue
+        left = info.captured - info.refunded
+        if left.amount > 0:
+            payment.refund(tenant_id=tenant_id, payment_id=info.id, amount=left,
+                           idempotency_key=f"{row.charge_key}-refund", reason="captured after the check gave it up",
+                           terminal_id=row.terminal_id)
+            logger.warning("late tender capture refunded", extra={"payment_id": payment_id, "order_id": order_id})
+            return f"refunded {left}"
+        return "nothing left to refund"
+    return ""
 
 
 # --- completion ----------------------------------------------------------------------------------
@@ -389,10 +479,11 @@ def recover(*, older_than: timedelta | None = None) -> dict[str, int]:
     """Finish table-service steps a crash left half done: rounds and voids are driven forward (inventory
     answers by key); a payment whose outcome the till never recorded is compensated (looked up by its key and
     refunded if it was captured: the amount is due again and the guest pays anew); checks paid in full are
-    completed. Also flags checks open longer than their restaurant's limit. A terminal's retry with the same
-    Idempotency-Key before then drives a payment forward instead. `older_than`: how long a step stays untouched
-    before recovery takes it (default POS_SAGA_STUCK_SECONDS, as for sagas)."""
-    summary = {"rounds": 0, "voids": 0, "payments": 0, "completed": 0, "still_pending": 0,
+    completed; the stock still held by a cancelled check's rounds is released. Also flags checks open longer
+    than their restaurant's limit. A terminal's retry with the same Idempotency-Key before then drives a payment
+    forward instead. `older_than`: how long a step stays untouched before recovery takes it (default
+    POS_SAGA_STUCK_SECONDS, as for sagas)."""
+    summary = {"rounds": 0, "voids": 0, "payments": 0, "completed": 0, "released": 0, "still_pending": 0,
                "flagged": store.checks_flag_stale()}
     older_than = older_than if older_than is not None else timedelta(seconds=settings.POS_SAGA_STUCK_SECONDS)
     work = store.stuck_work(older_than=older_than)
@@ -413,6 +504,7 @@ def recover(*, older_than: timedelta | None = None) -> dict[str, int]:
                     summary[kind] += 1  # refused for good: recorded on the row
                 except Exception:
                     logger.exception("table-service recovery failed", extra={"kind": kind, "row": str(row.pk)})
+                    _reset_connections()
                     summary["still_pending"] += 1
     for order_id, tenant_id in work["paid"]:
         try:
@@ -420,6 +512,15 @@ def recover(*, older_than: timedelta | None = None) -> dict[str, int]:
             summary["completed"] += 1
         except Exception:
             logger.exception("completing a paid check failed", extra={"order_id": str(order_id)})
+            _reset_connections()
+            summary["still_pending"] += 1
+    for order_id, tenant_id in work["released"]:
+        try:
+            with tenant_context(tenant_id):
+                summary["released"] += release_rounds(tenant_id=tenant_id, order_id=order_id)
+        except Exception:
+            logger.exception("releasing a cancelled check's stock failed", extra={"order_id": str(order_id)})
+            _reset_connections()
             summary["still_pending"] += 1
     if any(summary.values()):
         logger.info("table-service recovery", extra=summary)

@@ -22,6 +22,7 @@ from pos.tenancy import all_tenants, tenant_context
 from ..errors import (
     AdjustmentRejected,
     CheckBusy,
+    CheckHasPayments,
     CheckIsSplit,
     CheckNotOpen,
     OrderItemNotFound,
@@ -242,6 +243,20 @@ def round_record(*, round_: OrderRound, reservation_id: str) -> Order:
 def round_committed(*, round_: OrderRound) -> None:
     with tenant_context(round_.tenant_id):
         OrderRound.objects.filter(pk=round_.pk).update(reservation_committed=True, updated_at=timezone.now())
+
+
+def round_released(*, round_: OrderRound) -> None:
+    """The round's stock went back to what can be sold (its check was cancelled)."""
+    with tenant_context(round_.tenant_id):
+        OrderRound.objects.filter(pk=round_.pk, status=RoundStatus.SENT, reservation_committed=False).update(
+            status=RoundStatus.RELEASED, updated_at=timezone.now())
+
+
+def rounds_to_release(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> list[OrderRound]:
+    """The rounds of a cancelled check whose stock is still held."""
+    with tenant_context(tenant_id):
+        return list(OrderRound.objects.filter(order_id=order_id, order__status=OrderStatus.CANCELLED,
+                                              status=RoundStatus.SENT, reservation_committed=False))
 
 
 # --- voids, comps and discounts ---------------------------------------------------------------------
@@ -489,8 +504,11 @@ def order_complete(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> Order 
         methods = sorted({p.method for p in payments})
         cash = [p for p in payments if p.method == "cash"]
         now = timezone.now()
+        # a tender refunded on the payment side while the check was open is counted already
+        status = OrderStatus.COMPLETED if not order.refunded else (
+            OrderStatus.REFUNDED if order.refunded >= order.grand_total else OrderStatus.PARTIALLY_REFUNDED)
         Order.objects.filter(pk=order.pk).update(
-            status=OrderStatus.COMPLETED, completed_at=now, version=F("version") + 1, updated_at=now,
+            status=status, completed_at=now, version=F("version") + 1, updated_at=now,
             payment_method=methods[0] if len(methods) == 1 else "split",
             payment_id=payments[0].payment_id if len(payments) == 1 else "",
             tendered=sum(p.tendered or 0 for p in cash) if cash else None,
@@ -513,6 +531,36 @@ def check_cancel_if_empty(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) ->
         now = timezone.now()
         Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED, completed_at=now,
                                                  version=F("version") + 1, updated_at=now)
+        order.refresh_from_db(using=DB)
+        publish(OrderStatusChanged(order_id=str(order.id), table_id=order.table_id, status=order.status,
+                                   version=order.version), tenant_id=tenant_id, using=DB)
+        return order
+
+
+def check_cancel(*, tenant_id: uuid.UUID, order_id: uuid.UUID | str) -> Order:
+    """Cancel an abandoned check (and its parts, if split) on which nothing was paid: it leaves its tab; the
+    stock its rounds hold is released next (`rounds_to_release`). Refuses a check with money taken or a payment
+    in flight (CheckHasPayments: refund it instead), a round or void still being sent (CheckBusy), a check that
+    is not open (CheckNotOpen) and a part of a split check (cancel the check it was split from)."""
+    with transaction.atomic(using=DB), tenant_context(tenant_id):
+        order = _order_for_update(order_id)
+        _require_open(order, allow_split_parent=True)
+        if order.parent_id:
+            raise CheckNotOpen(f"Order {order.number} is a part of a split check; cancel the check itself.",
+                               status_now=order.status)
+        checks = [order, *Order.objects.select_for_update().filter(parent=order)]
+        ids = [check.pk for check in checks]
+        taken = OrderPayment.objects.filter(order_id__in=ids).exclude(
+            status__in=[OrderPaymentStatus.DECLINED, OrderPaymentStatus.REFUNDED])
+        if any(check.paid or check.pending for check in checks) or taken.exists():
+            raise CheckHasPayments(f"Order {order.number} has payments taken or in flight; it is not cancelled "
+                                   "(refund it instead).", paid=sum(check.paid for check in checks))
+        if OrderRound.objects.filter(order=order, status=RoundStatus.PENDING).exists() or OrderAdjustment.objects.filter(
+                order_id__in=ids, status=OrderAdjustment.Status.PENDING).exists():
+            raise CheckBusy(f"A round or a void of order {order.number} is still being sent; try again in a moment.")
+        now = timezone.now()
+        Order.objects.filter(pk__in=ids, status=OrderStatus.OPEN).update(
+            status=OrderStatus.CANCELLED, completed_at=now, version=F("version") + 1, updated_at=now)
         order.refresh_from_db(using=DB)
         publish(OrderStatusChanged(order_id=str(order.id), table_id=order.table_id, status=order.status,
                                    version=order.version), tenant_id=tenant_id, using=DB)
@@ -651,7 +699,8 @@ def checks_flag_stale(*, now=None) -> int:
 
 
 def stuck_work(*, older_than: timedelta) -> dict[str, list]:
-    """Rounds, voids and payments left pending by a crash, and checks paid in full but not completed."""
+    """Rounds, voids and payments left pending by a crash, checks paid in full but not completed, and cancelled
+    checks whose rounds still hold stock."""
     cutoff = timezone.now() - older_than
     with all_tenants():
         return {
@@ -659,6 +708,9 @@ def stuck_work(*, older_than: timedelta) -> dict[str, list]:
             "voids": list(OrderAdjustment.objects.filter(kind=AdjustmentKind.VOID, status=OrderAdjustment.Status.PENDING,
                                                          created_at__lt=cutoff)),
             "payments": list(OrderPayment.objects.filter(status=OrderPaymentStatus.PENDING, created_at__lt=cutoff)),
+            "released": list(OrderRound.objects.filter(status=RoundStatus.SENT, reservation_committed=False,
+                                                       order__status=OrderStatus.CANCELLED, updated_at__lt=cutoff)
+                             .values_list("order_id", "tenant_id").distinct()),
             "paid": list(Order.objects.filter(status=OrderStatus.OPEN, service=OrderService.TABLE,
                                               updated_at__lt=cutoff).filter(
                 Q(grand_total__gt=0, paid__gte=F("grand_total"), split_kind="") | ~Q(split_kind=""))

@@ -1,7 +1,11 @@
-"""Round lines: checked against the catalog and priced on the server at the moment they are added.
+"""The lines of an order, a counter order's or a table check's round alike: checked against the catalog and
+priced on the server at the moment they are sent, in one `inventory.get_products` call.
 
-One `inventory.get_products` call per round. A line keeps the product as it was (names in every locale,
-category, options with their price deltas, the whole document), like a counter order's items."""
+The request's shape (types, required fields, the limits below) is the HTTP serializers' to check, and so the
+schema's to document; what is checked here is what only the catalog knows: the product exists and is on sale,
+the variant and the options exist and fit their groups, the price is in the restaurant's currency, the item is not
+sold out. A line keeps the product as it was (names in every locale, category, options with their price deltas,
+the whole document)."""
 
 from __future__ import annotations
 
@@ -11,27 +15,29 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-
 from modules.inventory import api as inventory
 from pos.money import Money
 
-from ..errors import InvalidOrder, StockChanged
-from ..pricing import PricedLine
+from .errors import InvalidOrder, StockChanged
+from .pricing import PricedLine
 
+# The limits of a line and of an order, stated once: the serializers enforce them and the schema shows them.
 MAX_QUANTITY = 999
 MAX_SEAT = 99
+MAX_ITEM_NOTE = 200
+MAX_ORDER_NOTE = 500
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A product document (dataclasses, Money, dates, decimals) as plain JSON, for the line's snapshot."""
     if isinstance(value, Money):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (Decimal, uuid.UUID)):
@@ -39,48 +45,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def price_round(*, tenant_id: uuid.UUID, currency: str, items: Any) -> list[dict[str, Any]]:
-    """The priced lines of a round. Raises InvalidOrder (400, every bad field listed) or StockChanged (409)
-    for sold-out items."""
+def price_lines(*, tenant_id: uuid.UUID, currency: str, items: list[dict[str, Any]], what: str = "order"
+                ) -> tuple[list[dict[str, Any]], list[PricedLine]]:
+    """The priced lines of an order or a round (each with its snapshot, seat and note) and their prices.
+    `items` has the shape the serializers checked. Raises InvalidOrder (400, every bad line listed, fields
+    `items[i].product_id|variant|options`) or StockChanged (409) for sold-out items."""
     errors: list[dict[str, str]] = []
 
     def bad(field: str, message: str, code: str = "invalid") -> None:
         errors.append({"field": field, "message": message, "code": code})
 
-    if not isinstance(items, list) or not items:
-        raise InvalidOrder("A round needs at least one item.", errors=[
-            {"field": "items", "message": "Send at least one item.", "code": "empty"}])
-    if len(items) > settings.POS_ORDER_MAX_LINES:
-        raise InvalidOrder(f"A round has at most {settings.POS_ORDER_MAX_LINES} lines.", errors=[
-            {"field": "items", "message": f"At most {settings.POS_ORDER_MAX_LINES} lines.", "code": "too_many_lines"}])
-    for index, item in enumerate(items):
-        field = f"items[{index}]"
-        if not isinstance(item, dict):
-            bad(field, "Each item must be an object.")
-            continue
-        quantity = item.get("quantity")
-        if isinstance(quantity, bool) or not isinstance(quantity, int):
-            bad(f"{field}.quantity", "Quantity must be a whole number.", "not_integer")
-        elif not 0 < quantity <= MAX_QUANTITY:
-            bad(f"{field}.quantity", f"Quantity must be between 1 and {MAX_QUANTITY}.", "out_of_range")
-        if not isinstance(item.get("product_id"), str) or not item.get("product_id"):
-            bad(f"{field}.product_id", "Name a product.", "required")
-        if item.get("variant") is not None and not isinstance(item.get("variant"), str):
-            bad(f"{field}.variant", "variant must be a variant key.")
-        if not isinstance(item.get("options") or [], list):
-            bad(f"{field}.options", "options must be a list.")
-        seat = item.get("seat")
-        if seat is not None and (isinstance(seat, bool) or not isinstance(seat, int) or not 1 <= seat <= MAX_SEAT):
-            bad(f"{field}.seat", f"seat must be a whole number from 1 to {MAX_SEAT}.")
-        note = item.get("note") or ""
-        if not isinstance(note, str) or len(note) > 200:
-            bad(f"{field}.note", "The note must be text of at most 200 characters.")
-    if errors:
-        raise InvalidOrder("The round has invalid fields.", errors=errors)
-
     products = inventory.get_products(tenant_id=tenant_id, product_ids=list(dict.fromkeys(i["product_id"]
                                                                                           for i in items)))
     lines: list[dict[str, Any]] = []
+    priced: list[PricedLine] = []
     sold_out: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         field = f"items[{index}]"
@@ -117,27 +95,28 @@ def price_round(*, tenant_id: uuid.UUID, currency: str, items: Any) -> list[dict
             sold_out.append({"product_id": product.id, "variant": variant_key, "requested": item["quantity"],
                              "available": max(level or 0, 0)})
             continue
-        priced = PricedLine(unit_price=price, option_deltas=tuple(c["delta"] for c in chosen),
-                            quantity=item["quantity"])
+        line = PricedLine(unit_price=price, option_deltas=tuple(c["delta"] for c in chosen), quantity=item["quantity"])
+        priced.append(line)
         lines.append({
             "product_id": product.id, "variant": variant_key, "product_names": dict(product.names),
             "variant_names": dict(variant.names) if variant is not None else {},
             "category_id": product.category_id, "category_names": dict(product.category_names or {}),
             "options": [{"group": c["group"], "group_names": c["group_names"], "key": c["key"], "names": c["names"],
                          "price_delta": c["delta"].amount} for c in chosen],
-            "unit_price": price.amount, "options_total": priced.options_total.amount, "quantity": priced.quantity,
-            "line_total": priced.line_total.amount, "product_version": product.version,
-            "seat": item.get("seat"), "note": item.get("note") or "", "snapshot": _jsonable(product),
+            "unit_price": price.amount, "options_total": line.options_total.amount, "quantity": line.quantity,
+            "line_total": line.line_total.amount, "product_version": product.version,
+            "seat": item.get("seat"), "note": item.get("note") or "", "snapshot": jsonable(product),
         })
     if errors:
-        raise InvalidOrder("The round names products, variants or options that are not available.", errors=errors)
+        raise InvalidOrder(f"The {what} names products, variants or options that are not available.", errors=errors)
     if sold_out:
         raise StockChanged(lines=sold_out)
-    return lines
+    return lines, priced
 
 
 def choose_options(groups: list, requested: list) -> tuple[list[dict[str, Any]], list[str]]:
-    """Resolve requested options ("choice" or {"group", "choice"}) against the option groups; check min/max."""
+    """Resolve the requested options ("choice" or {"group", "choice"}) against the option groups and check each
+    group's min/max."""
     errors: list[str] = []
     chosen: list[dict[str, Any]] = []
     by_group: dict[str, int] = {g.key: 0 for g in groups}
@@ -173,8 +152,8 @@ def choose_options(groups: list, requested: list) -> tuple[list[dict[str, Any]],
     return chosen, errors
 
 
-def stock_lines(lines: list[dict[str, Any]]) -> list:
-    """The round's lines merged per product/variant, as inventory reserves them."""
+def stock_lines(lines: list[dict[str, Any]]) -> list[inventory.StockLine]:
+    """Priced lines merged per product/variant, as inventory reserves them."""
     quantities: dict[tuple[str, str | None], int] = {}
     for line in lines:
         key = (line["product_id"], line["variant"])
