@@ -214,3 +214,40 @@ def test_voids_comps_and_discounts_of_a_check_are_audited_once(tenant):
     [discounted] = entries(tenant, "order.discounted")
     assert discounted.before == {"grand_total": 3000} and discounted.after["grand_total"] == 2700
     assert (discounted.after["percent"], discounted.after["reason"]) == ("10.00", "regular guest")
+
+
+def test_a_comp_on_a_waiters_terminal_with_a_managers_approval_is_done_and_names_the_manager(tenant):
+    from modules.pos_core.tests.conftest import make_catalog
+    from modules.restaurant import api as restaurant
+
+    make_catalog(tenant.id)
+    table = restaurant.create_table(tenant_id=tenant.id, code="A1")
+    accounts.create_manager(tenant_id=tenant.id, username="daw_mya", password="a-long-password-1")
+    accounts.set_approval_code(user_id=User.objects.get(username="daw_mya").pk, code="482913")
+    waiter = make_terminal_client(tenant, "waiter", name="Floor")
+
+    def post(path, body, key, **headers):
+        return waiter.post(f"/api/v1/{path}", body, format="json", HTTP_IDEMPOTENCY_KEY=key, **headers)
+
+    check = post("orders", {"service": "table", "table_id": str(table.id),
+                            "items": [{"product_id": "mohinga", "quantity": 2}]}, "open").json()
+    mohinga = check["items"][0]
+    comp = {"item_id": mohinga["id"], "quantity": 1, "reason": "birthday"}
+    refused = post(f"orders/{check['id']}/comps", comp, "comp-1")
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/manager-required")
+    assert "X-Manager-Approval" in refused.json()["detail"]
+    wrong = post(f"orders/{check['id']}/comps", comp, "comp-2", HTTP_X_MANAGER_APPROVAL="daw_mya:000000")
+    assert wrong.status_code == 403
+    assert entries(tenant, "order.item_comped") == []
+    assert waiter.get(f"/api/v1/orders/{check['id']}").json()["totals"]["discount"]["amount"] == 0
+    approved = post(f"orders/{check['id']}/comps", comp, "comp-3", HTTP_X_MANAGER_APPROVAL="daw_mya:482913")
+    assert approved.status_code == 200, approved.json()
+    assert approved.json()["totals"]["discount"]["amount"] == 3000
+    [comped] = entries(tenant, "order.item_comped")
+    assert (comped.actor, comped.approved_by) == ("terminal:Floor", "daw_mya")
+    # A discount on the same check with the approval: done, and the approving manager recorded.
+    discount = post(f"orders/{check['id']}/discounts", {"amount": 100, "reason": "late"}, "discount-1",
+                    HTTP_X_MANAGER_APPROVAL="daw_mya:482913")
+    assert discount.status_code == 200
+    [discounted] = entries(tenant, "order.discounted")
+    assert discounted.approved_by == "daw_mya"

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from modules.accounts import api as accounts
 from pos.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from pos.api.pagination import Pagination
-from pos.api.permissions import approved_by
+from pos.api.permissions import approved_by, role_with_approval
 
 from .. import selectors
 from ..table_service import flows, store
@@ -32,9 +32,12 @@ from .table_serializers import (
 PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json).")
 
 
-def _actor(request) -> tuple[str, str]:
+def _actor(request, action: str | None = None) -> tuple[str, str]:
+    """Who acts, and with which role: for a void, comp or discount a manager's approval on another terminal
+    (X-Manager-Approval) counts as a manager's terminal where the restaurant requires one."""
     terminal = getattr(request.user, "terminal", None)
-    return f"terminal:{getattr(terminal, 'name', '')}", getattr(request.user, "role", "") or ""
+    role = role_with_approval(request, action) if action else getattr(request.user, "role", "") or ""
+    return f"terminal:{getattr(terminal, 'name', '')}", role
 
 
 def _terminal_id(request) -> str:
@@ -79,7 +82,7 @@ class OrderItemVoidView(APIView):
     def post(self, request, order_id, item_id):
         body = TableVoidIn(data=request.data)
         body.is_valid(raise_exception=True)
-        actor, role = _actor(request)
+        actor, role = _actor(request, "orders.void")
         before = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
         order = flows.void_item(tenant_id=request.user.tenant_id, order_id=order_id, item_id=item_id,
                                 idempotency_key=request.idempotency_key, data=body.validated_data, actor=actor,
@@ -100,7 +103,7 @@ class OrderCompView(APIView):
     def post(self, request, order_id):
         body = TableCompIn(data=request.data)
         body.is_valid(raise_exception=True)
-        actor, role = _actor(request)
+        actor, role = _actor(request, "orders.comp")
         before = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
         order = flows.comp_item(tenant_id=request.user.tenant_id, order_id=order_id,
                                 idempotency_key=request.idempotency_key, data=body.validated_data, actor=actor,
@@ -121,7 +124,7 @@ class OrderDiscountView(APIView):
     def post(self, request, order_id):
         body = TableDiscountIn(data=request.data)
         body.is_valid(raise_exception=True)
-        actor, role = _actor(request)
+        actor, role = _actor(request, "orders.comp")
         before = selectors.order_get(tenant_id=request.user.tenant_id, order_id=order_id)
         order = flows.discount_check(tenant_id=request.user.tenant_id, order_id=order_id,
                                      idempotency_key=request.idempotency_key, data=body.validated_data, actor=actor,

@@ -184,7 +184,8 @@ def _finish_round(round_: OrderRound) -> Order:
 
 def _needs_manager(rule: bool, role: str, what: str) -> None:
     if rule and role != "manager":
-        raise ManagerRequired(f"In this restaurant {what} need a manager's terminal.")
+        raise ManagerRequired(f"In this restaurant {what} need a manager's terminal or a manager's approval "
+                              "(X-Manager-Approval).")
 
 
 @_interruptible
