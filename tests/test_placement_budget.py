@@ -26,7 +26,7 @@ SAGA_BUDGET = {"default": (1, 0, 0), "inventory": (17, 2, 2), "pos_core": (12, 4
                "restaurant": (0, 0, 0)}
 # what the web layer may add on top: terminal auth, the Idempotency-Key record (and its advisory lock); the
 # drawer of the terminal at payment
-WEB_BUDGET = {"default": (5, 2, 2), "payment": (1, 0, 0)}
+WEB_BUDGET = {"default": (7, 2, 0), "payment": (1, 0, 0)}
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
 from pos.db.bulk import copy_insert, refresh_statistics
+from pos.db.durability import without_waiting_for_the_disk
 from pos.events import publish
 from pos.money import Money
 from pos.numbers import is_integer
@@ -79,15 +80,6 @@ def _alone():
             yield
     else:
         yield
-
-
-def _without_waiting_for_the_disk() -> None:
-    """This transaction's commit does not wait for its WAL to reach the disk (PostgreSQL's synchronous_commit
-    off, for this transaction only): for writes that repeat what another module holds durably."""
-    connection = connections[DB]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _log_entry(saga: OrderSaga, action: str, outcome: str, detail: str) -> SagaLogEntry:
@@ -163,7 +155,7 @@ def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outco
     entry = _log_entry(saga, action, outcome, detail)
     if log_later:
         with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
-            _without_waiting_for_the_disk()
+            without_waiting_for_the_disk(DB)
             OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
         saga.__dict__["_unsaved"] = {"fields": {}, "log": [*log, entry]}
     else:

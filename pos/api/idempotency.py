@@ -15,7 +15,8 @@ A request that died holding its key (its process killed, its connection lost) do
 Each holder writes its answer only under its own lock token, so a holder that was taken over never
 overwrites its successor. Transient answers (409 conflicts, 429, 5xx) are not stored, so a retry runs
 again; the services behind the endpoint are idempotent by the same key, so running again never doubles an
-effect.
+effect. For the same reason the record's writes do not wait for the disk (`pos.db.durability`): a record lost
+to a crash of the database server only means a retry runs again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from pos.api.errors import problem, problem_response
+from pos.db.durability import without_waiting_for_the_disk
 from pos.models import IdempotencyRecord
 from pos.tenancy import current_tenant_id
 
@@ -145,6 +147,7 @@ def _claim(tenant_id, key: str, method: str, path: str, digest: str, *, locked: 
     mine = {"locked_until": lock, "lock_token": uuid.uuid4(), "holder": holder_identity()}
     try:
         with transaction.atomic(using=DB):
+            without_waiting_for_the_disk(DB)
             record = IdempotencyRecord.objects.using(DB).create(
                 tenant_id=tenant_id, key=key, method=method, path=path, fingerprint=digest, expires_at=expires,
                 **mine)
@@ -234,8 +237,10 @@ def _run(view, request, args, kwargs, method, tenant_id, key: str, digest: str, 
         mine.delete()
     else:
         body = json.dumps(response.data, cls=JSONEncoder, ensure_ascii=False) if response.data is not None else ""
-        mine.update(state=IdempotencyRecord.State.COMPLETED, response_status=response.status_code,
-                    response_body=body)
+        with transaction.atomic(using=DB):
+            without_waiting_for_the_disk(DB)
+            mine.update(state=IdempotencyRecord.State.COMPLETED, response_status=response.status_code,
+                        response_body=body)
     return response
 
 
