@@ -531,12 +531,17 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
     with tenant_context(tenant_id):
         try:  # a key used before fails the insert (unique): then the reservation made with it answers
             with _atomic():
+                products = _load_products(pid for pid, _, _ in cleaned)
+                # Each line says whether it holds stock (the product was stock-tracked when reserved), so closing
+                # it later moves exactly what was held, without reading the products again.
                 reservation = Reservation(
                     tenant_id=tenant_id, key=key, status=Reservation.Status.ACTIVE,
-                    lines=[{"product_id": pid, "variant": variant, "quantity": qty} for pid, variant, qty in cleaned],
+                    lines=[{"product_id": pid, "variant": variant, "quantity": qty,
+                            "tracked": bool(products.get(pid) and products[pid].track_stock)}
+                           for pid, variant, qty in cleaned],
                     expires_at=timezone.now() + timedelta(seconds=ttl))
                 reservation.save(using=DB, force_insert=True)
-                _hold(tenant_id=tenant_id, reservation=reservation, lines=cleaned, actor=actor)
+                _hold(tenant_id=tenant_id, reservation=reservation, lines=cleaned, actor=actor, products=products)
                 return reservation_info(reservation)
         except IntegrityError:
             # The key reserved before (maybe at the same moment): that is the reservation.
@@ -547,8 +552,7 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
 
 
 def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[str, str | None, int]],
-          actor: str) -> None:
-    products = _load_products(pid for pid, _, _ in lines)
+          actor: str, products: dict[str, Product]) -> None:
     resolved: list[tuple[Product, str, int]] = []
     for pid, variant, qty in lines:
         product = products.get(pid)
@@ -598,18 +602,18 @@ def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) ->
                 raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id))
             return _already_closed(reservation, to)
         ledger: list[dict[str, Any]] = []
-        for product, variant, qty in _held_lines(reservation):
+        for product_id, variant, qty in _held_lines(reservation):
             if to == Reservation.Status.COMMITTED:
-                done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.SALE, quantity=qty,
+                done = _change(tenant_id=tenant_id, product_id=product_id, variant=variant, kind=Kind.SALE, quantity=qty,
                                on_hand_delta=-qty, reserved_delta=-qty, reason="order placed", actor=actor,
                                reference=reservation.id, ledger=ledger)
             else:
-                done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.RELEASE,
+                done = _change(tenant_id=tenant_id, product_id=product_id, variant=variant, kind=Kind.RELEASE,
                                quantity=qty, reserved_delta=-qty,
                                reason="reservation expired" if to == Reservation.Status.EXPIRED else "order not placed",
                                actor=actor, reference=reservation.id, ledger=ledger)
             if done is None:  # the ledger and the level disagree: refuse rather than corrupt
-                raise RuntimeError(f"Stock of {product.id}/{variant} does not hold reservation {reservation.id}.")
+                raise RuntimeError(f"Stock of {product_id}/{variant} does not hold reservation {reservation.id}.")
         _record_all(tenant_id=tenant_id, entries=ledger)
         return reservation_info(reservation)
 
@@ -618,15 +622,20 @@ def _reduced(line: dict) -> int:
     return sum(line.get("reductions", {}).values())
 
 
-def _held_lines(reservation: Reservation) -> Iterator[tuple[Product, str, int]]:
-    """(product, variant, units) of each stock-tracked line still held by the reservation (what reduce_reservation
-    took out is not), in a fixed order so concurrent closes lock stock rows alike."""
-    products = _load_products(line["product_id"] for line in reservation.lines)
-    for line in sorted(reservation.lines, key=lambda line: (line["product_id"], line.get("variant") or "")):
-        product = products.get(line["product_id"])
+def _held_lines(reservation: Reservation) -> Iterator[tuple[str, str, int]]:
+    """(product id, variant, units) of each line still holding stock in the reservation (stock-tracked when
+    reserved; what reduce_reservation took out is not held), in a fixed order so concurrent closes lock stock rows
+    alike. Reservations made before lines said whether they hold stock ask the products."""
+    lines = reservation.lines
+    if all("tracked" in line for line in lines):
+        tracked = {line["product_id"] for line in lines if line["tracked"]}
+    else:
+        products = _load_products(line["product_id"] for line in lines)
+        tracked = {pid for pid, product in products.items() if product.track_stock}
+    for line in sorted(lines, key=lambda line: (line["product_id"], line.get("variant") or "")):
         quantity = line["quantity"] - _reduced(line)
-        if product is not None and product.track_stock and quantity > 0:
-            yield product, line.get("variant") or "", quantity
+        if line["product_id"] in tracked and quantity > 0:
+            yield line["product_id"], line.get("variant") or "", quantity
 
 
 def reservation_reduce(*, tenant_id: uuid.UUID, reservation_id: str, product_id: str, variant: str | None,
@@ -719,12 +728,12 @@ def reservation_cancel(*, tenant_id: uuid.UUID, reservation_id: str, actor: str 
         if not won:
             return reservation_info(reservation)
         ledger: list[dict[str, Any]] = []
-        for product, variant, qty in _held_lines(reservation):
-            done = _change(tenant_id=tenant_id, product_id=product.id, variant=variant, kind=Kind.RETURN, quantity=qty,
+        for product_id, variant, qty in _held_lines(reservation):
+            done = _change(tenant_id=tenant_id, product_id=product_id, variant=variant, kind=Kind.RETURN, quantity=qty,
                            on_hand_delta=qty, reason="order not completed", actor=actor, reference=reservation.id,
                            ledger=ledger)
             if done is None:
-                raise RuntimeError(f"Stock of {product.id}/{variant} could not take back reservation {reservation.id}.")
+                raise RuntimeError(f"Stock of {product_id}/{variant} could not take back reservation {reservation.id}.")
         _record_all(tenant_id=tenant_id, entries=ledger)
         return reservation_info(reservation)
 
