@@ -21,9 +21,7 @@ import http.client
 import json
 import os
 import sys
-import threading
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -98,34 +96,7 @@ class Terminal:
 
 
 def run_http(terminals: list[Terminal], per_terminal: int) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    barrier = threading.Barrier(len(terminals))
-
-    def worker(terminal: Terminal) -> None:
-        mine = []
-        barrier.wait()
-        for n in range(per_terminal):
-            started = time.perf_counter()
-            try:
-                terminal.place(f"http-{n}-{uuid.uuid4().hex[:10]}")
-            except Exception as exc:
-                with lock:
-                    errors[0] += 1
-                    if errors[0] <= 3:
-                        print(f"  error: {type(exc).__name__}: {exc}")
-            mine.append(time.perf_counter() - started)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in terminals]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - started, latencies, errors[0]
+    return run(len(terminals), per_terminal, [terminal.place for terminal in terminals])
 
 
 def main() -> None:
