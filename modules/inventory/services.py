@@ -377,23 +377,23 @@ def _record(*, tenant_id: uuid.UUID, item: StockItem, kind: str, quantity: int, 
 
 
 def _record_all(*, tenant_id: uuid.UUID, entries: list[dict[str, Any]]) -> None:
-    """The ledger rows and stock_changed events of stock changes made in this transaction: one INSERT for the
-    rows, one outbox write for the events."""
+    """The ledger rows and stock_changed events of stock changes made in this transaction, written together (one
+    statement on PostgreSQL)."""
     if not entries:
         return
-    Movement.objects.using(DB).bulk_create([
+    movements = [
         Movement(tenant_id=tenant_id, product_id=e["item"].product_id, variant=e["item"].variant, kind=e["kind"],
                  quantity=e["quantity"], on_hand_delta=e["on_hand_delta"], reserved_delta=e["reserved_delta"],
                  on_hand_after=e["item"].on_hand, reserved_after=e["item"].reserved, sequence=e["item"].sequence,
                  reason=e["reason"][:200], actor=e["actor"][:200], reference=e["reference"][:100])
-        for e in entries])
+        for e in entries]
     events = [StockChanged(product_id=e["item"].product_id, variant=e["item"].variant or None,
                            level=e["item"].available, threshold=e["item"].threshold, reason=str(e["kind"]),
                            sequence=e["item"].sequence) for e in entries]
     if len(events) == 1:
-        publish(events[0], tenant_id=tenant_id, using=DB)
+        publish(events[0], tenant_id=tenant_id, using=DB, together=[movements])
     else:
-        publish_many(events, tenant_id=tenant_id, using=DB)
+        publish_many(events, tenant_id=tenant_id, using=DB, together=[movements])
 
 
 def _item(product: Product, key: str) -> StockItem:
@@ -924,7 +924,5 @@ def _insert_products(*, tenant_id: uuid.UUID, documents: list[tuple[str, dict[st
                     reason=reason[:200], actor=actor[:200], reference=f"import:{requested_id}"[:100]))
                 events.append(StockChanged(product_id=pid, variant=key or None, level=quantity, threshold=threshold,
                                            reason=str(Kind.RECEIVE), sequence=1))
-    Product.objects.using(DB).bulk_create(rows)
-    StockItem.objects.using(DB).bulk_create(items)
-    Movement.objects.using(DB).bulk_create(movements)
-    publish_many(events, tenant_id=tenant_id, using=DB)
+    # Products, stock, ledger, events and deliveries: one statement on PostgreSQL.
+    publish_many(events, tenant_id=tenant_id, using=DB, together=[rows, items, movements])

@@ -1,4 +1,5 @@
-"""Inserting many rows of one model in one statement, for batched imports.
+"""Inserting many rows in one statement: of one model for batched imports (`copy_insert`), of several models
+written together on a hot path (`insert_together`).
 
 On PostgreSQL `copy_insert` streams the rows with COPY (several times faster than a multi-row INSERT for wide
 rows with JSON); elsewhere it is `bulk_create`. Either way: one statement per call, inside the caller's
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.db import connections, models
+from django.db.models.sql import InsertQuery
 
 
 def copy_insert(model: type[models.Model], objects: Sequence[models.Model], *, using: str,
@@ -52,3 +54,60 @@ def refresh_statistics(models_: Iterable[type[models.Model]], *, using: str) -> 
     tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models_)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {tables}")
+
+
+class Rows(list):
+    """New rows of one model for `insert_together`; `raw` writes the values as set on the objects (an
+    `auto_now_add` time the caller kept, say) instead of stamping them at the insert."""
+
+    def __init__(self, objects: Iterable[models.Model] = (), *, raw: bool = False) -> None:
+        super().__init__(objects)
+        self.raw = raw
+
+
+def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
+    """Insert the rows of several models (each group: new rows of one model, primary keys set) in one statement
+    on PostgreSQL (a `WITH` of INSERTs: one round trip, one statement however many tables), elsewhere one
+    `bulk_create` per group. Tenant-scoped rows are stamped (and checked) against the tenant in scope as
+    `bulk_create` does; values are prepared by each field exactly as `save()` would. Foreign keys between the
+    groups are fine (Django's are checked at commit). Inside the caller's transaction; no signals."""
+    from pos.tenancy import TenantScopedModel
+
+    groups = [group for group in groups if group]
+    for group in groups:
+        model = type(group[0])
+        if any(type(obj) is not model or not obj._is_pk_set() for obj in group):
+            raise ValueError(f"insert_together: a group holds new {model.__name__} rows only, primary keys set")
+        if issubclass(model, TenantScopedModel):
+            for obj in group:
+                obj.stamp_tenant()
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        for group in groups:
+            model = type(group[0])
+            if getattr(group, "raw", False):
+                fields = [f for f in model._meta.concrete_fields if not f.generated]
+                model._base_manager.using(using)._insert(group, fields=fields, using=using, raw=True)
+            else:
+                model._base_manager.using(using).bulk_create(group)
+        return
+    if not groups:
+        return
+    statements = []
+    for group in groups:
+        model = type(group[0])
+        model._base_manager.using(using)._prepare_for_bulk_create(group)
+        query = InsertQuery(model)
+        query.insert_values([f for f in model._meta.concrete_fields if not f.generated], group,
+                            raw=getattr(group, "raw", False))
+        (statement,) = query.get_compiler(using=using).as_sql()
+        statements.append(statement)
+    *first, (last, _) = statements
+    sql = " ".join(["WITH " + ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first)), last]
+                   if first else [last])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param for _, params in statements for param in params])
+    for group in groups:
+        for obj in group:
+            obj._state.adding = False
+            obj._state.db = using

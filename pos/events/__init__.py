@@ -9,12 +9,15 @@ it. After commit the relay hands it to the subscribers (see pos/events/README.md
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from pos.contracts import Envelope, to_payload
+from pos.db.bulk import insert_together
 from pos.events.registry import subscribe, subscriptions_for
 
 __all__ = ["Envelope", "PublishOutsideTransaction", "publish", "publish_many", "subscribe", "subscriptions_for"]
@@ -24,8 +27,11 @@ class PublishOutsideTransaction(RuntimeError):
     pass
 
 
-def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str) -> Envelope:
+def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str,
+            together: Sequence[Sequence[Model]] = ()) -> Envelope:
     """Record `event` (an instance of a class declared with `pos.contracts.event`) in `using`'s outbox.
+    `together`: groups of new rows (of one model each) that the change itself writes, inserted in the same
+    statement as the event and its deliveries (`pos.db.bulk.insert_together`).
 
     Raises SchemaError for an undeclared event, PublishOutsideTransaction when not inside
     `transaction.atomic(using=using)`.
@@ -41,7 +47,7 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str) -> Envelope:
     now = timezone.now()
     subscribers = subscriptions_for(event.event_name)
     tenant = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
-    row = OutboxEvent.objects.using(using).create(
+    row = OutboxEvent(
         id=uuid.uuid4(),
         name=event.event_name,
         version=event.event_version,
@@ -53,13 +59,11 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str) -> Envelope:
         status=OutboxEvent.Status.PENDING if subscribers else OutboxEvent.Status.DELIVERED,
         delivered_at=None if subscribers else now,
     )
+    # The publication registry: one delivery per subscriber, committed with the event.
+    deliveries = [EventDelivery(event=row, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
+                                consumer_alias=sub.using, next_attempt_at=now) for sub in subscribers]
+    insert_together(using, *together, [row], deliveries)
     if subscribers:
-        # The publication registry: one delivery per subscriber, committed with the event.
-        EventDelivery.objects.using(using).bulk_create([
-            EventDelivery(event=row, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
-                          consumer_alias=sub.using, next_attempt_at=now)
-            for sub in subscribers
-        ])
         from pos.events import relay
 
         transaction.on_commit(lambda: relay.after_commit(using, row.id), using=using)
@@ -67,10 +71,12 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str) -> Envelope:
                     occurred_at=row.occurred_at, payload=event)
 
 
-def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str) -> list[Envelope]:
-    """Record many events of one tenant in `using`'s outbox at once: one INSERT for the events and one for their
-    deliveries, whatever their number (batched imports), with the same guarantees as `publish`: they commit or
-    roll back with the surrounding `transaction.atomic(using=using)` and are relayed after commit.
+def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str,
+                 together: Sequence[Sequence[Model]] = ()) -> list[Envelope]:
+    """Record many events of one tenant in `using`'s outbox at once: one statement for the events, their
+    deliveries and the `together` rows, whatever their number (batched imports; on PostgreSQL, elsewhere one
+    INSERT per table), with the same guarantees as `publish`: they commit or roll back with the surrounding
+    `transaction.atomic(using=using)` and are relayed after commit.
 
     Raises SchemaError for an undeclared event, PublishOutsideTransaction when not inside
     `transaction.atomic(using=using)`.
@@ -79,6 +85,7 @@ def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str) -
 
     payloads = [to_payload(event) for event in events]
     if not events:
+        insert_together(using, *together)
         return []
     if not connections[using].in_atomic_block:
         raise PublishOutsideTransaction(
@@ -95,14 +102,13 @@ def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str) -
                     delivered_at=None if subscribers[event.event_name] else now)
         for event, payload in zip(events, payloads, strict=True)
     ]
-    OutboxEvent.objects.using(using).bulk_create(rows)
     deliveries = [
         EventDelivery(event=row, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
                       consumer_alias=sub.using, next_attempt_at=now)
         for row in rows for sub in subscribers[row.name]
     ]
+    insert_together(using, *together, rows, deliveries)
     if deliveries:
-        EventDelivery.objects.using(using).bulk_create(deliveries)
         from pos.events import relay
 
         pending = [row.id for row in rows if subscribers[row.name]]
