@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
 from pos.db.bulk import Rows, copy_insert, refresh_statistics
-from pos.db.durability import without_waiting_for_the_disk
 from pos.events import publish
 from pos.money import Money
 from pos.numbers import is_integer
@@ -136,15 +135,10 @@ def _take_unsaved(saga: OrderSaga) -> tuple[dict[str, Any], list[SagaLogEntry]]:
 
 
 def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outcome.OK, detail: str = "",
-              log_later: bool = False, **fields: Any) -> None:
+              **fields: Any) -> None:
     """Persist what an action did (step, status, ids, what the other module answered, the next intent) and its
     log line, in one transaction, with the outcomes noted since the last write (`saga_note`). The in-memory saga
-    changes only once that committed, so nothing is ever decided from a value the database does not hold.
-    `log_later` (a forward step that went well, whose outcome the other module holds under the saga's key): the
-    row alone, in one statement, committed without waiting for the disk; its log line is written with the next
-    write. Losing such a save (a crash of the process before it, or of the database server right after it) only
-    leaves the saga one step behind, where the keys find what was done: the same as a crash before the save.
-    The next durable commit on this database makes it durable too (the log is written in order)."""
+    changes only once that committed, so nothing is ever decided from a value the database does not hold."""
     now = timezone.now()
     noted, log = _take_unsaved(saga)
     fields = {**noted, **fields}
@@ -153,15 +147,9 @@ def saga_save(*, saga: OrderSaga, action: str, outcome: str = SagaLogEntry.Outco
     if "current" in fields or fields.get("step") is not None:
         fields.setdefault("current", "")
     entry = _log_entry(saga, action, outcome, detail)
-    if log_later:
-        with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
-            without_waiting_for_the_disk(DB)
-            OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
-        saga.__dict__["_unsaved"] = {"fields": {}, "log": [*log, entry]}
-    else:
-        with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
-            OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
-            _write_log([*log, entry])
+    with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
+        OrderSaga.objects.filter(pk=saga.pk).update(updated_at=now, attempts=F("attempts") + 1, **fields)
+        _write_log([*log, entry])
     for name, value in fields.items():
         setattr(saga, name, value)
     saga.attempts += 1

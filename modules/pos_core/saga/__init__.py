@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from modules.inventory import api as inventory
 from modules.payment import api as payment
 from pos.errors import DomainError
 from pos.logging import log_context
@@ -38,7 +39,17 @@ from ..errors import (
     SagaNotRecoverable,
 )
 from ..models import Order, OrderSaga, SagaStatus, SagaStep
-from .steps import STEPS, CompensationBlocked, Undone, charge_key, compensate_all, refund_payment, remaining_steps
+from .steps import (
+    STEPS,
+    CompensationBlocked,
+    Undone,
+    charge_key,
+    compensate_all,
+    refund_key,
+    refund_payment,
+    remaining_steps,
+    reservation_key,
+)
 from .validation import MAX_LINES, MAX_QUANTITY, validate
 
 logger = logging.getLogger("pos_core.saga")
@@ -52,7 +63,7 @@ CANCELLED = {"compensate": "The order was cancelled by an operator.",
              "abandon": "The order was interrupted before it was paid and not finished in time; it was cancelled."}
 
 __all__ = ["LEASE_SECONDS", "MAX_ATTEMPTS", "MAX_LINES", "MAX_QUANTITY", "STEPS", "STUCK_AFTER", "compensate",
-           "place_order", "recover_stuck", "refund_late_capture", "resume", "validate"]
+           "found_by_key", "place_order", "recover_stuck", "refund_late_capture", "resume", "validate"]
 
 
 def place_order(*, tenant_id: uuid.UUID, idempotency_key: str, data: Any, terminal_id: str = "") -> Order:
@@ -260,6 +271,23 @@ def _charge_attempted(saga: OrderSaga) -> bool:
     if saga.step in (SagaStep.CHARGED, SagaStep.COMMITTED):
         return True
     return payment.find_payment(tenant_id=saga.tenant_id, idempotency_key=charge_key(saga)) is not None
+
+
+RESERVATION_WORDS = {"active": "stock reserved", "committed": "stock sold", "released": "stock released",
+                     "expired": "reservation expired", "returned": "stock returned"}
+
+
+def found_by_key(saga: OrderSaga) -> str:
+    """What the other modules hold under the saga's keys, for an operator: the saga's own row is written only
+    at its start and end (what happened in between is found by key, as recovery does)."""
+    reservation = inventory.find_reservation(tenant_id=saga.tenant_id, key=reservation_key(saga))
+    paid = payment.find_payment(tenant_id=saga.tenant_id, idempotency_key=charge_key(saga))
+    refund = payment.find_refund(tenant_id=saga.tenant_id, idempotency_key=refund_key(saga)) if paid else None
+    return ", ".join([
+        "nothing reserved" if reservation is None else RESERVATION_WORDS.get(reservation.status, reservation.status),
+        "nothing charged" if paid is None else f"payment {paid.status} ({paid.captured})",
+        *([f"refund {refund.status} ({refund.amount})"] if refund is not None else []),
+    ])
 
 
 def recover_stuck(*, older_than: timedelta = STUCK_AFTER) -> dict[str, int]:

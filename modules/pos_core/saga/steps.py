@@ -14,10 +14,12 @@
 Every effect is found again by its key (`payment.find_payment`, `payment.find_refund`,
 `inventory.find_reservation`), so compensation never trusts memory: a crash or a lost connection anywhere, also
 during compensation, is finished by running it again. The saga row is read back from the database before any
-decision and written at its start (the intent, before any call), after the reservation (before anything is
-charged), after the charge (what was taken), and with the order. The commit's outcome is held by inventory
-(the reservation's status, found by key) and written with the order in one write (or with the next save of a
-failure); a crash in between goes on from the charge: the same key gives the same answer."""
+decision and written twice on the way forward: at its start (the intent, before any call) and with the order.
+What each step did in between is held by the module that did it, under the saga's key (the reservation, the
+payment, the reservation's status), so the saga only notes it and writes it with its next write: the order, or
+the failure and its compensation. A crash in between leaves the saga at its start, and a retry or recovery asks
+the other modules by key: forward once a charge was attempted (every step answers again by its key: the same
+reservation, the same payment, never a second charge), otherwise by compensation."""
 
 from __future__ import annotations
 
@@ -96,8 +98,10 @@ def reserve_stock(saga: OrderSaga) -> None:
     except (inventory.ProductNotFound, inventory.InvalidQuantity, inventory.VariantRequired) as exc:
         raise InvalidOrder(exc.detail, errors=[{"field": "items", "message": exc.detail,
                                                 "code": "unknown_product"}]) from exc
-    services.saga_save(saga=saga, action="reserve", step=SagaStep.RESERVED, current="charge",
-                       reservation_id=info.id, detail=f"reservation {info.id}", log_later=True)
+    # Inventory holds the reservation under the saga's key: noted, written with the saga's next write.
+    services.saga_note(saga=saga, action="reserve", step=SagaStep.RESERVED, current="charge",
+                       reservation_id=info.id, detail=f"reservation {info.id}")
+    saga.reservation_id = info.id  # inventory's answer, for the commit (nothing is decided from it)
 
 
 def charge_payment(saga: OrderSaga) -> None:
@@ -115,12 +119,13 @@ def charge_payment(saga: OrderSaga) -> None:
     except (payment.MethodNotAccepted, payment.InvalidAmount, payment.InsufficientTender,
             payment.IdempotencyConflict) as exc:
         raise InvalidOrder(exc.detail, errors=[{"field": "payment", "message": exc.detail, "code": exc.type}]) from exc
-    services.saga_save(saga=saga, action="charge", step=SagaStep.CHARGED, current="commit", payment_id=info.id,
+    # Payment holds the capture under the saga's charge key: noted, written with the order.
+    services.saga_note(saga=saga, action="charge", step=SagaStep.CHARGED, current="commit", payment_id=info.id,
                        payment={"captured": info.captured.amount, "rounding_adjustment": info.rounding_adjustment.amount,
                                 "tendered": info.tendered.amount if info.tendered is not None else None,
                                 "change_due": info.change_due.amount if info.change_due is not None else None,
                                 "status": info.status},
-                       detail=f"payment {info.id} captured {info.captured}", log_later=True)
+                       detail=f"payment {info.id} captured {info.captured}")
 
 
 def commit_reservation(saga: OrderSaga) -> None:

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from pos.errors import DomainError
 
-from ...saga import STUCK_AFTER, compensate, recover_stuck, resume
+from ...saga import STUCK_AFTER, compensate, found_by_key, recover_stuck, resume
 from ...selectors import saga_get, sagas_needing_attention
 
 
@@ -64,5 +64,6 @@ class Command(BaseCommand):
         for saga in rows:
             self.stdout.write(f"{saga.id!s:36}  {saga.tenant_id!s:36}  {saga.status:12}  {saga.step:10}  "
                               f"{saga.current or '-':12}  {saga.attempts:>5}  {saga.updated_at:%Y-%m-%d %H:%M:%S}"
+                              + f"\n    found by key: {found_by_key(saga)}"
                               + (f"\n    last error: {saga.last_error[:200]}" if saga.last_error else ""))
         self.stdout.write(f"{len(rows)} saga(s) need attention. Use --resume ID or --compensate ID.")
