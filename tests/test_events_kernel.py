@@ -278,3 +278,50 @@ def test_the_sweep_sends_no_copies_while_the_tasks_it_sent_wait_in_the_queue(set
     monkeypatch.setattr(relay, "tasks_waiting", lambda: False)  # the queue is empty: the task was lost, resend
     assert relay.sweep(["inventory"], now=later + timedelta(milliseconds=settings.EVENTS_REENQUEUE_MS + 1000)) == {
         "inventory": 2}
+
+
+def test_events_committed_together_go_to_the_broker_as_one_task_and_are_delivered_once(settings, monkeypatch):
+    from pos.events import tasks
+
+    settings.EVENTS_IN_PROCESS = False  # service mode's relay
+    sent = []
+    monkeypatch.setattr(tasks.deliver_groups, "apply_async", lambda args, **kw: sent.append(args))
+    monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **kw: pytest.fail("one task per commit"))
+    with relay.sent_together():
+        first = _publish(Ping(key="together-1"))
+        with relay.sent_together():  # nested: joins the outer block
+            second = _publish(Ping(key="together-2"), using="payment")
+        assert sent == []  # held until the block ends
+    assert sent == [({"inventory": [str(first.id)], "payment": [str(second.id)]},)]
+    tasks.deliver_groups.run(*sent[0])  # what the worker runs
+    tasks.deliver_groups.run(*sent[0])  # and a second run (a redelivered task) changes nothing
+    assert sorted(note for _, _, note, _ in support.effects("pos_core")) == ["together-1", "together-2"]
+    assert OutboxEvent.objects.using("inventory").get(pk=first.id).status == OutboxEvent.Status.DELIVERED
+    assert OutboxEvent.objects.using("payment").get(pk=second.id).status == OutboxEvent.Status.DELIVERED
+
+
+def test_events_held_by_a_block_that_fails_are_still_sent_and_a_broker_down_leaves_them_to_the_sweep(settings,
+                                                                                                   monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from pos.events import tasks
+
+    settings.EVENTS_IN_PROCESS = False
+    sent = []
+    monkeypatch.setattr(tasks.deliver_groups, "apply_async", lambda args, **kw: sent.append(args))
+    with pytest.raises(RuntimeError), relay.sent_together():
+        committed = _publish(Ping(key="before-failure"))
+        raise RuntimeError("the work failed after a commit")
+    assert sent == [({"inventory": [str(committed.id)]},)]
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.deliver_groups, "apply_async", broker_down)
+    with relay.sent_together():
+        stranded = _publish(Ping(key="broker-down"))  # the commit succeeds; the send fails quietly
+    relay.reset_process_state()
+    swept = []
+    monkeypatch.setattr(tasks.deliver, "apply_async", lambda args, **kw: swept.append(args))
+    assert relay.sweep(["inventory"], now=timezone.now() + timedelta(seconds=5)) == {"inventory": 2}
+    assert {event_id for _, event_id in swept} == {str(committed.id), str(stranded.id)}

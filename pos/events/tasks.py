@@ -31,6 +31,18 @@ def deliver_batch(using: str, event_ids: list[str]) -> dict:
             "dead": report.dead}
 
 
+@shared_task(name="pos.events.deliver_groups", acks_late=True, ignore_result=True)
+def deliver_groups(groups: dict[str, list[str]]) -> dict:
+    """Deliver the due deliveries of events committed on several databases by one piece of work (an order
+    placement: `relay.sent_together`), database by database."""
+    close_old_connections()
+    report = relay.DeliveryReport()
+    for using, event_ids in groups.items():
+        report.add(relay.deliver_events(using, [uuid.UUID(event_id) for event_id in event_ids]))
+    return {"delivered": report.delivered, "duplicates": report.duplicates, "failed": report.failed,
+            "dead": report.dead}
+
+
 @shared_task(name="pos.events.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
     """Send again what the after-commit relay left behind (broker down, retry due, worker died)."""

@@ -24,6 +24,7 @@ from django.db import DatabaseError, connections
 from modules.inventory import api as inventory
 from modules.payment import api as payment
 from pos.errors import DomainError
+from pos.events import relay
 from pos.logging import log_context
 from pos.memo import memo_scope
 from pos.money import Money
@@ -68,8 +69,9 @@ __all__ = ["LEASE_SECONDS", "MAX_ATTEMPTS", "MAX_LINES", "MAX_QUANTITY", "STEPS"
 
 def place_order(*, tenant_id: uuid.UUID, idempotency_key: str, data: Any, terminal_id: str = "") -> Order:
     """Place an order: validate, then run the saga to the end. The same key again returns the same order (or the
-    same failure) and never charges twice. The restaurant's settings are read once for the whole placement."""
-    with memo_scope():
+    same failure) and never charges twice. The restaurant's settings are read once for the whole placement, and
+    the events it commits on the three databases go to the broker together once it ends."""
+    with memo_scope(), relay.sent_together():
         existing = selectors.saga_by_key(tenant_id=tenant_id, idempotency_key=idempotency_key)
         if existing is not None:
             return _outcome_of(existing)
