@@ -95,6 +95,7 @@ def main() -> int:
 def child(mode: str, args: argparse.Namespace) -> int:
     sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "false")  # measured as in production: DEBUG logs every query
     import django
 
     django.setup()

@@ -323,6 +323,7 @@ def main() -> int:
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         os.environ["POS_VAR_DIR"] = os.environ.get("POS_VAR_DIR") or str(ROOT / "var")
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        os.environ.setdefault("DJANGO_DEBUG", "false")  # measured as in production: DEBUG logs every query
         import django
 
         django.setup()

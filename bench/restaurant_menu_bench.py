@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_DEBUG", "false")  # measured as in production: DEBUG logs every query
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django

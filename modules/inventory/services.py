@@ -14,15 +14,15 @@ from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from modules.accounts import api as accounts
 from pos.contracts.inventory import ProductUpdated, StockChanged
+from pos.db.returning import columns, from_row, update_returning
 from pos.events import publish, publish_many
 from pos.money import Money
 from pos.numbers import is_integer
-from pos.tenancy import all_tenants, tenant_context
+from pos.tenancy import all_tenants, current_tenant_id, tenant_context
 
 from . import conf
 from .documents import (
@@ -326,7 +326,7 @@ def _change(*, tenant_id: uuid.UUID, product_id: str, variant: str, kind: str, q
         rows = rows.filter(on_hand__gte=-on_hand_delta)
     if reserved_delta < 0:
         rows = rows.filter(reserved__gte=-reserved_delta)
-    item = _update_returning(rows, {"product_id": product_id, "variant": variant}, on_hand=F("on_hand") + on_hand_delta,
+    item = update_returning(rows, {"product_id": product_id, "variant": variant}, on_hand=F("on_hand") + on_hand_delta,
                              reserved=F("reserved") + reserved_delta, sequence=F("sequence") + 1,
                              updated_at=timezone.now())
     if item is None:
@@ -340,33 +340,50 @@ def _change(*, tenant_id: uuid.UUID, product_id: str, variant: str, kind: str, q
     return item
 
 
-def _update_returning(rows, lookup: dict[str, Any], **values: Any):
-    """`rows.update(**values)` of at most one row (the one `lookup` names), answering it as updated (None if
-    nothing matched): in the same statement where the database can (PostgreSQL's RETURNING), else read back
-    after the update."""
-    model = rows.model
+def _change_all(*, tenant_id: uuid.UUID, changes: list[dict[str, Any]],
+                ledger: list[dict[str, Any]]) -> list[StockItem | None]:
+    """Several `_change`s (keyword arguments each) in the caller's transaction, their ledger rows and events
+    collected in `ledger`: on PostgreSQL one statement for all of them, whatever their number (the rows are
+    locked in (product, variant) order first, so concurrent multi-line changes never deadlock); elsewhere one
+    UPDATE each. Returns, per change, the stock item as updated, or None where its condition failed (that one
+    not written: the caller raises, rolling the transaction back)."""
     connection = connections[DB]
-    if connection.vendor != "postgresql":
-        if not rows.update(**values):
-            return None
-        return model.objects.using(DB).get(**lookup)
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    sql, params = query.get_compiler(DB).as_sql()
-    fields = model._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    if connection.vendor != "postgresql" or len(changes) < 2:
+        return [_change(tenant_id=tenant_id, ledger=ledger, **change) for change in changes]
+    quote = connection.ops.quote_name
+    table = quote(StockItem._meta.db_table)
+    values, params = [], []
+    for change in changes:
+        values.append("(%s, %s, %s::integer, %s::integer, %s::integer)")
+        params += [change["product_id"], change["variant"], change.get("on_hand_delta", 0),
+                   change.get("reserved_delta", 0), change.get("need_available")]
+    # The scope's tenant, as the tenant-scoped manager filters every query (raw SQL states it itself).
+    scope = current_tenant_id()
+    # Identifiers come from the model and the values are parameters.
+    sql = (f"WITH v (product_id, variant, on_hand_delta, reserved_delta, need) AS (VALUES {', '.join(values)}), "  # noqa: S608
+           f"locked AS MATERIALIZED (SELECT s.id FROM {table} s JOIN v ON s.product_id = v.product_id "
+           f"AND s.variant = v.variant WHERE s.tenant_id = %s ORDER BY s.product_id, s.variant FOR UPDATE OF s) "
+           f"UPDATE {table} AS s SET on_hand = s.on_hand + v.on_hand_delta, reserved = s.reserved + v.reserved_delta, "
+           f"sequence = s.sequence + 1, updated_at = %s FROM v, locked "
+           f"WHERE s.id = locked.id AND s.product_id = v.product_id AND s.variant = v.variant "
+           f"AND (v.need IS NULL OR s.on_hand >= s.reserved + v.need) "
+           f"AND (v.on_hand_delta >= 0 OR s.on_hand >= -v.on_hand_delta) "
+           f"AND (v.reserved_delta >= 0 OR s.reserved >= -v.reserved_delta) "
+           f"RETURNING {columns(StockItem, DB, 's')}")
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {columns}", params)
-        found = cursor.fetchall()
-    if not found:
-        return None
-    (row,) = found
-    decoded = []
-    for field, value in zip(fields, row, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, field, connection)
-        decoded.append(value)
-    return model.from_db(DB, [field.attname for field in fields], decoded)
+        cursor.execute(sql, [*params, scope, timezone.now()])
+        rows = cursor.fetchall()
+    updated = {(item.product_id, item.variant): item for item in (from_row(StockItem, row, DB) for row in rows)}
+    result = []
+    for change in changes:
+        item = updated.get((change["product_id"], change["variant"]))
+        result.append(item)
+        if item is not None:
+            ledger.append({"item": item, "kind": change["kind"], "quantity": change["quantity"],
+                           "on_hand_delta": change.get("on_hand_delta", 0),
+                           "reserved_delta": change.get("reserved_delta", 0), "reason": change.get("reason", ""),
+                           "actor": change.get("actor", ""), "reference": change.get("reference", "")})
+    return result
 
 
 def _record(*, tenant_id: uuid.UUID, item: StockItem, kind: str, quantity: int, on_hand_delta: int,
@@ -561,18 +578,18 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
         resolved.append((product, _stock_key(product, variant), qty))
     failed = []
     ledger: list[dict[str, Any]] = []
+    held_lines = []
     # A fixed order of row updates keeps concurrent multi-line reservations from deadlocking.
     for product, variant_key, qty in sorted(resolved, key=lambda r: (r[0].id, r[1])):
         if not product.is_active or product.is_sold_out:
             failed.append((product, variant_key, qty))
-            continue
-        if not product.track_stock:
-            continue
-        held = _change(tenant_id=tenant_id, product_id=product.id, variant=variant_key, kind=Kind.RESERVATION,
-                       quantity=qty, reserved_delta=qty, need_available=qty, reason="order being placed",
-                       actor=actor, reference=reservation.id, ledger=ledger)
-        if held is None:
-            failed.append((product, variant_key, qty))
+        elif product.track_stock:
+            held_lines.append((product, variant_key, qty))
+    held = _change_all(tenant_id=tenant_id, ledger=ledger, changes=[
+        {"product_id": product.id, "variant": variant_key, "kind": Kind.RESERVATION, "quantity": qty,
+         "reserved_delta": qty, "need_available": qty, "reason": "order being placed", "actor": actor,
+         "reference": reservation.id} for product, variant_key, qty in held_lines])
+    failed += [line for line, item in zip(held_lines, held, strict=True) if item is None]
     if failed:
         levels = {(s.product_id, s.variant): s for s in StockItem.objects.using(DB).filter(
             product_id__in={p.id for p, _, _ in failed})}
@@ -593,7 +610,7 @@ def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) ->
     now = timezone.now()
     with _atomic(), tenant_context(tenant_id):
         # Only one of commit, release and expiry wins: the status flips from active exactly once.
-        reservation = _update_returning(
+        reservation = update_returning(
             Reservation.objects.using(DB).filter(pk=str(reservation_id), status=Reservation.Status.ACTIVE),
             {"pk": str(reservation_id)}, status=to, closed_at=now)
         if reservation is None:
@@ -602,16 +619,18 @@ def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) ->
                 raise ReservationNotFound(f"No reservation {reservation_id!r}.", reservation_id=str(reservation_id))
             return _already_closed(reservation, to)
         ledger: list[dict[str, Any]] = []
-        for product_id, variant, qty in _held_lines(reservation):
-            if to == Reservation.Status.COMMITTED:
-                done = _change(tenant_id=tenant_id, product_id=product_id, variant=variant, kind=Kind.SALE, quantity=qty,
-                               on_hand_delta=-qty, reserved_delta=-qty, reason="order placed", actor=actor,
-                               reference=reservation.id, ledger=ledger)
-            else:
-                done = _change(tenant_id=tenant_id, product_id=product_id, variant=variant, kind=Kind.RELEASE,
-                               quantity=qty, reserved_delta=-qty,
-                               reason="reservation expired" if to == Reservation.Status.EXPIRED else "order not placed",
-                               actor=actor, reference=reservation.id, ledger=ledger)
+        lines = list(_held_lines(reservation))
+        if to == Reservation.Status.COMMITTED:
+            changes = [{"product_id": product_id, "variant": variant, "kind": Kind.SALE, "quantity": qty,
+                        "on_hand_delta": -qty, "reserved_delta": -qty, "reason": "order placed", "actor": actor,
+                        "reference": reservation.id} for product_id, variant, qty in lines]
+        else:
+            reason = "reservation expired" if to == Reservation.Status.EXPIRED else "order not placed"
+            changes = [{"product_id": product_id, "variant": variant, "kind": Kind.RELEASE, "quantity": qty,
+                        "reserved_delta": -qty, "reason": reason, "actor": actor, "reference": reservation.id}
+                       for product_id, variant, qty in lines]
+        for (product_id, variant, _qty), done in zip(lines, _change_all(tenant_id=tenant_id, changes=changes,
+                                                                         ledger=ledger), strict=True):
             if done is None:  # the ledger and the level disagree: refuse rather than corrupt
                 raise RuntimeError(f"Stock of {product_id}/{variant} does not hold reservation {reservation.id}.")
         _record_all(tenant_id=tenant_id, entries=ledger)

@@ -25,6 +25,8 @@ from pos.contracts.payment import PaymentDeclined as PaymentDeclinedEvent
 from pos.contracts.payment import PaymentFailed as PaymentFailedEvent
 from pos.contracts.payment import PaymentRefunded as PaymentRefundedEvent
 from pos.db.bulk import copy_insert, refresh_statistics
+from pos.db.returning import update_returning
+from pos.errors import DomainError
 from pos.events import publish
 from pos.money import Money
 from pos.numbers import is_integer
@@ -125,69 +127,82 @@ def payment_charge(*, tenant_id: uuid.UUID, amount: Money, method: str, idempote
     tenant = accounts.get_tenant(tenant_id)
     fingerprint = _digest(amount.amount, amount.currency, method)
     with tenant_context(tenant.id):
-        existing = Payment.objects.using(DB).filter(idempotency_key=key).first()
-        if existing is not None:
-            return _replay_charge(existing, fingerprint)
-
-        accepted = [m for m in METHODS if m in tenant.payment_methods]
-        if method not in accepted:
-            raise MethodNotAccepted(f"{method!r} is not accepted here; use one of {', '.join(accepted)}.",
-                                    method=str(method), accepted=accepted)
-        if amount.currency != tenant.currency:
-            raise InvalidAmount(f"This restaurant takes {tenant.currency}, not {amount.currency}.",
-                                field="currency", currency=tenant.currency)
-        if amount.amount <= 0:
-            raise InvalidAmount("The amount must be more than zero.", field="amount")
-        if amount.amount > MAX_AMOUNT_MINOR:
-            raise InvalidAmount(f"{amount} is above the per-payment cap.", field="amount")
-        rounding = Money.zero(amount.currency)
-        change_due = None
-        if method == "cash":
-            rounded = amount.round_to(tenant.cash_rounding_unit)
-            if rounded.amount <= 0:
-                raise InvalidAmount(f"{amount} rounds to nothing in cash (unit {tenant.cash_rounding_unit}).",
-                                    field="amount")
-            rounding = rounded - amount
-            if tendered is not None:
-                if tendered.currency != amount.currency:
-                    raise InvalidAmount("Tendered cash must be in the payment's currency.", field="tendered")
-                if tendered < rounded:
-                    raise InsufficientTender(f"{tendered} tendered, {rounded} due.", due=rounded.amount,
-                                             tendered=tendered.amount, currency=rounded.currency)
-                change_due = (tendered - rounded).amount
-        elif tendered is not None:
-            raise InvalidAmount("Tendered applies to cash payments only.", field="tendered")
-
-        drawer_id = drawer_of_terminal(terminal_id=terminal_id)
-        payment = Payment(
-            tenant_id=tenant.id, method=method, currency=amount.currency, amount=amount.amount,
-            rounding_adjustment=rounding.amount, tendered=tendered.amount if tendered is not None else None,
-            change_due=change_due, idempotency_key=key, fingerprint=fingerprint,
-            provider=gateway_for(method).name, provider_key=_provider_key("pay", tenant.id, key),
-            reference=str(reference or "")[:100], terminal_id=str(terminal_id or "")[:64], drawer_id=drawer_id,
-        )
+        # A new key is the common case: no lookup first. A key used before is found by the unique index (the
+        # insert fails), or, when this request is refused, looked up: a retry gets the first answer, whatever
+        # changed since (the methods accepted, the drawer's shift).
         try:
-            with transaction.atomic(using=DB):
-                # The shift row stays locked until the payment is in: a close waits for it, or it sees the close.
-                shift = _open_shift_for_update(drawer_id)
-                if shift is None and method == "cash" and tenant.require_open_shift_for_cash:
-                    raise ShiftRequired(
-                        "This restaurant takes cash only during an open shift, and this terminal's drawer has none. "
-                        "Open a shift (POST /api/v1/shifts) and take the payment again; nothing was charged.",
-                        terminal_id=str(terminal_id or ""), drawer_id=str(drawer_id) if drawer_id else None)
-                payment.shift_id = shift.id if shift else None
-                payment.save(using=DB, force_insert=True)
-                if method == "cash":
-                    # No provider stands between the guest and the drawer: a cash payment is captured in the
-                    # transaction that records it, under its shift's lock, so a close counts it whole or not at all.
-                    payment = _settle_charge(payment.pk, gateway_for(method).charge(
-                        key=payment.provider_key, tenant_id=payment.tenant_id, method=method, amount=rounded))
+            payment = _record_charge(tenant=tenant, key=key, amount=amount, method=method, tendered=tendered,
+                                     reference=reference, terminal_id=terminal_id, fingerprint=fingerprint)
         except IntegrityError:
-            # the same key raced us in: the first one owns the charge
+            # the same key raced us in (or was used before): the first one owns the charge
             return _replay_charge(Payment.objects.using(DB).get(idempotency_key=key), fingerprint)
+        except DomainError:
+            existing = Payment.objects.using(DB).filter(idempotency_key=key).first()
+            if existing is None:
+                raise
+            return _replay_charge(existing, fingerprint)
         if payment.status != PaymentStatus.PENDING:
             return _outcome(payment)
         return _send_charge(payment)
+
+
+def _record_charge(*, tenant, key: str, amount: Money, method: str, tendered: Money | None, reference: str,
+                   terminal_id: str, fingerprint: str) -> Payment:
+    """Check a new charge and record it (pending; a cash payment captured at once). Raises DomainError for a
+    charge refused, IntegrityError for a key used before."""
+    accepted = [m for m in METHODS if m in tenant.payment_methods]
+    if method not in accepted:
+        raise MethodNotAccepted(f"{method!r} is not accepted here; use one of {', '.join(accepted)}.",
+                                method=str(method), accepted=accepted)
+    if amount.currency != tenant.currency:
+        raise InvalidAmount(f"This restaurant takes {tenant.currency}, not {amount.currency}.",
+                            field="currency", currency=tenant.currency)
+    if amount.amount <= 0:
+        raise InvalidAmount("The amount must be more than zero.", field="amount")
+    if amount.amount > MAX_AMOUNT_MINOR:
+        raise InvalidAmount(f"{amount} is above the per-payment cap.", field="amount")
+    rounding = Money.zero(amount.currency)
+    change_due = None
+    if method == "cash":
+        rounded = amount.round_to(tenant.cash_rounding_unit)
+        if rounded.amount <= 0:
+            raise InvalidAmount(f"{amount} rounds to nothing in cash (unit {tenant.cash_rounding_unit}).",
+                                field="amount")
+        rounding = rounded - amount
+        if tendered is not None:
+            if tendered.currency != amount.currency:
+                raise InvalidAmount("Tendered cash must be in the payment's currency.", field="tendered")
+            if tendered < rounded:
+                raise InsufficientTender(f"{tendered} tendered, {rounded} due.", due=rounded.amount,
+                                         tendered=tendered.amount, currency=rounded.currency)
+            change_due = (tendered - rounded).amount
+    elif tendered is not None:
+        raise InvalidAmount("Tendered applies to cash payments only.", field="tendered")
+
+    drawer_id = drawer_of_terminal(terminal_id=terminal_id)
+    payment = Payment(
+        tenant_id=tenant.id, method=method, currency=amount.currency, amount=amount.amount,
+        rounding_adjustment=rounding.amount, tendered=tendered.amount if tendered is not None else None,
+        change_due=change_due, idempotency_key=key, fingerprint=fingerprint,
+        provider=gateway_for(method).name, provider_key=_provider_key("pay", tenant.id, key),
+        reference=str(reference or "")[:100], terminal_id=str(terminal_id or "")[:64], drawer_id=drawer_id,
+    )
+    with transaction.atomic(using=DB):
+        # The shift row stays locked until the payment is in: a close waits for it, or it sees the close.
+        shift = _open_shift_for_update(drawer_id)
+        if shift is None and method == "cash" and tenant.require_open_shift_for_cash:
+            raise ShiftRequired(
+                "This restaurant takes cash only during an open shift, and this terminal's drawer has none. "
+                "Open a shift (POST /api/v1/shifts) and take the payment again; nothing was charged.",
+                terminal_id=str(terminal_id or ""), drawer_id=str(drawer_id) if drawer_id else None)
+        payment.shift_id = shift.id if shift else None
+        payment.save(using=DB, force_insert=True)
+        if method == "cash":
+            # No provider stands between the guest and the drawer: a cash payment is captured in the
+            # transaction that records it, under its shift's lock, so a close counts it whole or not at all.
+            payment = _settle_charge(payment.pk, gateway_for(method).charge(
+                key=payment.provider_key, tenant_id=payment.tenant_id, method=method, amount=rounded))
+    return payment
 
 
 def _replay_charge(payment: Payment, fingerprint: str) -> PaymentInfo:
@@ -268,6 +283,8 @@ def _resolve_charge(payment: Payment, *, definitive_not_found: bool) -> Payment:
 def _settle_charge(payment_id: uuid.UUID, result: ProviderResult) -> Payment:
     """Record the provider's answer once (the first answer wins) with its event."""
     with transaction.atomic(using=DB):
+        if result.outcome == "approved" and (payment := _capture_pending(payment_id, result)) is not None:
+            return payment
         payment = Payment.objects.using(DB).select_for_update().get(pk=payment_id)
         late_capture = payment.status == PaymentStatus.FAILED and result.outcome == "approved"
         if payment.status != PaymentStatus.PENDING and not late_capture:
@@ -300,6 +317,28 @@ def _settle_charge(payment_id: uuid.UUID, result: ProviderResult) -> Payment:
                                        reference=payment.reference)
         payment.save(using=DB)
         publish(event, tenant_id=payment.tenant_id, using=DB)
+    return payment
+
+
+def _capture_pending(payment_id: uuid.UUID, result: ProviderResult) -> Payment | None:
+    """The common answer, a capture of a pending payment, in one conditional UPDATE answering the row (None
+    when the payment is no longer pending: `_settle_charge` then decides under the row's lock)."""
+    now = timezone.now()
+    payment = update_returning(
+        Payment.objects.using(DB).filter(pk=payment_id, status=PaymentStatus.PENDING), {"pk": payment_id},
+        status=PaymentStatus.CAPTURED, captured_amount=F("amount") + F("rounding_adjustment"), captured_at=now,
+        decline_reason="", version=F("version") + 1, updated_at=now,
+        **({"provider_reference": result.reference} if result.reference else {}))
+    if payment is None:
+        return None
+    shift = (payment.shift_id, payment.late_for_shift_id)
+    _count_in_open_shift(payment)
+    if (payment.shift_id, payment.late_for_shift_id) != shift:
+        Payment.objects.using(DB).filter(pk=payment.pk).update(shift_id=payment.shift_id,
+                                                               late_for_shift_id=payment.late_for_shift_id)
+    publish(PaymentCapturedEvent(payment_id=str(payment.id), amount=payment.captured_amount,
+                                 currency=payment.currency, method=payment.method, reference=payment.reference),
+            tenant_id=payment.tenant_id, using=DB)
     return payment
 
 

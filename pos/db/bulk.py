@@ -11,6 +11,9 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connections, models
 from django.db.models.sql import InsertQuery
+from django.db.models.sql.compiler import SQLInsertCompiler
+
+VALUES_ROWS = 50  # up to this many rows of a model: one VALUES list; more: UNNEST of arrays (Django's bulk form)
 
 
 def copy_insert(model: type[models.Model], objects: Sequence[models.Model], *, using: str,
@@ -100,7 +103,10 @@ def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
         query = InsertQuery(model)
         query.insert_values([f for f in model._meta.concrete_fields if not f.generated], group,
                             raw=getattr(group, "raw", False))
-        (statement,) = query.get_compiler(using=using).as_sql()
+        compiler = query.get_compiler(using=using)
+        if len(group) <= VALUES_ROWS:  # a few rows: plain VALUES (UNNEST's arrays cost more to bind than they save)
+            compiler = SQLInsertCompiler(query, connection, using)
+        (statement,) = compiler.as_sql()
         statements.append(statement)
     *first, (last, _) = statements
     sql = " ".join(["WITH " + ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first)), last]
