@@ -14,6 +14,7 @@ from django.db.models.sql import InsertQuery
 from django.db.models.sql.compiler import SQLInsertCompiler
 
 VALUES_ROWS = 50  # up to this many rows of a model: one VALUES list; more: UNNEST of arrays (Django's bulk form)
+COPY_ROWS = 500  # more rows than this of a model (a batched import): their own COPY
 
 
 def copy_insert(model: type[models.Model], objects: Sequence[models.Model], *, using: str,
@@ -70,10 +71,11 @@ class Rows(list):
 
 def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
     """Insert the rows of several models (each group: new rows of one model, primary keys set) in one statement
-    on PostgreSQL (a `WITH` of INSERTs: one round trip, one statement however many tables), elsewhere one
-    `bulk_create` per group. Tenant-scoped rows are stamped (and checked) against the tenant in scope as
-    `bulk_create` does; values are prepared by each field exactly as `save()` would. Foreign keys between the
-    groups are fine (Django's are checked at commit). Inside the caller's transaction; no signals."""
+    on PostgreSQL (a `WITH` of INSERTs: one round trip, one statement however many tables; a group of more than
+    COPY_ROWS rows goes by its own COPY, faster for an import's batch), elsewhere one `bulk_create` per group.
+    Tenant-scoped rows are stamped (and checked) against the tenant in scope as `bulk_create` does; values are
+    prepared by each field exactly as `save()` would. Foreign keys between the groups are fine (Django's are
+    checked at commit). Inside the caller's transaction; no signals."""
     from pos.tenancy import TenantScopedModel
 
     groups = [group for group in groups if group]
@@ -94,6 +96,13 @@ def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
             else:
                 model._base_manager.using(using).bulk_create(group)
         return
+    for group in [group for group in groups if len(group) > COPY_ROWS]:  # an import's batch: COPY is faster
+        copy_insert(type(group[0]), group, using=using,
+                    keep=[f.name for f in type(group[0])._meta.concrete_fields] if getattr(group, "raw", False) else ())
+        for obj in group:
+            obj._state.adding = False
+            obj._state.db = using
+    groups = [group for group in groups if len(group) <= COPY_ROWS]
     if not groups:
         return
     statements = []
