@@ -9,10 +9,11 @@ then:
   stock row, insert a payment row, insert the order and its items, an outbox row).
 Prints, for one terminal and for K: throughput, p50/p99 latency and the ratio; and what one placement costs each
 module database (statements and commits, `--sql` lists them). `--profile` adds a cProfile of one terminal's
-placements (the functions taking the most time). The application's log lines go to /dev/null (still formatted,
+placements (the functions taking the most time), `--steps N` this process's CPU time per placement by saga step
+(no profiler: what each module call costs). The application's log lines go to /dev/null (still formatted,
 as in production), so only figures are printed.
 
-    .venv/bin/python bench/order_bench.py [--terminals 8] [--orders 25] [--sql] [--profile]
+    .venv/bin/python bench/order_bench.py [--terminals 8] [--orders 25] [--sql] [--profile] [--steps 300]
 """
 
 from __future__ import annotations
@@ -200,18 +201,69 @@ def profile(tenant, orders: int, top: int = 30) -> None:
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
+# What a placement calls, by the step it is part of: each wrapped to add up this process's CPU time in it.
+STEP_CALLS = (
+    ("validate (products, prices, restaurant)", "modules.pos_core.saga", "validate"),
+    ("saga lookup by key", "modules.pos_core.selectors", "saga_by_key"),
+    ("saga start", "modules.pos_core.services", "saga_start"),
+    ("inventory.reserve_stock", "modules.inventory.api", "reserve_stock"),
+    ("payment.charge (with the simulated provider)", "modules.payment.api", "charge"),
+    ("inventory.commit_reservation", "modules.inventory.api", "commit_reservation"),
+    ("order recorded (pos_core)", "modules.pos_core.services", "order_record"),
+    ("events to the broker (one task)", "pos.events.relay", "enqueue_groups"),
+)
+
+
+def steps(tenant, orders: int) -> None:
+    """CPU time of this process per placement, by step (one terminal; `time.process_time`, no profiler)."""
+    import importlib
+
+    spent: dict[str, float] = dict.fromkeys([label for label, _, _ in STEP_CALLS], 0.0)
+    originals = []
+
+    def timed(label, real):
+        def call(*args, **kwargs):
+            started = time.process_time()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent[label] += time.process_time() - started
+        return call
+
+    for label, module_name, attribute in STEP_CALLS:
+        module = importlib.import_module(module_name)
+        originals.append((module, attribute, getattr(module, attribute)))
+        setattr(module, attribute, timed(label, getattr(module, attribute)))
+    try:
+        cpu, wall = time.process_time(), time.perf_counter()
+        for n in range(orders):
+            saga.place_order(tenant_id=tenant.id, idempotency_key=f"steps-{n}", data=BODY)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        for module, attribute, real in originals:
+            setattr(module, attribute, real)
+    print(f"\nCPU of this process per placement, by step ({orders} placements, one terminal): "
+          f"{cpu / orders * 1000:.2f} ms of {wall / orders * 1000:.2f} ms")
+    for label, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {label:<46} {seconds / orders * 1000:6.2f} ms")
+    print(f"  {'the saga itself (its bookkeeping)':<46} {(cpu - sum(spent.values())) / orders * 1000:6.2f} ms")
+    figures.record(BENCH, "saga CPU per placement, this process", cpu / orders * 1000, "ms")
+
+
 def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--terminals", "-k", type=int, default=8)
     parser.add_argument("--orders", "-n", type=int, default=25, help="orders per terminal")
     parser.add_argument("--sql", action="store_true", help="list the statements of one placement")
     parser.add_argument("--profile", action="store_true", help="cProfile one terminal's placements")
+    parser.add_argument("--steps", type=int, default=0, metavar="N",
+                        help="also place N orders on one terminal and print this process's CPU time by saga step")
     args = parser.parse_args()
     quiet_logs()
     mode = "service (PostgreSQL per module, Redis)" if settings.SERVICE_MODE else "embedded (SQLite per module)"
     engines = {alias: connections[alias].vendor for alias in module_aliases()}
     print(f"order placement benchmark: {mode}; databases {engines}; cache {settings.CACHES['default']['BACKEND']}")
-    total = args.terminals * args.orders + args.orders + (60 if args.profile else 0)
+    total = args.terminals * args.orders + args.orders + (60 if args.profile else 0) + args.steps
     tenant = setup_tenant(total + 10)
 
     saga.place_order(tenant_id=tenant.id, idempotency_key="bench-warm-up", data=BODY)
@@ -262,6 +314,8 @@ def _main() -> None:
     with connections[alias].cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_stock")
         cursor.execute("DROP TABLE IF EXISTS bench_payment")
+    if args.steps:
+        steps(tenant, args.steps)
     if args.profile:
         profile(tenant, 60)
 
