@@ -31,10 +31,12 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from pos import logging as pos_logging
 from pos.contracts import Envelope, schema_for
+from pos.db.returning import columns, from_row
 from pos.events.registry import Subscription, subscriptions_for
 from pos.modules import module_aliases
 from pos.tenancy import tenant_context
@@ -275,12 +277,13 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
     lease = {"claimed_until": now + timedelta(milliseconds=settings.EVENTS_CLAIM_MS), "claim_token": token}
     candidates = due.order_by("next_attempt_at")
     if connections[using].vendor == "postgresql":
-        # One statement: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n). Rows another relay
-        # is claiming are skipped, not waited for; the outer WHERE re-checks `due` on the locked rows. A claim is
-        # the relay's own bookkeeping: one lost in a server crash only means the row is delivered again.
+        # One statement: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING the rows,
+        # joined with their events. Rows another relay is claiming are skipped, not waited for; the outer WHERE
+        # re-checks `due` on the locked rows. A claim is the relay's own bookkeeping: one lost in a server crash
+        # only means the row is delivered again.
         with bookkeeping(using):
             locked = candidates.select_for_update(skip_locked=True).values("id")[:limit]
-            claimed = due.filter(id__in=locked).update(**lease)
+            return token, _claim_returning(using, due.filter(id__in=locked), lease)
     else:
         with transaction.atomic(using=using):  # SQLite: IMMEDIATE transactions serialise writers
             ids = list(candidates.values_list("id", flat=True)[:limit])
@@ -290,6 +293,31 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
         return token, []
     rows = list(EventDelivery.objects.using(using).filter(claim_token=token).select_related("event"))
     return token, rows
+
+
+def _claim_returning(using: str, rows, lease: dict) -> list:
+    """`rows.update(**lease)` answering the claimed deliveries with their events, in one statement (PostgreSQL)."""
+    from pos.models import EventDelivery, OutboxEvent
+
+    connection = connections[using]
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(lease)
+    update, params = query.get_compiler(using).as_sql()
+    table = connection.ops.quote_name(OutboxEvent._meta.db_table)
+    event_id = connection.ops.quote_name(EventDelivery._meta.get_field("event").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH claimed AS ({update} RETURNING {columns(EventDelivery, using)}) "  # noqa: S608 - model names
+            f"SELECT {columns(EventDelivery, using, 'claimed')}, {columns(OutboxEvent, using, 'e')} "
+            f"FROM claimed JOIN {table} e ON e.id = claimed.{event_id}", params)
+        found = cursor.fetchall()
+    width = len(EventDelivery._meta.concrete_fields)
+    claimed = []
+    for row in found:
+        delivery = from_row(EventDelivery, row[:width], using)
+        delivery.event = from_row(OutboxEvent, row[width:], using)
+        claimed.append(delivery)
+    return claimed
 
 
 # --- Delivering --------------------------------------------------------------------------------------------
