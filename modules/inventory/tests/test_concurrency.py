@@ -1,7 +1,6 @@
 """Never oversell: many concurrent reservations of the same stock on PostgreSQL."""
 
 import pytest
-from django.db import connections
 
 from conftest import at_once, make_tenant
 from modules.inventory import api
@@ -11,15 +10,11 @@ from pos.tenancy import all_tenants
 from .factories import product, sized
 from .helpers import assert_ledger_agrees
 
-pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres,
+              pytest.mark.usefixtures("postgres_only")]
 
 THREADS = 24
 
-
-@pytest.fixture(autouse=True)
-def _needs_postgres():
-    if connections["inventory"].vendor != "postgresql":
-        pytest.skip("needs PostgreSQL for real row-level concurrency (SQLite serialises every writer)")
 
 
 def test_concurrent_reservations_take_exactly_the_available_stock():

@@ -4,19 +4,14 @@ key is one capture at the provider, however many requests race."""
 from __future__ import annotations
 
 import pytest
-from django.db import connections
 
 from conftest import at_once
 from modules.payment import api as payment
 from modules.payment.tests.conftest import captured_at_provider, events, ledger, mmk, refunded_at_provider
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True),
+              pytest.mark.usefixtures("postgres_only")]
 
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connections["payment"].vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite serializes every writer, so there is no race to test")
 
 
 def test_twenty_concurrent_refunds_never_exceed_the_capture(tenant):

@@ -5,20 +5,15 @@ racing the close is in the Z report or refused."""
 from __future__ import annotations
 
 import pytest
-from django.db import connections
 
 from conftest import at_once, make_tenant
 from modules.accounts import api as accounts
 from modules.payment import api as payment
 from modules.payment.tests.conftest import mmk
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True),
+              pytest.mark.usefixtures("postgres_only")]
 
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connections["payment"].vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite serializes every writer, so there is no race to test")
 
 
 def open_shift(tenant, terminal, key):

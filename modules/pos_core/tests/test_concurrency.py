@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connections
 
 from conftest import at_once
 from modules.payment import api as payment
@@ -15,13 +14,9 @@ from pos.tenancy import all_tenants
 
 from .conftest import available, make_catalog, order_body
 
-pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres,
+              pytest.mark.usefixtures("postgres_only")]
 
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connections["pos_core"].vendor != "postgresql":
-        pytest.skip("needs PostgreSQL module databases (row locks and real concurrent connections)")
 
 
 def test_the_same_key_raced_from_threads_places_one_order_and_charges_once(tenant):

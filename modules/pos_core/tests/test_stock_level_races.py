@@ -13,13 +13,9 @@ from modules.pos_core import services, stock_cache
 from modules.pos_core.models import AlertStatus, LowStockAlert, StockLevel
 from pos.tenancy import all_tenants
 
-pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pytest.mark.postgres,
+              pytest.mark.usefixtures("postgres_only")]
 
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connections["pos_core"].vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (row locks and real concurrent connections)")
 
 
 def test_concurrent_out_of_order_applies_end_at_the_newest_and_apply_each_once(tenant):
