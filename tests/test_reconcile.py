@@ -81,14 +81,19 @@ def plant_refund_differs(tenant, shop):
     return "order_refund_differs", str(shop["first"].id)
 
 
-def plant_payment_side_refund(tenant, shop):
+def _refund_on_payment_only(tenant, payment_id, key: str) -> str:
+    """A refund of 500 recorded on the payment side alone (as a provider refund the order never heard of)."""
     with tenancy.all_tenants():
-        row = Payment.objects.using("payment").get(pk=shop["second"].payment_id)
+        row = Payment.objects.using("payment").get(pk=payment_id)
         refund = Refund.objects.using("payment").create(
             tenant_id=tenant.id, payment=row, amount=500, currency="MMK", reason="planted", status="succeeded",
-            idempotency_key="planted", fingerprint="x", provider_key="planted-key")
+            idempotency_key=key, fingerprint="x", provider_key=f"{key}-key")
         Payment.objects.using("payment").filter(pk=row.pk).update(refunded_amount=500, status="partially_refunded")
-    return "refund_missing_on_order", str(refund.id)
+    return str(refund.id)
+
+
+def plant_payment_side_refund(tenant, shop):
+    return "refund_missing_on_order", _refund_on_payment_only(tenant, shop["second"].payment_id, "planted")
 
 
 def plant_refund_missing_on_payment(tenant, shop):
@@ -229,13 +234,7 @@ def plant_check_refund_differs(tenant, shop):
 
 def plant_check_payment_side_refund(tenant, shop):
     check = _paid_check(tenant, refund=0)
-    with tenancy.all_tenants():
-        row = Payment.objects.using("payment").get(pk=check["cash"]["payment_id"])
-        refund = Refund.objects.using("payment").create(
-            tenant_id=tenant.id, payment=row, amount=500, currency="MMK", reason="planted", status="succeeded",
-            idempotency_key="planted-check", fingerprint="x", provider_key="planted-check-key")
-        Payment.objects.using("payment").filter(pk=row.pk).update(refunded_amount=500, status="partially_refunded")
-    return "refund_missing_on_order", str(refund.id)
+    return "refund_missing_on_order", _refund_on_payment_only(tenant, check["cash"]["payment_id"], "planted-check")
 
 
 def plant_check_refund_missing_on_payment(tenant, shop):
