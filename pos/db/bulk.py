@@ -99,9 +99,7 @@ def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
     for group in [group for group in groups if len(group) > COPY_ROWS]:  # an import's batch: COPY is faster
         copy_insert(type(group[0]), group, using=using,
                     keep=[f.name for f in type(group[0])._meta.concrete_fields] if getattr(group, "raw", False) else ())
-        for obj in group:
-            obj._state.adding = False
-            obj._state.db = using
+        _saved(group, using)
     groups = [group for group in groups if len(group) <= COPY_ROWS]
     if not groups:
         return
@@ -123,6 +121,11 @@ def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, [param for _, params in statements for param in params])
     for group in groups:
-        for obj in group:
-            obj._state.adding = False
-            obj._state.db = using
+        _saved(group, using)
+
+
+def _saved(objects: Sequence[models.Model], using: str) -> None:
+    """Mark new rows as written to `using`, as `bulk_create` does."""
+    for obj in objects:
+        obj._state.adding = False
+        obj._state.db = using

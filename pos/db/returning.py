@@ -27,6 +27,14 @@ def from_row(model: type[models.Model], row: tuple, using: str) -> models.Model:
     return model.from_db(using, [field.attname for field in model._meta.concrete_fields], decoded)
 
 
+def update_sql(rows: models.QuerySet, **values: Any) -> tuple[str, tuple]:
+    """The SQL and parameters of `rows.update(**values)`, for a statement that wraps it (a `RETURNING`, a
+    `WITH`). The queryset's own filters (the tenant scope) apply."""
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    return query.get_compiler(rows.db).as_sql()
+
+
 def update_returning(rows: models.QuerySet, lookup: dict[str, Any], **values: Any) -> models.Model | None:
     """`rows.update(**values)` of at most one row (the one `lookup` names), answering it as updated, or None if
     nothing matched (the filter is the condition: a status, enough stock): in the same statement on PostgreSQL,
@@ -37,9 +45,7 @@ def update_returning(rows: models.QuerySet, lookup: dict[str, Any], **values: An
         if not rows.update(**values):
             return None
         return model.objects.using(using).get(**lookup)
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    sql, params = query.get_compiler(using).as_sql()
+    sql, params = update_sql(rows, **values)
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {columns(model, using)}", params)
         found = cursor.fetchall()

@@ -31,12 +31,11 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from pos import logging as pos_logging
 from pos.contracts import Envelope, schema_for
-from pos.db.returning import columns, from_row
+from pos.db.returning import columns, from_row, update_sql
 from pos.events.registry import Subscription, subscriptions_for
 from pos.modules import module_aliases
 from pos.tenancy import tenant_context
@@ -300,9 +299,7 @@ def _claim_returning(using: str, rows, lease: dict) -> list:
     from pos.models import EventDelivery, OutboxEvent
 
     connection = connections[using]
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(lease)
-    update, params = query.get_compiler(using).as_sql()
+    update, params = update_sql(rows, **lease)
     table = connection.ops.quote_name(OutboxEvent._meta.db_table)
     event_id = connection.ops.quote_name(EventDelivery._meta.get_field("event").column)
     with connection.cursor() as cursor:
