@@ -5,7 +5,7 @@ group by its own COPY), one INSERT per model elsewhere; tenant-scoped rows stamp
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connections, transaction
@@ -85,3 +85,36 @@ def test_a_row_of_another_tenant_or_a_duplicate_writes_nothing():
     assert not OutboxEvent.objects.using(DB).exists() and not EventDelivery.objects.using(DB).exists()
     with pytest.raises(ValueError, match="primary keys set"):
         insert_together(DB, [OutboxEvent(id=None)])
+
+
+def test_the_kept_statement_text_is_what_djangos_compiler_writes_with_the_same_parameters():
+    """A few rows go by a statement text kept per model and row count: it and its parameters are what Django's
+    `SQLInsertCompiler` writes for the same rows (JSON, times set at the insert, raw values kept), and a value
+    that is an expression is left to the compiler."""
+    from django.db.models import Value
+    from django.db.models.sql import InsertQuery
+    from django.db.models.sql.compiler import SQLInsertCompiler
+
+    from pos.db.bulk import _insert_fields, _values_insert
+
+    connection = connections[DB]
+    if connection.vendor != "postgresql":
+        pytest.skip("the kept statement is PostgreSQL's path; elsewhere insert_together is bulk_create")
+    tenant = make_tenant()
+    for build, raw in ((lambda: movements(tenant.id, 3), False), (lambda: [event_with_deliveries(tenant.id, 0)[0]], True),
+                       (lambda: [event_with_deliveries(tenant.id, 0)[0]], False)):
+        for _ in range(2):  # the first call writes the text, the second reads it back
+            rows = build()
+            query = InsertQuery(type(rows[0]))
+            query.insert_values(_insert_fields(type(rows[0])), rows, raw=raw)
+            ((expected, expected_params),) = SQLInsertCompiler(query, connection, DB).as_sql()
+            sql, params = _values_insert(type(rows[0]), rows, connection, raw)
+            assert sql == expected
+            for ours, theirs in zip(params, expected_params, strict=True):  # a time set at the insert: moments apart
+                if isinstance(theirs, datetime):
+                    assert isinstance(ours, datetime) and abs(ours - theirs) < timedelta(seconds=5)
+                else:
+                    assert type(ours) is type(theirs) and str(ours) == str(theirs)
+    rows = movements(tenant.id, 1)
+    rows[0].quantity = Value(1)
+    assert _values_insert(Movement, rows, connection, False) is None

@@ -107,13 +107,15 @@ def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
     for group in groups:
         model = type(group[0])
         model._base_manager.using(using)._prepare_for_bulk_create(group)
-        query = InsertQuery(model)
-        query.insert_values([f for f in model._meta.concrete_fields if not f.generated], group,
-                            raw=getattr(group, "raw", False))
-        compiler = query.get_compiler(using=using)
-        if len(group) <= VALUES_ROWS:  # a few rows: plain VALUES (UNNEST's arrays cost more to bind than they save)
-            compiler = SQLInsertCompiler(query, connection, using)
-        (statement,) = compiler.as_sql()
+        raw = getattr(group, "raw", False)
+        statement = _values_insert(model, group, connection, raw) if len(group) <= VALUES_ROWS else None
+        if statement is None:
+            query = InsertQuery(model)
+            query.insert_values(_insert_fields(model), group, raw=raw)
+            compiler = query.get_compiler(using=using)
+            if len(group) <= VALUES_ROWS:  # a few rows: plain VALUES (UNNEST's arrays cost more to bind than saved)
+                compiler = SQLInsertCompiler(query, connection, using)
+            (statement,) = compiler.as_sql()
         statements.append(statement)
     *first, (last, _) = statements
     sql = " ".join(["WITH " + ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first)), last]
@@ -122,6 +124,45 @@ def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
         cursor.execute(sql, [param for _, params in statements for param in params])
     for group in groups:
         _saved(group, using)
+
+
+def _insert_fields(model: type[models.Model]) -> list:
+    return [f for f in model._meta.concrete_fields if not f.generated]
+
+
+# (vendor, model, rows) -> the text of `INSERT INTO table (columns) VALUES (%s, ...), ...`, None for a model one of
+# whose fields makes its own placeholder (Django's compiler then writes the statement).
+_VALUES_SQL: dict[tuple, str | None] = {}
+
+
+def _values_insert(model: type[models.Model], objects: Sequence[models.Model], connection,
+                   raw: bool) -> tuple[str, list] | None:
+    """The statement and parameters Django's `SQLInsertCompiler` would write for a few rows, without compiling it
+    again each time: the text is kept per model and row count, each value is prepared by its field as the compiler
+    does (`pre_save`, unless raw, then `get_db_prep_save`). None when a value is an expression or a field makes its
+    own placeholder: the compiler then does it."""
+    fields = _insert_fields(model)
+    cache_key = (connection.vendor, model, len(objects))
+    sql = _VALUES_SQL.get(cache_key, "")
+    if sql is None:
+        return None
+    params = []
+    for obj in objects:
+        for field in fields:
+            value = getattr(obj, field.attname) if raw else field.pre_save(obj, True)
+            if hasattr(value, "resolve_expression"):
+                return None
+            params.append(field.get_db_prep_save(value, connection=connection))
+    if not sql:
+        if any(hasattr(field, "get_placeholder") for field in fields):
+            _VALUES_SQL[cache_key] = None
+            return None
+        quote = connection.ops.quote_name
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = _VALUES_SQL[cache_key] = (
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - names from the model
+            f"VALUES {', '.join([row] * len(objects))}")
+    return sql, params
 
 
 def _saved(objects: Sequence[models.Model], using: str) -> None:
