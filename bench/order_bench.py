@@ -204,7 +204,6 @@ def profile(tenant, orders: int, top: int = 30) -> None:
 # What a placement calls, by the step it is part of: each wrapped to add up this process's CPU time in it.
 STEP_CALLS = (
     ("validate (products, prices, restaurant)", "modules.pos_core.saga", "validate"),
-    ("saga lookup by key", "modules.pos_core.selectors", "saga_by_key"),
     ("saga start", "modules.pos_core.services", "saga_start"),
     ("inventory.reserve_stock", "modules.inventory.api", "reserve_stock"),
     ("payment.charge (with the simulated provider)", "modules.payment.api", "charge"),

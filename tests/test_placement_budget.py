@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True), pyte
 # per module database: (statements, commits, commits waiting for the disk) of one two-line card order (its products
 # in a category: inventory reads the category names for the order), measured
 # after a warm-up order
-SAGA_BUDGET = {"default": (1, 0, 0), "inventory": (10, 2, 2), "pos_core": (4, 2, 2), "payment": (5, 3, 3),
+SAGA_BUDGET = {"default": (1, 0, 0), "inventory": (10, 2, 2), "pos_core": (3, 2, 2), "payment": (5, 3, 3),
                "restaurant": (0, 0, 0)}
 # what the web layer may add on top: terminal auth, the Idempotency-Key record (and its advisory lock); the
 # drawer of the terminal at payment

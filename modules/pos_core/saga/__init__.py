@@ -72,10 +72,16 @@ def place_order(*, tenant_id: uuid.UUID, idempotency_key: str, data: Any, termin
     same failure) and never charges twice. The restaurant's settings are read once for the whole placement, and
     the events it commits on the three databases go to the broker together once it ends."""
     with memo_scope(), relay.sent_together():
-        existing = selectors.saga_by_key(tenant_id=tenant_id, idempotency_key=idempotency_key)
-        if existing is not None:
+        # A new key is the common case: no lookup first. A key used before is found by the saga's unique index
+        # (the start's insert fails), or, when this request no longer validates, looked up: a retry gets the
+        # first answer whatever changed since (a price, the stock, the menu).
+        try:
+            request = validate(tenant_id=tenant_id, data=data, terminal_id=terminal_id)
+        except DomainError:
+            existing = selectors.saga_by_key(tenant_id=tenant_id, idempotency_key=idempotency_key)
+            if existing is None:
+                raise
             return _outcome_of(existing)
-        request = validate(tenant_id=tenant_id, data=data, terminal_id=terminal_id)
         saga, created = services.saga_start(tenant_id=tenant_id, idempotency_key=idempotency_key, request=request,
                                             lease_seconds=LEASE_SECONDS)
         if not created:

@@ -7,7 +7,7 @@ from django.db import connections
 
 from modules.payment import api as payment
 from modules.pos_core import saga
-from modules.pos_core.errors import STOCK_CHANGED_DETAIL
+from modules.pos_core.errors import STOCK_CHANGED_DETAIL, InvalidOrder
 from modules.pos_core.models import Order, OrderSaga, SagaStatus
 from pos.tenancy import all_tenants
 
@@ -84,6 +84,29 @@ def test_replay_with_the_same_key_returns_the_same_order_and_charges_once(api, t
     again = saga.place_order(tenant_id=tenant.id, idempotency_key=key, data=order_body())
     assert str(again.id) == first.json()["id"]
     assert available(tenant.id, "mohinga") == 8
+
+
+def test_a_retry_after_the_menu_changed_still_answers_the_first_order(tenant, catalog):
+    """The key is not looked up before validation: a retry whose body no longer validates (the product went off
+    sale since, or a different body) still gets the first answer, and nothing is charged or reserved again."""
+    from modules.inventory import api as inventory
+
+    key = new_key()
+    first = saga.place_order(tenant_id=tenant.id, idempotency_key=key, data=order_body())
+    product = inventory.get_product(tenant_id=tenant.id, product_id="mohinga")
+    inventory.update_product(tenant_id=tenant.id, product_id="mohinga", expected_version=product.version,
+                             changes={"is_active": False})
+    again = saga.place_order(tenant_id=tenant.id, idempotency_key=key, data=order_body())
+    assert again.id == first.id
+    other = saga.place_order(tenant_id=tenant.id, idempotency_key=key, data={"items": []})
+    assert other.id == first.id
+    assert available(tenant.id, "mohinga") == 8
+    with all_tenants():
+        assert Order.objects.count() == 1
+    # A new key with the same body is validated, and refused.
+    with pytest.raises(InvalidOrder):
+        saga.place_order(tenant_id=tenant.id, idempotency_key=new_key(), data=order_body())
+    assert len(sagas()) == 1
 
 
 def test_missing_idempotency_key_starts_nothing(api, tenant, catalog):
