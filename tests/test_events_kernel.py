@@ -160,6 +160,35 @@ def test_failing_handler_retries_with_backoff_then_dead_letters_without_blocking
     assert len(support.effects("restaurant")) == 1
 
 
+def test_the_event_summary_written_with_each_delivery_is_what_refresh_events_computes(tmp_path):
+    """A delivery's outcome and its event's summary go in one statement on PostgreSQL: after each step the event
+    reads exactly as `refresh_events` (the summary from all its deliveries) then writes it."""
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    envelope = _publish(Ping(key="summary", fail_flag=str(flag)))
+    fields = ("status", "attempts", "last_error", "next_attempt_at", "delivered_at")
+
+    def summary_then_refreshed():
+        written = OutboxEvent.objects.using("inventory").values(*fields).get(id=envelope.id)
+        relay.refresh_events("inventory", [envelope.id])
+        refreshed = OutboxEvent.objects.using("inventory").values(*fields).get(id=envelope.id)
+        if written["delivered_at"] is not None:  # "now" of each write
+            assert refreshed["delivered_at"] is not None
+            written["delivered_at"] = refreshed["delivered_at"] = "set"
+        return written, refreshed
+
+    written, refreshed = summary_then_refreshed()
+    assert written == refreshed
+    assert written["status"] == OutboxEvent.Status.PENDING and "told to fail" in written["last_error"]
+    assert written["attempts"] == 1 and written["delivered_at"] is None
+    flag.unlink()
+    assert relay.drain(now=timezone.now() + timedelta(seconds=3)).handled == 1
+    written, refreshed = summary_then_refreshed()
+    assert {**written, "next_attempt_at": None} == {**refreshed, "next_attempt_at": None}
+    assert written["status"] == OutboxEvent.Status.DELIVERED and written["last_error"] == ""
+    assert written["attempts"] == 2 and written["delivered_at"] == "set"
+
+
 def test_embedded_delivery_never_touches_a_broker(monkeypatch):
     from pos.events import tasks
 

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
@@ -35,7 +36,7 @@ from django.utils import timezone
 
 from pos import logging as pos_logging
 from pos.contracts import Envelope, schema_for
-from pos.db.returning import columns, from_row, update_sql
+from pos.db.returning import columns, from_row
 from pos.events.registry import Subscription, subscriptions_for
 from pos.modules import module_aliases
 from pos.tenancy import tenant_context
@@ -265,49 +266,90 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
 
     now = now or timezone.now()
     token = uuid.uuid4()
-    due = _due(using, now)
-    if event_id is not None:
-        due = due.filter(event_id=event_id)
-    if event_ids is not None:
-        due = due.filter(event_id__in=event_ids)
     exclude_consumers = list(exclude_consumers)
-    if exclude_consumers:
-        due = due.exclude(consumer_alias__in=exclude_consumers)
     lease = {"claimed_until": now + timedelta(milliseconds=settings.EVENTS_CLAIM_MS), "claim_token": token}
-    candidates = due.order_by("next_attempt_at")
     if connections[using].vendor == "postgresql":
         # One statement: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING the rows,
         # joined with their events. Rows another relay is claiming are skipped, not waited for; the outer WHERE
         # re-checks `due` on the locked rows. A claim is the relay's own bookkeeping: one lost in a server crash
         # only means the row is delivered again.
-        with bookkeeping(using):
-            locked = candidates.select_for_update(skip_locked=True).values("id")[:limit]
-            return token, _claim_returning(using, due.filter(id__in=locked), lease)
-    else:
-        with transaction.atomic(using=using):  # SQLite: IMMEDIATE transactions serialise writers
-            ids = list(candidates.values_list("id", flat=True)[:limit])
-            # Conditional: a row another relay claimed in the meantime no longer matches `due`.
-            claimed = due.filter(id__in=ids).update(**lease) if ids else 0
+        sql, params = _claim_sql(using, now=now, lease=lease, limit=limit, event_id=event_id, event_ids=event_ids,
+                                 exclude_consumers=exclude_consumers)
+        return token, _claimed_rows(using, bookkept(using, sql, params))
+    due = _due(using, now)
+    if event_id is not None:
+        due = due.filter(event_id=event_id)
+    if event_ids is not None:
+        due = due.filter(event_id__in=event_ids)
+    if exclude_consumers:
+        due = due.exclude(consumer_alias__in=exclude_consumers)
+    with transaction.atomic(using=using):  # SQLite: IMMEDIATE transactions serialise writers
+        ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
+        # Conditional: a row another relay claimed in the meantime no longer matches `due`.
+        claimed = due.filter(id__in=ids).update(**lease) if ids else 0
     if not claimed:
         return token, []
     rows = list(EventDelivery.objects.using(using).filter(claim_token=token).select_related("event"))
     return token, rows
 
 
-def _claim_returning(using: str, rows, lease: dict) -> list:
-    """`rows.update(**lease)` answering the claimed deliveries with their events, in one statement (PostgreSQL)."""
+def bookkept(using: str, sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Run one statement of the relay's own bookkeeping as `bookkeeping` does (a transaction of its own that
+    does not wait for the WAL flush) and answer its rows. On PostgreSQL outside a transaction, `SET LOCAL` and
+    the statement go in one round trip, as one implicit transaction (both or neither), instead of four (BEGIN,
+    SET, the statement, COMMIT): this needs client-side binding, Django's default, which sends a query by the
+    simple protocol."""
+    connection = connections[using]
+    if (connection.vendor == "postgresql" and not connection.in_atomic_block and connection.get_autocommit()
+            and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off; " + sql, params)
+            cursor.cursor.nextset()
+            return cursor.fetchall() if cursor.description is not None else []
+    with bookkeeping(using), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+
+def _names(using: str) -> dict[str, str]:
+    """The relay's tables and the columns its own statements name, quoted (PostgreSQL)."""
     from pos.models import EventDelivery, OutboxEvent
 
-    connection = connections[using]
-    update, params = update_sql(rows, **lease)
-    table = connection.ops.quote_name(OutboxEvent._meta.db_table)
-    event_id = connection.ops.quote_name(EventDelivery._meta.get_field("event").column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH claimed AS ({update} RETURNING {columns(EventDelivery, using)}) "  # noqa: S608 - model names
-            f"SELECT {columns(EventDelivery, using, 'claimed')}, {columns(OutboxEvent, using, 'e')} "
-            f"FROM claimed JOIN {table} e ON e.id = claimed.{event_id}", params)
-        found = cursor.fetchall()
+    quote = connections[using].ops.quote_name
+    names = {name: quote(EventDelivery._meta.get_field(name).column) for name in (
+        "id", "event", "status", "attempts", "next_attempt_at", "claimed_until", "claim_token", "last_error",
+        "consumer_alias", "delivered_at", "first_delivered_at", "updated_at")}
+    return {**names, "deliveries": quote(EventDelivery._meta.db_table), "events": quote(OutboxEvent._meta.db_table)}
+
+
+def _claim_sql(using: str, *, now: datetime, lease: dict, limit: int, event_id: uuid.UUID | None,
+               event_ids: list[uuid.UUID] | None, exclude_consumers: list[str]) -> tuple[str, dict[str, Any]]:
+    """The claim as one statement (PostgreSQL), answering the claimed deliveries joined with their events."""
+    from pos.models import EventDelivery, OutboxEvent
+
+    n = _names(using)
+    due = (f"{n['status']} = %(pending)s AND {n['next_attempt_at']} <= %(now)s "
+           f"AND ({n['claimed_until']} IS NULL OR {n['claimed_until']} < %(now)s)")
+    if event_id is not None:
+        due += f" AND {n['event']} = %(event_id)s"
+    if event_ids is not None:
+        due += f" AND {n['event']} = ANY(%(event_ids)s)"
+    if exclude_consumers:
+        due += f" AND NOT ({n['consumer_alias']} = ANY(%(exclude)s))"
+    sql = (f"WITH claimed AS (UPDATE {n['deliveries']} SET {n['claimed_until']} = %(until)s, "  # noqa: S608 - names
+           f"{n['claim_token']} = %(token)s WHERE {n['id']} IN (SELECT {n['id']} FROM {n['deliveries']} WHERE {due} "
+           f"ORDER BY {n['next_attempt_at']} LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AND {due} "
+           f"RETURNING {columns(EventDelivery, using)}) "
+           f"SELECT {columns(EventDelivery, using, 'claimed')}, {columns(OutboxEvent, using, 'e')} "
+           f"FROM claimed JOIN {n['events']} e ON e.id = claimed.{n['event']}")
+    return sql, {"pending": EventDelivery.Status.PENDING.value, "now": now, "until": lease["claimed_until"],
+                 "token": lease["claim_token"], "limit": limit, "event_id": event_id,
+                 "event_ids": list(event_ids or []), "exclude": list(exclude_consumers)}
+
+
+def _claimed_rows(using: str, found: list[tuple]) -> list:
+    from pos.models import EventDelivery, OutboxEvent
+
     width = len(EventDelivery._meta.concrete_fields)
     claimed = []
     for row in found:
@@ -406,12 +448,7 @@ def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryRep
                 logger.warning("Event handler failed (attempt %s of %s): %s", since_replay,
                                settings.EVENTS_MAX_ATTEMPTS, exc, extra={"attempts": attempts, "database": using})
         else:
-            now = timezone.now()
-            with bookkeeping(using):
-                mine.update(status=EventDelivery.Status.DELIVERED, delivered_at=now, attempts=delivery.attempts + 1,
-                            first_delivered_at=Coalesce(F("first_delivered_at"), Value(now)),
-                            last_error="", claimed_until=None, claim_token=None, updated_at=now)
-                _refresh_events(using, [event.id])
+            _delivered(using, token, delivery)
             if applied:
                 report.delivered += 1
             else:
@@ -419,6 +456,48 @@ def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryRep
             logger.debug("Event delivered in %.1f ms", (time.perf_counter() - started) * 1000,
                          extra={"duplicate": not applied, "database": using})
     report.event_ids.add(event.id)
+
+
+def _delivered(using: str, token: uuid.UUID, delivery) -> None:
+    """Record a delivery as delivered (if this relay's claim still holds it) and refresh its event's summary,
+    as `_refresh_events` computes it, with the delivery's new values: one statement on PostgreSQL."""
+    from pos.models import EventDelivery, OutboxEvent
+
+    now = timezone.now()
+    if connections[using].vendor != "postgresql":
+        with bookkeeping(using):
+            EventDelivery.objects.using(using).filter(id=delivery.id, claim_token=token).update(
+                status=EventDelivery.Status.DELIVERED, delivered_at=now, attempts=delivery.attempts + 1,
+                first_delivered_at=Coalesce(F("first_delivered_at"), Value(now)),
+                last_error="", claimed_until=None, claim_token=None, updated_at=now)
+            _refresh_events(using, [delivery.event_id])
+        return
+    n = _names(using)
+    summary = f"{n['status']}, {n['attempts']}, {n['last_error']}, {n['next_attempt_at']}"
+    event = OutboxEvent._meta
+    quote = connections[using].ops.quote_name
+    e = {name: quote(event.get_field(name).column) for name in (
+        "id", "status", "attempts", "last_error", "next_attempt_at", "delivered_at")}
+    bookkept(using, (
+        f"WITH done AS (UPDATE {n['deliveries']} SET {n['status']} = %(delivered)s, "  # noqa: S608 - names
+        f"{n['delivered_at']} = %(now)s, {n['attempts']} = %(attempts)s, "
+        f"{n['first_delivered_at']} = COALESCE({n['first_delivered_at']}, %(now)s), {n['last_error']} = '', "
+        f"{n['claimed_until']} = NULL, {n['claim_token']} = NULL, {n['updated_at']} = %(now)s "
+        f"WHERE {n['id']} = %(id)s AND {n['claim_token']} = %(token)s RETURNING {n['id']}, {summary}), "
+        # the event's deliveries as they now are: this one as just written, the others as they were
+        f"rows AS (SELECT {summary} FROM done UNION ALL SELECT {summary} FROM {n['deliveries']} "
+        f"WHERE {n['event']} = %(event)s AND {n['id']} NOT IN (SELECT {n['id']} FROM done)), "
+        f"s AS (SELECT bool_or({n['status']} = %(pending)s) AS pending, bool_or({n['status']} = %(dead)s) AS dead, "
+        f"max({n['attempts']}) AS attempts, coalesce(max(nullif({n['last_error']}, '')), '') AS last_error, "
+        f"min({n['next_attempt_at']}) FILTER (WHERE {n['status']} = %(pending)s) AS next_at, count(*) AS n FROM rows) "
+        f"UPDATE {n['events']} SET {e['status']} = CASE WHEN s.pending THEN %(pending)s WHEN s.dead THEN %(dead)s "
+        f"ELSE %(delivered)s END, {e['attempts']} = s.attempts, {e['last_error']} = s.last_error, "
+        f"{e['next_attempt_at']} = coalesce(s.next_at, %(now)s), "
+        f"{e['delivered_at']} = CASE WHEN s.pending OR s.dead THEN NULL ELSE %(now)s END "
+        f"FROM s WHERE {n['events']}.{e['id']} = %(event)s AND s.n > 0"),
+        {"delivered": EventDelivery.Status.DELIVERED.value, "pending": EventDelivery.Status.PENDING.value,
+         "dead": EventDelivery.Status.DEAD.value, "now": now, "attempts": delivery.attempts + 1, "id": delivery.id,
+         "token": token, "event": delivery.event_id})
 
 
 def refresh_events(using: str, event_ids: Iterable[uuid.UUID]) -> None:
