@@ -224,15 +224,26 @@ def measure(mode: str, args: argparse.Namespace) -> int:
         return value["sequence"] if value else -1
 
     def poll() -> None:  # service mode: the worker writes the cache in another process
+        """Wake on each write of the cache key (Redis keyspace notifications), then read it. Polling the key
+        every millisecond instead costs a good part of a core on a two-core machine: the measuring would slow
+        what it measures. Where notifications cannot be turned on, it polls."""
         last = -1
-        while not done.is_set():
-            current = cached_sequence()
-            if current > last:
-                now = time.perf_counter()
-                for sequence in range(last + 1, current + 1):
-                    seen_at.setdefault(sequence, now)
-                last = current
-            time.sleep(0.001)
+        watch = keyspace_watch(cache, key)
+        try:
+            while not done.is_set():
+                if watch is not None:
+                    watch.get_message(timeout=0.05)  # a write of the key, or a timeout: read it either way
+                current = cached_sequence()
+                if current > last:
+                    now = time.perf_counter()
+                    for sequence in range(last + 1, current + 1):
+                        seen_at.setdefault(sequence, now)
+                    last = current
+                if watch is None:
+                    time.sleep(0.001)
+        finally:
+            if watch is not None:
+                watch.close()
 
     def one_change(n: int) -> int:
         stamp: list[float] = []
@@ -244,6 +255,7 @@ def measure(mode: str, args: argparse.Namespace) -> int:
         return sequence
 
     warmup = 20
+    restore_notifications = enable_keyspace_notifications(cache) if mode == "service" else None
     poller = threading.Thread(target=poll, daemon=True) if mode == "service" else None
     if poller:
         poller.start()
@@ -273,6 +285,8 @@ def measure(mode: str, args: argparse.Namespace) -> int:
     done.set()
     if poller:
         poller.join(2)
+    if restore_notifications is not None:
+        restore_notifications()
 
     lags = [(seen_at[s] - commit_at[s]) * 1000 for s in sequences if s in seen_at]
     missing = len(sequences) - len(lags)
@@ -282,6 +296,35 @@ def measure(mode: str, args: argparse.Namespace) -> int:
               f"p50 {percentile(first, 50):.2f} ms, max {max(first):.2f} ms", flush=True)
     report(mode, lags, missing, elapsed, warmup + args.changes, first)
     return 1 if missing else 0
+
+
+def enable_keyspace_notifications(cache):
+    """Turn on Redis's notifications of writes to keys (`notify-keyspace-events` K$) for the run; returns what
+    puts the server's setting back, or None when it cannot be changed (the poller then polls)."""
+    client = cache._cache.get_client(None, write=True)
+    try:
+        before = client.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
+        wanted = "".join(sorted(set(before) | {"K", "$"}))
+        client.config_set("notify-keyspace-events", wanted)
+    except Exception as exc:  # a managed Redis may refuse CONFIG: poll instead
+        print(f"   (Redis keyspace notifications unavailable: {exc}; polling the cache every ms)", flush=True)
+        return None
+    print("   the cache is watched by Redis keyspace notifications (no polling)", flush=True)
+    return lambda: client.config_set("notify-keyspace-events", before)
+
+
+def keyspace_watch(cache, key: str):
+    """A subscription to the writes of `key` in the cache's Redis, or None when notifications are off."""
+    client = cache._cache.get_client(key, write=False)
+    try:
+        if "K" not in client.config_get("notify-keyspace-events").get("notify-keyspace-events", ""):
+            return None
+    except Exception:  # notifications unknown: poll
+        return None
+    watch = client.pubsub(ignore_subscribe_messages=True)
+    watch.psubscribe(f"__keyspace@*__:{cache.make_and_validate_key(key)}")
+    watch.get_message(timeout=1)  # the subscription's confirmation
+    return watch
 
 
 def percentile(values: list[float], p: float) -> float:
