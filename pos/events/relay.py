@@ -80,6 +80,26 @@ def reset_process_state() -> None:
     _last_sweep.clear()
 
 
+def warm_up() -> None:
+    """Connect to every module database and the cache, and run the relay's claim once (claiming nothing), so a
+    worker process's first delivery pays no connection or first-statement cost. Never raises: a database
+    that is down now is connected to at the first task, as always."""
+    from django.core.cache import cache
+
+    started = time.perf_counter()
+    for alias in module_aliases():
+        try:
+            claim(alias, event_id=uuid.uuid4(), limit=1)
+        except Exception as exc:  # noqa: BLE001 - warming up only
+            logger.warning("worker warm-up: %s not reachable: %s", alias, exc, extra={"database": alias})
+            connections[alias].close()
+    try:
+        cache.get("pos:warm-up")
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("worker warm-up: cache not reachable: %s", exc)
+    logger.info("worker process warmed up in %.1f ms", (time.perf_counter() - started) * 1000)
+
+
 def in_process() -> bool:
     return settings.EVENTS_IN_PROCESS
 
