@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from modules.accounts import api as accounts
 from pos.contracts.inventory import ProductUpdated, StockChanged
+from pos.db.bulk import insert_together
 from pos.db.returning import columns, from_row, update_returning
 from pos.events import publish, publish_many
 from pos.money import Money
@@ -557,7 +558,7 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
                             "tracked": bool(products.get(pid) and products[pid].track_stock)}
                            for pid, variant, qty in cleaned],
                     expires_at=timezone.now() + timedelta(seconds=ttl))
-                reservation.save(using=DB, force_insert=True)
+                insert_together(DB, [reservation])  # its statement text is kept: no compiling per reservation
                 _hold(tenant_id=tenant_id, reservation=reservation, lines=cleaned, actor=actor, products=products)
                 return reservation_info(reservation)
         except IntegrityError:

@@ -19,7 +19,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
-from pos.db.bulk import Rows, copy_insert, refresh_statistics
+from pos.db.bulk import Rows, copy_insert, insert_together, refresh_statistics
 from pos.events import publish
 from pos.money import Money
 from pos.numbers import is_integer
@@ -62,7 +62,7 @@ def saga_start(*, tenant_id: uuid.UUID, idempotency_key: str, request: dict[str,
                      current="reserve", locked_until=now + timedelta(seconds=lease_seconds))
     try:
         with tenant_context(tenant_id), _alone():
-            saga.save(force_insert=True)
+            insert_together(DB, [saga])  # its statement text is kept: no compiling per placement
     except IntegrityError:
         with tenant_context(tenant_id):
             return OrderSaga.objects.get(idempotency_key=idempotency_key), False
