@@ -434,7 +434,8 @@ def stock_adjust(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, 
         with _atomic(), tenant_context(tenant_id):
             product = _product(product_id)
             variant_key = _stock_key(product, variant)
-            item = _item(product, variant_key)
+            if not product.track_stock:
+                raise InvalidQuantity(f"Stock of product {product.id!r} is not tracked.", product_id=product.id)
             if key:
                 AdjustmentKey(id=f"{tenant_id}:{key}", tenant_id=tenant_id, product_id=product_id, variant=variant_key,
                               kind=kind, quantity=quantity).save(using=DB, force_insert=True)
@@ -443,8 +444,8 @@ def stock_adjust(*, tenant_id: uuid.UUID, product_id: str, variant: str | None, 
                               kind=ADJUSTMENT_KINDS[kind], quantity=quantity, on_hand_delta=sign * quantity,
                               need_available=quantity if kind == "waste" else None, reason=reason, actor=actor,
                               reference=key or "")
-            if changed is None:
-                item.refresh_from_db(using=DB)
+            if changed is None:  # no stock item (read only now: the common case needs no read), or too little
+                item = _item(product, variant_key)
                 raise InsufficientStock(
                     f"Cannot write off {quantity}: only {item.available} available.",
                     lines=[{"product_id": product_id, "variant": variant_key or None, "requested": quantity,
