@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import threading
 import time
@@ -331,14 +332,18 @@ def bookkept(using: str, sql: str, params: dict[str, Any]) -> list[tuple]:
         return cursor.fetchall() if cursor.description is not None else []
 
 
+@functools.cache
 def _names(using: str) -> dict[str, str]:
-    """The relay's tables and the columns its own statements name, quoted (PostgreSQL)."""
+    """The relay's tables and the columns its own statements name, quoted (PostgreSQL): a delivery's by their
+    field names, an event's prefixed `event_`."""
     from pos.models import EventDelivery, OutboxEvent
 
     quote = connections[using].ops.quote_name
     names = {name: quote(EventDelivery._meta.get_field(name).column) for name in (
         "id", "event", "status", "attempts", "next_attempt_at", "claimed_until", "claim_token", "last_error",
         "consumer_alias", "delivered_at", "first_delivered_at", "updated_at")}
+    names.update({f"event_{name}": quote(OutboxEvent._meta.get_field(name).column) for name in (
+        "id", "status", "attempts", "last_error", "next_attempt_at", "delivered_at")})
     return {**names, "deliveries": quote(EventDelivery._meta.db_table), "events": quote(OutboxEvent._meta.db_table)}
 
 
@@ -481,7 +486,7 @@ def _deliver_claimed(using: str, token: uuid.UUID, delivery, report: DeliveryRep
 def _delivered(using: str, token: uuid.UUID, delivery) -> None:
     """Record a delivery as delivered (if this relay's claim still holds it) and refresh its event's summary,
     as `_refresh_events` computes it, with the delivery's new values: one statement on PostgreSQL."""
-    from pos.models import EventDelivery, OutboxEvent
+    from pos.models import EventDelivery
 
     now = timezone.now()
     if connections[using].vendor != "postgresql":
@@ -494,10 +499,6 @@ def _delivered(using: str, token: uuid.UUID, delivery) -> None:
         return
     n = _names(using)
     summary = f"{n['status']}, {n['attempts']}, {n['last_error']}, {n['next_attempt_at']}"
-    event = OutboxEvent._meta
-    quote = connections[using].ops.quote_name
-    e = {name: quote(event.get_field(name).column) for name in (
-        "id", "status", "attempts", "last_error", "next_attempt_at", "delivered_at")}
     bookkept(using, (
         f"WITH done AS (UPDATE {n['deliveries']} SET {n['status']} = %(delivered)s, "  # noqa: S608 - names
         f"{n['delivered_at']} = %(now)s, {n['attempts']} = %(attempts)s, "
@@ -510,11 +511,11 @@ def _delivered(using: str, token: uuid.UUID, delivery) -> None:
         f"s AS (SELECT bool_or({n['status']} = %(pending)s) AS pending, bool_or({n['status']} = %(dead)s) AS dead, "
         f"max({n['attempts']}) AS attempts, coalesce(max(nullif({n['last_error']}, '')), '') AS last_error, "
         f"min({n['next_attempt_at']}) FILTER (WHERE {n['status']} = %(pending)s) AS next_at, count(*) AS n FROM rows) "
-        f"UPDATE {n['events']} SET {e['status']} = CASE WHEN s.pending THEN %(pending)s WHEN s.dead THEN %(dead)s "
-        f"ELSE %(delivered)s END, {e['attempts']} = s.attempts, {e['last_error']} = s.last_error, "
-        f"{e['next_attempt_at']} = coalesce(s.next_at, %(now)s), "
-        f"{e['delivered_at']} = CASE WHEN s.pending OR s.dead THEN NULL ELSE %(now)s END "
-        f"FROM s WHERE {n['events']}.{e['id']} = %(event)s AND s.n > 0"),
+        f"UPDATE {n['events']} SET {n['event_status']} = CASE WHEN s.pending THEN %(pending)s WHEN s.dead THEN %(dead)s "
+        f"ELSE %(delivered)s END, {n['event_attempts']} = s.attempts, {n['event_last_error']} = s.last_error, "
+        f"{n['event_next_attempt_at']} = coalesce(s.next_at, %(now)s), "
+        f"{n['event_delivered_at']} = CASE WHEN s.pending OR s.dead THEN NULL ELSE %(now)s END "
+        f"FROM s WHERE {n['events']}.{n['event_id']} = %(event)s AND s.n > 0"),
         {"delivered": EventDelivery.Status.DELIVERED.value, "pending": EventDelivery.Status.PENDING.value,
          "dead": EventDelivery.Status.DEAD.value, "now": now, "attempts": delivery.attempts + 1, "id": delivery.id,
          "token": token, "event": delivery.event_id})
