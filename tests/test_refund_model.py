@@ -154,6 +154,32 @@ def test_a_refund_whose_answer_is_lost_stays_pending_then_is_finished_by_recover
     assert reconcile(tenant_id=tenant.id).clean
 
 
+@pytest.mark.usefixtures("postgres_only")
+def test_a_refund_whose_own_connection_is_lost_answers_503_and_the_retry_finishes_it_once(tenant, placed, api,
+                                                                                        monkeypatch):
+    """pos_core's connection is killed (pg_terminate_backend) right after payment refunded: the terminal gets a
+    503 problem (never a 500), nothing is stored as the key's answer, and the retry with the key finishes the
+    refund once on both sides."""
+    from conftest import terminate_own_backend
+    from modules.pos_core.tests.seams import Seam
+
+    Seam(monkeypatch).after("refund", terminate_own_backend("pos_core"))
+    item = placed.items.get(product_id="mohinga")
+    body = {"items": [{"item_id": str(item.id), "quantity": 1}], "restock": True, "reason": "cold"}
+    lost = api.post(f"/api/v1/orders/{placed.id}/refund", body, format="json", HTTP_IDEMPOTENCY_KEY="r-cut")
+    assert lost.status_code == 503, lost.content
+    assert lost["Content-Type"] == "application/problem+json" and lost["Retry-After"]
+    assert lost.json()["type"].endswith("database-unavailable")
+    monkeypatch.undo()
+    again = api.post(f"/api/v1/orders/{placed.id}/refund", body, format="json", HTTP_IDEMPOTENCY_KEY="r-cut")
+    assert again.status_code == 201, again.json()
+    (refund,) = order_refunds(placed)
+    assert refund.status == "succeeded"
+    assert (reload(placed).refunded, refunded_on_payment(tenant, placed)) == (refund.amount, refund.amount)
+    assert available(tenant.id, "mohinga") == 9
+    assert reconcile(tenant_id=tenant.id).clean
+
+
 # --- PostgreSQL: twenty at once -----------------------------------------------------------------------
 
 

@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from pos.db import drop_broken_connections
 from pos.errors import DomainError
 from pos.tenancy import TenantMismatch, TenantScopeMissing
 
@@ -85,6 +87,15 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
                  415: "Unsupported media type", 429: "Too many requests"}.get(exc.status_code, "Error")
         slug = exc.default_code.replace("_", "-") if isinstance(exc.default_code, str) else None
         return problem_response(problem(exc.status_code, title, str(detail), slug), headers)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # A lost connection (a server restarted or failed over, a killed backend), not the client's doing: what
+        # was committed before it stays, and every write here answers again by its Idempotency-Key.
+        logger.warning("database unavailable", extra={"error": str(exc)[:300]})
+        set_rollback()
+        drop_broken_connections()
+        return problem_response(problem(
+            503, "Service unavailable", "A database connection was lost and the outcome is not known yet. Retry "
+            "with the same Idempotency-Key: nothing is done twice.", "database-unavailable"), {"Retry-After": "1"})
     if isinstance(exc, TenantScopeMissing):
         logger.error("tenant scope missing", exc_info=exc)
     else:

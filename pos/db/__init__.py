@@ -1,0 +1,14 @@
+"""Database helpers shared by the modules: batched inserts (`bulk`), writes that answer their rows
+(`returning`), the routing of each module's models to its own database (`router`)."""
+
+from __future__ import annotations
+
+from django.db import connections
+
+
+def drop_broken_connections() -> None:
+    """After a database error: close the connections that are broken (a lost server, a killed backend) so the
+    next query reconnects. Connections inside a transaction are left to it."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()

@@ -19,10 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from modules.inventory import api as inventory
 from modules.payment import api as payment
+from pos.db import drop_broken_connections
 from pos.errors import DomainError
 from pos.events import relay
 from pos.logging import log_context
@@ -116,7 +117,7 @@ def _drive(saga: OrderSaga, *, claimed: bool, direction: str = "auto", fresh: bo
                 # A module database (maybe our own) failed mid-step: what it did is not known here. The saved row
                 # and the keys tell a retry or the recovery sweep where to go on from.
                 logger.warning("saga interrupted by a database error", extra={"error": str(exc)[:300]})
-                _reset_connections()
+                drop_broken_connections()
                 raise OrderOutcomeUnknown(
                     "The order's outcome is not known yet (a database connection was lost). Retry with the same "
                     "Idempotency-Key: it will not be charged twice.", saga_id=str(saga.id)) from exc
@@ -125,7 +126,7 @@ def _drive(saga: OrderSaga, *, claimed: bool, direction: str = "auto", fresh: bo
             try:
                 services.saga_release(saga_id=saga.id)
             except DatabaseError:
-                _reset_connections()  # the lease runs out by itself
+                drop_broken_connections()  # the lease runs out by itself
 
 
 def _run(saga: OrderSaga, direction: str) -> Order:
@@ -200,12 +201,6 @@ def _final_problem(saga: OrderSaga, problem: dict[str, Any], undone: list[Undone
         detail = f"{detail} {said}"
     return {**base, "detail": detail, "money": money.money, "refunded": money.amount, "saga_id": str(saga.id)}
 
-
-def _reset_connections() -> None:
-    """Drop broken database connections so the next query reconnects (outside any transaction)."""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
 
 
 # --- late captures: a payment that resolved to captured after its saga gave up ---------------------------------
@@ -319,7 +314,7 @@ def recover_stuck(*, older_than: timedelta = STUCK_AFTER) -> dict[str, int]:
                 continue
             except Exception:
                 logger.exception("recovering saga failed")
-                _reset_connections()
+                drop_broken_connections()
                 summary["still_stuck"] += 1
                 continue
         if result.status == SagaStatus.COMPLETED:

@@ -23,12 +23,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from modules.accounts import api as accounts
 from modules.inventory import api as inventory
 from modules.payment import api as payment
 from modules.restaurant import api as restaurant
+from pos.db import drop_broken_connections
 from pos.errors import DomainError
 from pos.logging import log_context
 from pos.money import Money
@@ -73,18 +74,12 @@ def _interruptible(flow: Callable[..., T]) -> Callable[..., T]:
         except DatabaseError as exc:
             logger.warning("table-service step interrupted by a database error",
                            extra={"flow": flow.__name__, "error": str(exc)[:300]})
-            _reset_connections()
+            drop_broken_connections()
             raise CheckOutcomeUnknown("A database connection was lost; the outcome is not known yet. Retry with the "
                                       "same Idempotency-Key: nothing is done twice.") from exc
 
     return run
 
-
-def _reset_connections() -> None:
-    """Drop broken database connections so the next query reconnects (outside any transaction)."""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
 
 
 def _reservation_ttl() -> int:
@@ -505,7 +500,7 @@ def recover(*, older_than: timedelta | None = None) -> dict[str, int]:
                     summary[kind] += 1  # refused for good: recorded on the row
                 except Exception:
                     logger.exception("table-service recovery failed", extra={"kind": kind, "row": str(row.pk)})
-                    _reset_connections()
+                    drop_broken_connections()
                     summary["still_pending"] += 1
     for order_id, tenant_id in work["paid"]:
         try:
@@ -513,7 +508,7 @@ def recover(*, older_than: timedelta | None = None) -> dict[str, int]:
             summary["completed"] += 1
         except Exception:
             logger.exception("completing a paid check failed", extra={"order_id": str(order_id)})
-            _reset_connections()
+            drop_broken_connections()
             summary["still_pending"] += 1
     for order_id, tenant_id in work["released"]:
         try:
@@ -521,7 +516,7 @@ def recover(*, older_than: timedelta | None = None) -> dict[str, int]:
                 summary["released"] += release_rounds(tenant_id=tenant_id, order_id=order_id)
         except Exception:
             logger.exception("releasing a cancelled check's stock failed", extra={"order_id": str(order_id)})
-            _reset_connections()
+            drop_broken_connections()
             summary["still_pending"] += 1
     if any(summary.values()):
         logger.info("table-service recovery", extra=summary)
