@@ -346,6 +346,11 @@ def test_a_tenders_tip_given_back_on_the_payment_side_is_not_a_sales_refund(tena
         f"/api/v1/reports/sales?from={day}&to={day}&group_by=payment_method").json()
     card = next(row for row in sales["rows"] if row["payment_method"] == "card")
     assert (card["gross"], card["refunds"], card["net"], card["tips"]) == (6000, 6000, 0, 0)
+    # The receipt says the tip was given back, not that it was kept.
+    receipt = make_terminal_client(tenant, "manager").get(f"/api/v1/orders/{order.id}/receipt").json()
+    (tender,) = [t for t in receipt["tenders"] if t["method"] == "card"]
+    assert (tender["tip"], tender["tip_refunded"]) == ("500 MMK", "500 MMK"), tender
+    assert "Tip given back: 500 MMK" in receipt["text"]["en"], receipt["text"]["en"]
     assert reconcile(tenant_id=tenant.id).clean, reconcile(tenant_id=tenant.id).table()
 
 

@@ -15,11 +15,12 @@ LABELS = {
     "en": {"order": "Order", "table": "Table", "subtotal": "Subtotal", "service_charge": "Service charge",
            "tax_included": "Tax included", "tax": "Tax", "rounding": "Rounding", "total": "Total",
            "paid": "Paid", "tendered": "Tendered", "change": "Change", "refunded": "Refunded",
-           "discount": "Comps and discounts", "tip": "Tip", "due": "Due"},
+           "discount": "Comps and discounts", "tip": "Tip", "tip_refunded": "Tip given back", "due": "Due"},
     "my": {"order": "အော်ဒါ", "table": "စားပွဲ", "subtotal": "စုစုပေါင်း", "service_charge": "ဝန်ဆောင်ခ",
            "tax_included": "အခွန်ပါဝင်ပြီး", "tax": "အခွန်", "rounding": "အနီးစပ်ဆုံးညှိ", "total": "စုစုပေါင်းကျသင့်ငွေ",
            "paid": "ပေးချေပြီး", "tendered": "လက်ခံငွေ", "change": "ပြန်အမ်းငွေ", "refunded": "ပြန်အမ်းပြီး",
-           "discount": "အခမဲ့နှင့်လျှော့ဈေး", "tip": "ဆုကြေး", "due": "ပေးရန်ကျန်"},
+           "discount": "အခမဲ့နှင့်လျှော့ဈေး", "tip": "ဆုကြေး", "tip_refunded": "ဆုကြေး ပြန်အမ်းပြီး",
+           "due": "ပေးရန်ကျန်"},
 }
 
 
@@ -32,7 +33,8 @@ def _tenders(order: Order) -> list[dict[str, Any]]:
     if order.service != "table":
         return []
     rows = OrderPayment.objects.filter(Q(order=order) | Q(order__parent=order), status=OrderPaymentStatus.CAPTURED)
-    return [{"method": p.method, "amount": p.amount + p.rounding, "tip": p.tip} for p in rows.order_by("created_at")]
+    return [{"method": p.method, "amount": p.amount + p.rounding, "tip": p.tip, "tip_refunded": p.tip_refunded}
+            for p in rows.order_by("created_at")]
 
 
 def build_receipt(order: Order, *, restaurant: str, locales: list[str], timezone: str) -> dict[str, Any]:
@@ -76,6 +78,8 @@ def build_receipt(order: Order, *, restaurant: str, locales: list[str], timezone
                 out.append(f"{labels['paid']} ({tender['method']}): {Money(tender['amount'], c).format()}")
                 if tender["tip"]:
                     out.append(f"   {labels['tip']}: {Money(tender['tip'], c).format()}")
+                if tender["tip_refunded"]:  # given back on the payment side: the guest did not leave it
+                    out.append(f"   {labels['tip_refunded']}: {Money(tender['tip_refunded'], c).format()}")
             if order.status == "open":
                 out.append(f"{labels['due']}: {Money(max(order.grand_total - order.paid, 0), c).format()}")
         else:
@@ -90,8 +94,8 @@ def build_receipt(order: Order, *, restaurant: str, locales: list[str], timezone
         "placed_at": placed.isoformat(), "table": order.table_code or order.table_id, "lines": lines,  # local time
         "totals": [{"label": {loc: LABELS.get(loc, LABELS["en"])[key] for loc in locales},
                     "key": key, "amount": Money(amount, c).format()} for key, amount in totals],
-        "tenders": [{"method": t["method"], "amount": Money(t["amount"], c).format(), "tip": Money(t["tip"], c).format()}
-                    for t in tenders],
+        "tenders": [{"method": t["method"], "amount": Money(t["amount"], c).format(), "tip": Money(t["tip"], c).format(),
+                     "tip_refunded": Money(t["tip_refunded"], c).format()} for t in tenders],
         "payment": {"method": order.payment_method, "captured": Money(order.grand_total, c).format(),
                     "tendered": Money(order.tendered, c).format() if order.tendered is not None else None,
                     "change_due": Money(order.change_due, c).format() if order.change_due is not None else None},

@@ -262,7 +262,8 @@ class PosCoreReceiptOut(serializers.Serializer):
     totals = serializers.ListField(child=serializers.DictField())
     payment = serializers.DictField()
     tenders = serializers.ListField(child=serializers.DictField(),
-                                    help_text="A table check's tenders (method, amount, tip); empty for counter orders.")
+                                    help_text="A table check's tenders (method, amount, tip, tip_refunded: of "
+                                              "the tip, given back); empty for counter orders.")
     text = serializers.DictField(child=serializers.CharField(), help_text="The printable receipt per locale.")
 
 
