@@ -55,14 +55,18 @@ def cost_of(captured: list[dict]) -> Cost:
                 in_transaction = wrote = lazy = False
             continue
         statements += 1
-        if head.startswith("SET LOCAL SYNCHRONOUS_COMMIT TO OFF"):
-            lazy = True
+        alone_lazy = False
+        if head.startswith("SET LOCAL SYNCHRONOUS_COMMIT") and head.partition(";")[0].endswith("OFF"):
+            if not in_transaction:  # SET LOCAL and one statement sent together: one lazy transaction of its own
+                alone_lazy, head = True, head.partition(";")[2].lstrip()
+            else:
+                lazy = True
         if head.startswith(_WRITES) or (head.startswith("WITH") and any(w in head for w in _WRITES)):
             if in_transaction:
                 wrote = True
             else:
                 commits += 1
-                durable += 1
+                durable += 0 if alone_lazy else 1
     return Cost(statements=statements, commits=commits, round_trips=len(captured), durable_commits=durable,
                 sql=tuple(sql))
 

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from pos import logging as pos_logging
 from pos.contracts import Envelope, schema_for
+from pos.db.durability import alone_without_waiting_for_the_disk, without_waiting_for_the_disk
 from pos.db.returning import columns, from_row
 from pos.events.registry import Subscription, subscriptions_for
 from pos.modules import module_aliases
@@ -265,9 +266,8 @@ def bookkeeping(using: str) -> Iterator[None]:
     effect) stays fully durable."""
     outermost = not connections[using].in_atomic_block
     with transaction.atomic(using=using):
-        if outermost and connections[using].vendor == "postgresql":
-            with connections[using].cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
+        if outermost:
+            without_waiting_for_the_disk(using)
         yield
 
 
@@ -316,18 +316,12 @@ def claim(using: str, *, now: datetime | None = None, event_id: uuid.UUID | None
 
 def bookkept(using: str, sql: str, params: dict[str, Any]) -> list[tuple]:
     """Run one statement of the relay's own bookkeeping as `bookkeeping` does (a transaction of its own that
-    does not wait for the WAL flush) and answer its rows. On PostgreSQL outside a transaction, `SET LOCAL` and
-    the statement go in one round trip, as one implicit transaction (both or neither), instead of four (BEGIN,
-    SET, the statement, COMMIT): this needs client-side binding, Django's default, which sends a query by the
-    simple protocol."""
-    connection = connections[using]
-    if (connection.vendor == "postgresql" and not connection.in_atomic_block and connection.get_autocommit()
-            and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")):
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off; " + sql, params)
-            cursor.cursor.nextset()
-            return cursor.fetchall() if cursor.description is not None else []
-    with bookkeeping(using), connection.cursor() as cursor:
+    does not wait for the WAL flush) and answer its rows: in one round trip where it can be
+    (`alone_without_waiting_for_the_disk`), else in a transaction of four."""
+    rows = alone_without_waiting_for_the_disk(using, sql, params)
+    if rows is not None:
+        return rows
+    with bookkeeping(using), connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description is not None else []
 
