@@ -320,20 +320,25 @@ def _change(*, tenant_id: uuid.UUID, product_id: str, variant: str, kind: str, q
     Returns None (nothing written) when the condition fails: not enough available, or not enough reserved to
     take back. With `ledger`, the ledger row and event are collected there for `_record_all` (one INSERT for
     the rows and one outbox write for the events of several changes in one transaction)."""
-    rows = StockItem.objects.using(DB).filter(product_id=product_id, variant=variant)
-    if need_available is not None:
-        rows = rows.filter(on_hand__gte=F("reserved") + need_available)
-    if on_hand_delta < 0:
-        rows = rows.filter(on_hand__gte=-on_hand_delta)
-    if reserved_delta < 0:
-        rows = rows.filter(reserved__gte=-reserved_delta)
-    item = update_returning(rows, {"product_id": product_id, "variant": variant}, on_hand=F("on_hand") + on_hand_delta,
-                             reserved=F("reserved") + reserved_delta, sequence=F("sequence") + 1,
-                             updated_at=timezone.now())
+    if connections[DB].vendor == "postgresql":  # the statement `_change_all` sends, written once (no compiling)
+        item = _update_stock([{"product_id": product_id, "variant": variant, "on_hand_delta": on_hand_delta,
+                               "reserved_delta": reserved_delta, "need_available": need_available}]
+                             ).get((product_id, variant))
+    else:
+        rows = StockItem.objects.using(DB).filter(product_id=product_id, variant=variant)
+        if need_available is not None:
+            rows = rows.filter(on_hand__gte=F("reserved") + need_available)
+        if on_hand_delta < 0:
+            rows = rows.filter(on_hand__gte=-on_hand_delta)
+        if reserved_delta < 0:
+            rows = rows.filter(reserved__gte=-reserved_delta)
+        item = update_returning(rows, {"product_id": product_id, "variant": variant},
+                                on_hand=F("on_hand") + on_hand_delta, reserved=F("reserved") + reserved_delta,
+                                sequence=F("sequence") + 1, updated_at=timezone.now())
     if item is None:
         return None
-    entry = {"item": item, "kind": kind, "quantity": quantity, "on_hand_delta": on_hand_delta,
-             "reserved_delta": reserved_delta, "reason": reason, "actor": actor, "reference": reference}
+    entry = _ledger_entry(item, kind=kind, quantity=quantity, on_hand_delta=on_hand_delta,
+                          reserved_delta=reserved_delta, reason=reason, actor=actor, reference=reference)
     if ledger is not None:
         ledger.append(entry)
     else:
@@ -349,8 +354,31 @@ def _change_all(*, tenant_id: uuid.UUID, changes: list[dict[str, Any]],
     UPDATE each. Returns, per change, the stock item as updated, or None where its condition failed (that one
     not written: the caller raises, rolling the transaction back)."""
     connection = connections[DB]
-    if connection.vendor != "postgresql" or len(changes) < 2:
+    if connection.vendor != "postgresql":
         return [_change(tenant_id=tenant_id, ledger=ledger, **change) for change in changes]
+    updated = _update_stock(changes)
+    result = []
+    for change in changes:
+        item = updated.get((change["product_id"], change["variant"]))
+        result.append(item)
+        if item is not None:
+            ledger.append(_ledger_entry(item, **change))
+    return result
+
+
+def _ledger_entry(item: StockItem, *, kind: str, quantity: int, on_hand_delta: int = 0, reserved_delta: int = 0,
+                  reason: str = "", actor: str = "", reference: str = "", **_change: Any) -> dict[str, Any]:
+    """What `_record_all` writes of one change: its ledger row and event, from the item as updated."""
+    return {"item": item, "kind": kind, "quantity": quantity, "on_hand_delta": on_hand_delta,
+            "reserved_delta": reserved_delta, "reason": reason, "actor": actor, "reference": reference}
+
+
+def _update_stock(changes: list[dict[str, Any]]) -> dict[tuple[str, str], StockItem]:
+    """The stock items' conditional UPDATE of `_change_all`, one statement for every change (PostgreSQL):
+    each (product, variant) as updated, absent where its condition failed."""
+    if not changes:
+        return {}
+    connection = connections[DB]
     quote = connection.ops.quote_name
     table = quote(StockItem._meta.db_table)
     values, params = [], []
@@ -374,17 +402,7 @@ def _change_all(*, tenant_id: uuid.UUID, changes: list[dict[str, Any]],
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, scope, timezone.now()])
         rows = cursor.fetchall()
-    updated = {(item.product_id, item.variant): item for item in (from_row(StockItem, row, DB) for row in rows)}
-    result = []
-    for change in changes:
-        item = updated.get((change["product_id"], change["variant"]))
-        result.append(item)
-        if item is not None:
-            ledger.append({"item": item, "kind": change["kind"], "quantity": change["quantity"],
-                           "on_hand_delta": change.get("on_hand_delta", 0),
-                           "reserved_delta": change.get("reserved_delta", 0), "reason": change.get("reason", ""),
-                           "actor": change.get("actor", ""), "reference": change.get("reference", "")})
-    return result
+    return {(item.product_id, item.variant): item for item in (from_row(StockItem, row, DB) for row in rows)}
 
 
 def _record(*, tenant_id: uuid.UUID, item: StockItem, kind: str, quantity: int, on_hand_delta: int,
