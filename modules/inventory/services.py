@@ -320,29 +320,13 @@ def _change(*, tenant_id: uuid.UUID, product_id: str, variant: str, kind: str, q
     Returns None (nothing written) when the condition fails: not enough available, or not enough reserved to
     take back. With `ledger`, the ledger row and event are collected there for `_record_all` (one INSERT for
     the rows and one outbox write for the events of several changes in one transaction)."""
-    if connections[DB].vendor == "postgresql":  # the statement `_change_all` sends, written once (no compiling)
-        item = _update_stock([{"product_id": product_id, "variant": variant, "on_hand_delta": on_hand_delta,
-                               "reserved_delta": reserved_delta, "need_available": need_available}]
-                             ).get((product_id, variant))
-    else:
-        rows = StockItem.objects.using(DB).filter(product_id=product_id, variant=variant)
-        if need_available is not None:
-            rows = rows.filter(on_hand__gte=F("reserved") + need_available)
-        if on_hand_delta < 0:
-            rows = rows.filter(on_hand__gte=-on_hand_delta)
-        if reserved_delta < 0:
-            rows = rows.filter(reserved__gte=-reserved_delta)
-        item = update_returning(rows, {"product_id": product_id, "variant": variant},
-                                on_hand=F("on_hand") + on_hand_delta, reserved=F("reserved") + reserved_delta,
-                                sequence=F("sequence") + 1, updated_at=timezone.now())
-    if item is None:
-        return None
-    entry = _ledger_entry(item, kind=kind, quantity=quantity, on_hand_delta=on_hand_delta,
-                          reserved_delta=reserved_delta, reason=reason, actor=actor, reference=reference)
-    if ledger is not None:
-        ledger.append(entry)
-    else:
-        _record_all(tenant_id=tenant_id, entries=[entry])
+    entries: list[dict[str, Any]] = [] if ledger is None else ledger
+    (item,) = _change_all(tenant_id=tenant_id, ledger=entries, changes=[{
+        "product_id": product_id, "variant": variant, "kind": kind, "quantity": quantity,
+        "on_hand_delta": on_hand_delta, "reserved_delta": reserved_delta, "need_available": need_available,
+        "reason": reason, "actor": actor, "reference": reference}])
+    if item is not None and ledger is None:
+        _record_all(tenant_id=tenant_id, entries=entries)
     return item
 
 
@@ -353,10 +337,13 @@ def _change_all(*, tenant_id: uuid.UUID, changes: list[dict[str, Any]],
     locked in (product, variant) order first, so concurrent multi-line changes never deadlock); elsewhere one
     UPDATE each. Returns, per change, the stock item as updated, or None where its condition failed (that one
     not written: the caller raises, rolling the transaction back)."""
-    connection = connections[DB]
-    if connection.vendor != "postgresql":
-        return [_change(tenant_id=tenant_id, ledger=ledger, **change) for change in changes]
-    updated = _update_stock(changes)
+    if connections[DB].vendor == "postgresql":
+        updated = _update_stock(changes)
+    else:
+        updated = {}
+        for change in changes:
+            if (item := _update_one(**change)) is not None:
+                updated[(item.product_id, item.variant)] = item
     result = []
     for change in changes:
         item = updated.get((change["product_id"], change["variant"]))
@@ -364,6 +351,22 @@ def _change_all(*, tenant_id: uuid.UUID, changes: list[dict[str, Any]],
         if item is not None:
             ledger.append(_ledger_entry(item, **change))
     return result
+
+
+def _update_one(*, product_id: str, variant: str, on_hand_delta: int = 0, reserved_delta: int = 0,
+                need_available: int | None = None, **_change: Any) -> StockItem | None:
+    """One stock item's conditional UPDATE by the ORM (SQLite, which serialises writers), answering it as
+    updated, or None where its condition failed."""
+    rows = StockItem.objects.using(DB).filter(product_id=product_id, variant=variant)
+    if need_available is not None:
+        rows = rows.filter(on_hand__gte=F("reserved") + need_available)
+    if on_hand_delta < 0:
+        rows = rows.filter(on_hand__gte=-on_hand_delta)
+    if reserved_delta < 0:
+        rows = rows.filter(reserved__gte=-reserved_delta)
+    return update_returning(rows, {"product_id": product_id, "variant": variant},
+                            on_hand=F("on_hand") + on_hand_delta, reserved=F("reserved") + reserved_delta,
+                            sequence=F("sequence") + 1, updated_at=timezone.now())
 
 
 def _ledger_entry(item: StockItem, *, kind: str, quantity: int, on_hand_delta: int = 0, reserved_delta: int = 0,
@@ -374,8 +377,8 @@ def _ledger_entry(item: StockItem, *, kind: str, quantity: int, on_hand_delta: i
 
 
 def _update_stock(changes: list[dict[str, Any]]) -> dict[tuple[str, str], StockItem]:
-    """The stock items' conditional UPDATE of `_change_all`, one statement for every change (PostgreSQL):
-    each (product, variant) as updated, absent where its condition failed."""
+    """The stock items' conditional UPDATE, one written statement for every change (PostgreSQL; no compiling,
+    however many): each (product, variant) as updated, absent where its condition failed."""
     if not changes:
         return {}
     connection = connections[DB]
