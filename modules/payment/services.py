@@ -301,8 +301,7 @@ def _settle_charge(payment_id: uuid.UUID, result: ProviderResult) -> Payment:
             payment.captured_at = timezone.now()
             payment.decline_reason = ""
             _count_in_open_shift(payment)
-            event = PaymentCapturedEvent(payment_id=str(payment.id), amount=payment.captured_amount,
-                                         currency=payment.currency, method=payment.method, reference=payment.reference)
+            event = _captured(payment)
         elif result.outcome == "declined":
             payment.status = PaymentStatus.DECLINED
             payment.decline_reason = result.reason or "declined"
@@ -336,10 +335,13 @@ def _capture_pending(payment_id: uuid.UUID, result: ProviderResult) -> Payment |
     if (payment.shift_id, payment.late_for_shift_id) != shift:
         Payment.objects.using(DB).filter(pk=payment.pk).update(shift_id=payment.shift_id,
                                                                late_for_shift_id=payment.late_for_shift_id)
-    publish(PaymentCapturedEvent(payment_id=str(payment.id), amount=payment.captured_amount,
-                                 currency=payment.currency, method=payment.method, reference=payment.reference),
-            tenant_id=payment.tenant_id, using=DB)
+    publish(_captured(payment), tenant_id=payment.tenant_id, using=DB)
     return payment
+
+
+def _captured(payment: Payment) -> PaymentCapturedEvent:
+    return PaymentCapturedEvent(payment_id=str(payment.id), amount=payment.captured_amount, currency=payment.currency,
+                                method=payment.method, reference=payment.reference)
 
 
 # --- refunds -------------------------------------------------------------------------------------------------
