@@ -1,5 +1,6 @@
 """Database helpers shared by the modules: batched inserts (`bulk`), writes that answer their rows
-(`returning`), the routing of each module's models to its own database (`router`)."""
+(`returning`), commits that need not wait for the disk (`durability`), the routing of each module's models to
+its own database (`router`)."""
 
 from __future__ import annotations
 

@@ -360,7 +360,7 @@ def _claim_sql(using: str, *, now: datetime, lease: dict, limit: int, event_id: 
            f"ORDER BY {n['next_attempt_at']} LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AND {due} "
            f"RETURNING {columns(EventDelivery, using)}) "
            f"SELECT {columns(EventDelivery, using, 'claimed')}, {columns(OutboxEvent, using, 'e')} "
-           f"FROM claimed JOIN {n['events']} e ON e.id = claimed.{n['event']}")
+           f"FROM claimed JOIN {n['events']} e ON e.{n['event_id']} = claimed.{n['event']}")
     return sql, {"pending": EventDelivery.Status.PENDING.value, "now": now, "until": lease["claimed_until"],
                  "token": lease["claim_token"], "limit": limit, "event_id": event_id,
                  "event_ids": list(event_ids or []), "exclude": list(exclude_consumers)}
