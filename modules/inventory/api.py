@@ -94,6 +94,7 @@ __all__ = [
     "reserve_stock",
     "search_products",
     "seed_demo_catalog",
+    "sell_stock",
     "update_product",
 ]
 
@@ -258,6 +259,16 @@ def reserve_stock(*, tenant_id: uuid.UUID, lines: list[StockLine], key: str,
     (404; also VariantNotFound), VariantRequired (400), InvalidQuantity (400), ReservationKeyConflict (422,
     same key with different lines)."""
     return _services.reservation_reserve(tenant_id=tenant_id, lines=lines, key=key, ttl_seconds=ttl_seconds)
+
+
+def sell_stock(*, tenant_id: uuid.UUID, lines: list[StockLine], key: str) -> ReservationInfo:
+    """Take every line's stock as sold, at once, or none of it: a reservation made `committed` in one transaction
+    (`sale` ledger rows referencing it, on-hand drops), for a sale paid right after (an order being placed), so
+    no second call is needed to commit it. Idempotent by `key` like `reserve_stock`: the same key returns the
+    same reservation (whatever its status, also one an earlier `reserve_stock` holds) and takes nothing more.
+    Never oversells: a line is sold only from what is available (on hand less reserved). Undone whole by
+    `cancel_reservation` (`returned`). Raises as `reserve_stock`."""
+    return _services.reservation_reserve(tenant_id=tenant_id, lines=lines, key=key, sell=True)
 
 
 def release_reservation(*, tenant_id: uuid.UUID, reservation_id: str) -> ReservationInfo:

@@ -560,7 +560,9 @@ def _existing(key: str, lines: list[tuple[str, str | None, int]]) -> Reservation
 
 
 def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dict], key: str,
-                        ttl_seconds: int | None = None, actor: str = "") -> ReservationInfo:
+                        ttl_seconds: int | None = None, actor: str = "", sell: bool = False) -> ReservationInfo:
+    """Hold the lines' stock (an active reservation), or with `sell` take it as sold at once (a reservation made
+    committed, in the same one transaction: the guard against overselling is the same)."""
     tenant_id = _as_uuid(tenant_id)
     if not isinstance(key, str) or not key or len(key) > 200:
         raise InvalidQuantity("A reservation key of 1-200 characters is required.", field="key")
@@ -574,14 +576,17 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
                 products = _load_products(pid for pid, _, _ in cleaned)
                 # Each line says whether it holds stock (the product was stock-tracked when reserved), so closing
                 # it later moves exactly what was held, without reading the products again.
+                now = timezone.now()
                 reservation = Reservation(
-                    tenant_id=tenant_id, key=key, status=Reservation.Status.ACTIVE,
+                    tenant_id=tenant_id, key=key,
+                    status=Reservation.Status.COMMITTED if sell else Reservation.Status.ACTIVE,
                     lines=[{"product_id": pid, "variant": variant, "quantity": qty,
                             "tracked": bool(products.get(pid) and products[pid].track_stock)}
                            for pid, variant, qty in cleaned],
-                    expires_at=timezone.now() + timedelta(seconds=ttl))
+                    expires_at=now if sell else now + timedelta(seconds=ttl), closed_at=now if sell else None)
                 insert_together(DB, [reservation])  # its statement text is kept: no compiling per reservation
-                _hold(tenant_id=tenant_id, reservation=reservation, lines=cleaned, actor=actor, products=products)
+                _hold(tenant_id=tenant_id, reservation=reservation, lines=cleaned, actor=actor, products=products,
+                      sell=sell)
                 return reservation_info(reservation)
         except IntegrityError:
             # The key reserved before (maybe at the same moment): that is the reservation.
@@ -592,7 +597,7 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
 
 
 def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[str, str | None, int]],
-          actor: str, products: dict[str, Product]) -> None:
+          actor: str, products: dict[str, Product], sell: bool) -> None:
     resolved: list[tuple[Product, str, int]] = []
     for pid, variant, qty in lines:
         product = products.get(pid)
@@ -608,9 +613,13 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
             failed.append((product, variant_key, qty))
         elif product.track_stock:
             held_lines.append((product, variant_key, qty))
+    # Held: reserved rises. Sold: on hand drops, as a commit would (same `sale` ledger row), never below what is
+    # available.
+    move = ({"kind": Kind.SALE, "reason": "order placed"} if sell
+            else {"kind": Kind.RESERVATION, "reason": "order being placed"})
     held = _change_all(tenant_id=tenant_id, ledger=ledger, changes=[
-        {"product_id": product.id, "variant": variant_key, "kind": Kind.RESERVATION, "quantity": qty,
-         "reserved_delta": qty, "need_available": qty, "reason": "order being placed", "actor": actor,
+        {"product_id": product.id, "variant": variant_key, "quantity": qty, **move,
+         **({"on_hand_delta": -qty} if sell else {"reserved_delta": qty}), "need_available": qty, "actor": actor,
          "reference": reservation.id} for product, variant_key, qty in held_lines])
     failed += [line for line, item in zip(held_lines, held, strict=True) if item is None]
     if failed:

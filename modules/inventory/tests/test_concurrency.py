@@ -34,6 +34,31 @@ def test_concurrent_reservations_take_exactly_the_available_stock():
     assert_ledger_agrees()
 
 
+def test_concurrent_sales_and_holds_never_take_more_than_there_is_and_one_key_sells_once():
+    tenant = make_tenant()
+    soup = product(tenant, "Mohinga", variants=sized(), stock={"small": 10, "large": 3})
+
+    def take(index: int):
+        lines = [api.StockLine(soup.id, "small", 1)]
+        if index % 4 == 0:
+            return api.reserve_stock(tenant_id=tenant.id, key=f"round-{index}", lines=lines)
+        if index % 4 == 1:  # the same key from 6 threads at once (a retried placement): one sale
+            return api.sell_stock(tenant_id=tenant.id, key="saga-retried", lines=lines)
+        return api.sell_stock(tenant_id=tenant.id, key=f"saga-{index}", lines=lines)
+
+    results = at_once(THREADS, take)
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, api.InsufficientStock)]
+    assert not unexpected, unexpected
+    won = {r.id: r for r in results if isinstance(r, api.ReservationInfo)}
+    held = [r for r in won.values() if r.status == "active"]
+    sold = [r for r in won.values() if r.status == "committed"]
+    assert len({r.id for r in results if isinstance(r, api.ReservationInfo) and r.key == "saga-retried"}) <= 1
+    assert len(held) + len(sold) == 10, results  # every unit taken once: held or sold, never more
+    level = api.get_stock_levels(tenant_id=tenant.id, items=[(soup.id, "small")])[(soup.id, "small")]
+    assert (level.on_hand, level.reserved, level.available) == (10 - len(sold), len(held), 0)
+    assert_ledger_agrees()
+
+
 def test_concurrent_multi_line_reservations_and_commits_never_go_negative():
     tenant = make_tenant()
     soup = product(tenant, "Mohinga", variants=sized(), stock={"small": 7, "large": 5})

@@ -43,6 +43,47 @@ def test_reserve_holds_every_line_and_commit_turns_it_into_a_sale(tenant):
     assert_ledger_agrees()
 
 
+def test_sell_takes_the_stock_as_sold_at_once_and_cancel_gives_it_back_whole(tenant):
+    soup = product(tenant, "Mohinga", variants=sized(), stock={"small": 5, "large": 5})
+    tea = product(tenant, "Tea", stock=10)
+    api.reserve_stock(tenant_id=tenant.id, key="round-1", lines=[Line(tea.id, None, 4)])  # held by someone else
+    sold = api.sell_stock(tenant_id=tenant.id, key="saga-1", lines=[Line(soup.id, "small", 2), Line(tea.id, None, 6)])
+    assert sold.status == "committed"
+    assert levels(tenant, (soup.id, "small"), (tea.id, None)) == [(3, 0), (4, 4)]  # on hand drops, holds stay
+    with all_tenants():
+        kinds = sorted(Movement.objects.using("inventory").filter(reference=sold.id).values_list("kind", flat=True))
+    assert kinds == ["sale", "sale"]
+    assert [e["reason"] for e in events("inventory.stock_changed", product_id=soup.id)][-1] == "sale"
+    # the same key again: the same sale, nothing more taken; nothing to commit
+    assert api.sell_stock(tenant_id=tenant.id, key="saga-1", lines=[
+        Line(soup.id, "small", 2), Line(tea.id, None, 6)]).id == sold.id
+    assert api.commit_reservation(tenant_id=tenant.id, reservation_id=sold.id).status == "committed"
+    assert levels(tenant, (soup.id, "small"), (tea.id, None)) == [(3, 0), (4, 4)]
+    # never more than is available (on hand less what others hold): all or nothing
+    with pytest.raises(api.InsufficientStock) as caught:
+        api.sell_stock(tenant_id=tenant.id, key="saga-2", lines=[Line(soup.id, "small", 1), Line(tea.id, None, 1)])
+    assert caught.value.extra["lines"] == [{"product_id": tea.id, "variant": None, "requested": 1, "available": 0}]
+    assert levels(tenant, (soup.id, "small"), (tea.id, None)) == [(3, 0), (4, 4)]
+    # cancelled: returned whole, once
+    assert api.cancel_reservation(tenant_id=tenant.id, reservation_id=sold.id).status == "returned"
+    assert api.cancel_reservation(tenant_id=tenant.id, reservation_id=sold.id).status == "returned"
+    assert levels(tenant, (soup.id, "small"), (tea.id, None)) == [(5, 0), (10, 4)]
+    assert_ledger_agrees()
+
+
+def test_sell_with_the_key_of_a_hold_answers_the_hold_and_sells_nothing(tenant):
+    """A key reserved before (an order whose saga started before it sold at once) is that reservation: it is
+    committed by its own call, never sold a second time."""
+    tea = product(tenant, "Tea", stock=10)
+    held = api.reserve_stock(tenant_id=tenant.id, key="saga-old", lines=[Line(tea.id, None, 3)])
+    again = api.sell_stock(tenant_id=tenant.id, key="saga-old", lines=[Line(tea.id, None, 3)])
+    assert (again.id, again.status) == (held.id, "active")
+    assert levels(tenant, (tea.id, None)) == [(10, 3)]
+    with pytest.raises(api.ReservationKeyConflict):
+        api.sell_stock(tenant_id=tenant.id, key="saga-old", lines=[Line(tea.id, None, 4)])
+    assert levels(tenant, (tea.id, None)) == [(10, 3)]
+
+
 def test_all_or_nothing_and_the_failing_lines_are_reported(tenant):
     soup = product(tenant, "Mohinga", variants=sized(), stock={"small": 5, "large": 1})
     tea = product(tenant, "Tea", stock=2)
