@@ -15,7 +15,8 @@ Forward, from pos_core's orders:
 Backward, from the other modules:
 - every capture in payment belongs to an order (the order id is the payment's reference: the saga's charge or
   a table check's tender) or is fully refunded;
-- every committed sale in inventory's ledger belongs to an order, or was taken back whole;
+- every committed sale in inventory's ledger belongs to an order, or was taken back whole, or to a saga still
+  running (the saga takes the stock as sold before the charge: it records the order or gives the stock back);
 - every active reservation belongs to a saga still running or an open table check (and is within its time to
   live).
 
@@ -362,8 +363,8 @@ class _TenantCheck:
             if reservation is not None and reservation.status == "returned":
                 continue  # taken back whole (an order that was not completed)
             owner = owners.get(reservation.key) if reservation is not None else None
-            if owner is not None and owner.ordered:
-                continue
+            if owner is not None and (owner.ordered or owner.live):
+                continue  # sold to its order, or by a saga still placing it (it records the order or gives it back)
             reported.add(movement.reference)
             self.add("sale_without_order", movement.reference, f"sale of {movement.quantity} "
                      f"{_item_key(movement.product_id, movement.variant)}: "

@@ -21,7 +21,7 @@ from modules.inventory.models import Movement, Reservation, StockItem
 from modules.payment import api as payment
 from modules.payment.models import Payment, Refund
 from modules.pos_core import refunds, saga
-from modules.pos_core.models import Order, OrderItem, OrderPayment, OrderRefund, RefundTender, StockLevel
+from modules.pos_core.models import Order, OrderItem, OrderPayment, OrderRefund, OrderSaga, RefundTender, StockLevel
 from modules.pos_core.tests.conftest import make_catalog, order_body
 from modules.pos_core.tests.seams import Crash, Seam
 from ops.alerts import open_alerts
@@ -172,18 +172,40 @@ def plant_orphan_reservation(tenant, shop):
 
 
 def plant_reservation_past_ttl(tenant, shop):
-    def crash(point):
-        raise Crash(point)
+    from modules.pos_core.tests.test_table_service import open_check
+    from modules.restaurant import api as restaurant
 
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        Seam(monkeypatch).saved("reserve", crash)
-        with pytest.raises(Crash):
-            saga.place_order(tenant_id=tenant.id, idempotency_key="stuck", data=order_body())
+    # An open table check's round holds its stock (active) while the check is open.
+    open_check(make_terminal_client(tenant, "manager"), restaurant.create_table(tenant_id=tenant.id, code="HELD"),
+               [{"product_id": "mohinga", "quantity": 1}])
     with tenancy.all_tenants():
         reservation = Reservation.objects.using("inventory").get(status="active")
         Reservation.objects.using("inventory").filter(pk=reservation.pk).update(
             expires_at=timezone.now() - timedelta(hours=1))
     return "reservation_past_ttl", reservation.id
+
+
+def test_stock_sold_by_a_saga_still_placing_its_order_is_not_a_finding_and_is_given_back(tenant, shop):
+    """The saga takes the stock as sold before the charge: while it runs, that sale is its own; when recovery
+    cancels it, the stock comes back whole and nothing is left to report."""
+    def crash(point):
+        raise Crash(point)
+
+    sales_before = reconcile(tenant_id=tenant.id).sales
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        Seam(monkeypatch).saved("reserve", crash)
+        with pytest.raises(Crash):
+            saga.place_order(tenant_id=tenant.id, idempotency_key="stuck", data=order_body())
+    report = reconcile(tenant_id=tenant.id)
+    assert report.clean and report.sales == sales_before + 2, report.table()  # two lines sold, by a running saga
+    with tenancy.all_tenants():
+        saga_id = OrderSaga.objects.get(idempotency_key="stuck", status="running").id
+    assert saga.recover_stuck(older_than=timedelta(seconds=-1))["compensated"] == 1
+    report = reconcile(tenant_id=tenant.id)
+    assert report.clean, report.table()
+    with tenancy.all_tenants():
+        assert Reservation.objects.using("inventory").get(key__startswith="saga-",
+                                                          key__endswith=str(saga_id)).status == "returned"
 
 
 # --- table checks: paid by several tenders, tips apart ------------------------------------------------------

@@ -101,6 +101,8 @@ def place(tenant, key="k"):
 ])
 def test_a_connection_lost_mid_saga_ends_completed_or_compensated(tenant, seam, where, call, alias):
     make_catalog(tenant.id)
+    if call == "commit":
+        seam.holds_stock()  # the stock held, then committed after the charge (a saga started before sell_stock)
     getattr(seam, where)(call, once(terminate_own_backend(alias)))
     try:
         order = place(tenant)
@@ -133,6 +135,9 @@ def fail_by_decline(tenant, seam):
 
 
 def fail_by_expiry(tenant, seam):
+    """Only stock held (not yet sold) can expire: a saga started before sell_stock, paid after its hold ran out."""
+    seam.holds_stock()
+
     def expire(_name):
         row = the_saga()
         inventory.release_reservation(tenant_id=tenant.id, reservation_id=row.reservation_id)

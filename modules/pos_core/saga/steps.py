@@ -2,14 +2,20 @@
 
     step       action (forward)                            compensation (reverse order)
     ---------  ------------------------------------------  ----------------------------------------------------
-    reserved   inventory.reserve_stock   key saga-<id>     inventory.cancel_reservation: released if held,
-                                                           returned to stock if committed (found by key)
+    reserved   inventory.sell_stock      key saga-<id>     inventory.cancel_reservation: the sold stock returned
+                                                           (released if an older saga's reservation only held
+                                                           it; found by key)
     charged    payment.charge            key saga-<id>-charge
                                                            payment.refund key saga-<id>-refund of what was
                                                            captured (found by key; a pending charge is settled
                                                            by lookup first, never charged again)
-    committed  inventory.commit_reservation                (undone by cancel_reservation above)
+    committed  inventory.commit_reservation, only for a reservation that holds stock (one a saga started before
+               sell_stock made); a sold one is already committed  (undone by cancel_reservation above)
     recorded   order + pos_core.order_placed, one pos_core transaction: the point of no return
+
+The stock is taken as sold before the charge, in one inventory transaction, guarded against overselling like a
+hold: a placement is charged only for stock it has, and needs no second inventory call once paid. An order that
+is not completed gives it back whole (`returned`, with `return` rows in inventory's ledger).
 
 Every effect is found again by its key (`payment.find_payment`, `payment.find_refund`,
 `inventory.find_reservation`), so compensation never trusts memory: a crash or a lost connection anywhere, also
@@ -90,8 +96,8 @@ def _charge_call(saga: OrderSaga):
 
 def reserve_stock(saga: OrderSaga) -> None:
     try:
-        info = inventory.reserve_stock(tenant_id=saga.tenant_id, lines=_stock_lines(saga.request),
-                                       key=reservation_key(saga))
+        info = inventory.sell_stock(tenant_id=saga.tenant_id, lines=_stock_lines(saga.request),
+                                    key=reservation_key(saga))
     except inventory.InsufficientStock as exc:
         raise StockChanged(lines=[{key: line.get(key) for key in ("product_id", "variant", "requested", "available")}
                                   for line in exc.extra.get("lines", [])]) from exc
@@ -99,9 +105,12 @@ def reserve_stock(saga: OrderSaga) -> None:
         raise InvalidOrder(exc.detail, errors=[{"field": "items", "message": exc.detail,
                                                 "code": "unknown_product"}]) from exc
     # Inventory holds the reservation under the saga's key: noted, written with the saga's next write.
+    sold = info.status == "committed"
     services.saga_note(saga=saga, action="reserve", step=SagaStep.RESERVED, current="charge",
-                       reservation_id=info.id, detail=f"reservation {info.id}")
-    saga.reservation_id = info.id  # inventory's answer, for the commit (nothing is decided from it)
+                       reservation_id=info.id, reservation_committed=sold,
+                       detail=f"reservation {info.id}" + (" (stock sold)" if sold else ""))
+    # Inventory's answer in this call, for the commit step: what to commit, and whether anything is left to.
+    saga.reservation_id, saga.reservation_committed = info.id, sold
 
 
 def charge_payment(saga: OrderSaga) -> None:
@@ -129,6 +138,8 @@ def charge_payment(saga: OrderSaga) -> None:
 
 
 def commit_reservation(saga: OrderSaga) -> None:
+    if saga.reservation_committed:
+        return  # sold when it was made: nothing is left to commit
     try:
         inventory.commit_reservation(tenant_id=saga.tenant_id, reservation_id=saga.reservation_id)
     except inventory.ReservationNotActive as exc:

@@ -1,7 +1,7 @@
 """The tests' own seams into the order saga: they wrap the module apis the saga calls (and pos_core's saga
 persistence) from the outside, so production code carries no test hooks.
 
-    seam.before("reserve", fail)       runs fail("reserve") before inventory.reserve_stock is called
+    seam.before("reserve", fail)       runs fail("reserve") before inventory.sell_stock is called
     seam.after("charge", crash)        runs crash("charge") after payment.charge answered, before the saga saved it
     seam.saved("reserve", crash)       runs crash("reserve") once the saga saved the outcome of "reserve"
 
@@ -21,7 +21,7 @@ from modules.pos_core import services
 
 # the saga's actions and compensations, and where they live
 CALLS: dict[str, tuple[object, str]] = {
-    "reserve": (inventory, "reserve_stock"),
+    "reserve": (inventory, "sell_stock"),
     "charge": (payment, "charge"),
     "commit": (inventory, "commit_reservation"),
     "record": (services, "order_record"),
@@ -74,6 +74,11 @@ class Seam:
 
             functools.update_wrapper(wrapped, real)
             self.monkeypatch.setattr(services, name, wrapped)
+
+    def holds_stock(self) -> None:
+        """The saga's stock is held by `reserve_stock` and committed after the charge, as for a saga started
+        before the saga took it as sold at once (`sell_stock`): the commit step then still has its work."""
+        self.monkeypatch.setattr(inventory, "sell_stock", inventory.reserve_stock)
 
     def clear(self) -> None:
         self.monkeypatch.undo()

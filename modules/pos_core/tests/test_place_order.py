@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connections
 
+from modules.inventory import api as inventory
 from modules.payment import api as payment
 from modules.pos_core import saga
 from modules.pos_core.errors import STOCK_CHANGED_DETAIL, InvalidOrder
@@ -50,7 +51,12 @@ def test_happy_path_reserves_charges_records_and_commits(api, tenant, catalog):
     assert row.status == SagaStatus.COMPLETED and row.step == "recorded"
     with all_tenants():
         actions = [e.action for e in row.log.all() if e.outcome == "ok"]
-    assert actions == ["start", "reserve", "charge", "commit", "record"]
+    assert actions == ["start", "reserve", "charge", "record"]
+    # The stock was taken as sold before the charge, in one inventory call: no hold, nothing left to commit.
+    reservation = inventory.find_reservation(tenant_id=tenant.id, key=f"saga-{row.id}")
+    assert reservation.status == "committed" and row.reservation_committed
+    movements = inventory.list_movements(tenant_id=tenant.id, references=[reservation.id])
+    assert sorted((m.kind, m.product_id, m.quantity) for m in movements) == [("sale", "mohinga", 2), ("sale", "tea", 1)]
 
 
 def test_cash_rounding_is_an_explicit_line(api, tenant, catalog):
