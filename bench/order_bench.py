@@ -3,7 +3,7 @@
 Runs on throw-away `bench_` databases beside the configured ones (service mode: DATABASE_URL_* on PostgreSQL and
 REDIS_URL; embedded mode works too, on SQLite), dropped at the end. It creates a restaurant with a large stock,
 then:
-- saga: K threads place N orders each through pos_core's saga (reserve in inventory, charge in payment, commit,
+- saga: K threads place N orders each through pos_core's saga (sell the stock in inventory, charge in payment,
   record the order in pos_core), every step persisted;
 - reference: the same K x N orders as one transaction in one database making the same writes (decrement the
   stock row, insert a payment row, insert the order and its items, an outbox row).
@@ -205,9 +205,8 @@ def profile(tenant, orders: int, top: int = 30) -> None:
 STEP_CALLS = (
     ("validate (products, prices, restaurant)", "modules.pos_core.saga", "validate"),
     ("saga start", "modules.pos_core.services", "saga_start"),
-    ("inventory.reserve_stock", "modules.inventory.api", "reserve_stock"),
+    ("inventory.sell_stock", "modules.inventory.api", "sell_stock"),
     ("payment.charge (with the simulated provider)", "modules.payment.api", "charge"),
-    ("inventory.commit_reservation", "modules.inventory.api", "commit_reservation"),
     ("order recorded (pos_core)", "modules.pos_core.services", "order_record"),
     ("events to the broker (one task)", "pos.events.relay", "enqueue_groups"),
 )
