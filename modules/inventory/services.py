@@ -615,7 +615,7 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
             held_lines.append((product, variant_key, qty))
     # Held: reserved rises. Sold: on hand drops, as a commit would (same `sale` ledger row), never below what is
     # available.
-    move = ({"kind": Kind.SALE, "reason": "order placed"} if sell
+    move = ({"kind": Kind.SALE, "reason": "sold to an order being placed"} if sell
             else {"kind": Kind.RESERVATION, "reason": "order being placed"})
     held = _change_all(tenant_id=tenant_id, ledger=ledger, changes=[
         {"product_id": product.id, "variant": variant_key, "quantity": qty, **move,
