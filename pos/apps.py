@@ -14,6 +14,10 @@ class KernelConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
+        from pos.db.statements import widen_statement_cache
+
+        widen_statement_cache()  # the hot paths' long statements are parsed once per process, not per call
+
         from pos import checks  # noqa: F401 - registers the system checks
 
         # Event schemas and every module's subscriptions (their `handlers.py`).

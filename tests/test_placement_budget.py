@@ -8,6 +8,8 @@ that wrote (an explicit COMMIT after a write, or a write sent in autocommit); a 
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from django.db import connections
 
@@ -16,6 +18,7 @@ from modules.inventory import api as inventory
 from modules.pos_core import saga
 from modules.pos_core.models import Order, OrderSaga, SagaStatus
 from modules.pos_core.tests.conftest import make_catalog, order_body, receive
+from pos.db.statements import statement_cache_limits
 from pos.modules import module_aliases
 from pos.tenancy import all_tenants
 
@@ -97,3 +100,37 @@ def test_a_placement_costs_the_same_statements_whatever_its_number_of_lines(tena
     assert order.items.count() == 6 and order.grand_total == 8500 + 4 * 500
     assert {alias: (cost.statements, cost.commits) for alias, cost in six.items()} == {
         alias: (cost.statements, cost.commits) for alias, cost in two.items()}
+
+
+def test_every_statement_of_a_placement_is_parsed_once_per_process(tenant, api):
+    """psycopg keeps a statement's parsed text only up to a length and a number of parameters; the placement's
+    widest writes (one `WITH` statement for the order, its items, the log and the outbox rows) are past its
+    defaults and were parsed again on every call. Each one fits the limits set at start-up, and a second
+    placement parses nothing new."""
+    from psycopg import _queries
+
+    make_catalog(tenant.id)
+    seen: list[tuple[str, int]] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append((sql, len(params or ())))
+        return execute(sql, params, many, context)
+
+    def place(key: str) -> None:
+        assert api.post("/api/v1/orders", body(), format="json", HTTP_IDEMPOTENCY_KEY=key).status_code == 201
+        saga.place_order(tenant_id=tenant.id, idempotency_key=f"{key}-in-process", data=body())
+
+    place("warm-up")
+    with contextlib.ExitStack() as stack:
+        for alias in module_aliases():
+            stack.enter_context(connections[alias].execute_wrapper(record))
+        misses = _queries._query2pg_client.cache_info().misses
+        place("measured")
+        missed = _queries._query2pg_client.cache_info().misses - misses
+    characters, parameters = statement_cache_limits()
+    widest = max(seen, key=lambda statement: len(statement[0]))
+    most = max(seen, key=lambda statement: statement[1])
+    assert len(widest[0]) > 4096 or most[1] > 50, "no statement is past psycopg's own limits any more"
+    assert len(widest[0].encode()) <= characters, widest[0][:300]
+    assert most[1] <= parameters, most[0][:300]
+    assert missed == 0, f"{missed} statement(s) parsed again"
