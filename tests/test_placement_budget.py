@@ -68,6 +68,9 @@ def test_a_placement_in_process_stays_within_its_budget(tenant):
     assert any("payment_simulatedproviderentry" in sql for sql in costs[PROVIDER].sql)
     assert not any("payment_simulatedproviderentry" in sql for sql in costs["payment"].sql)
     assert sum('"payment_payment"' in sql for sql in costs["payment"].sql) >= 2
+    # With no drawer to lock, the pending payment is one INSERT in its own transaction: no BEGIN/COMMIT for it
+    # (the capture is BEGIN, UPDATE, outbox INSERT, COMMIT).
+    assert costs["payment"].round_trips == 5, costs["payment"].sql
 
 
 def test_a_placement_through_the_api_adds_only_the_web_layers_budget(tenant, api):
