@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Sum
 
 from pos.money import Money
@@ -106,7 +106,9 @@ def _record(*, key: str, tenant_id: uuid.UUID, kind: str, status: str, method: s
             charge_reference: str = "") -> tuple[SimulatedProviderEntry, bool]:
     """Write to the provider's ledger once per key; a repeated key returns the first entry."""
     try:
-        with transaction.atomic(using=DB):
+        # Inside a caller's transaction a savepoint keeps a repeated key from breaking it; alone, the one INSERT
+        # is its own transaction.
+        with transaction.atomic(using=DB) if connections[DB].in_atomic_block else contextlib.nullcontext():
             entry = SimulatedProviderEntry.objects.using(DB).create(
                 key=key, merchant_id=tenant_id, kind=kind, status=status, method=method, amount=amount.amount,
                 currency=amount.currency, reference=f"sim_{uuid.uuid4().hex[:20]}", charge_reference=charge_reference)
