@@ -7,6 +7,9 @@ then:
   record the order in pos_core), every step persisted;
 - reference: the same K x N orders as one transaction in one database making the same writes (decrement the
   stock row, insert a payment row, insert the order and its items, an outbox row).
+Both run K terminals twice: as K threads of this process (one interpreter: its CPU is one core's), then as K
+processes of their own (forked after the set-up, each with its own connections, as the web server's worker processes
+are: both cores in use; `--no-processes` skips these). The 0.5x target is checked on both forms.
 Prints, for one terminal and for K: throughput, p50/p99 latency and the ratio; and what one placement costs each
 module database (statements and commits, `--sql` lists them). `--profile` adds a cProfile of one terminal's
 placements (the functions taking the most time), `--steps N` this process's CPU time per placement by saga step
@@ -14,6 +17,7 @@ placements (the functions taking the most time), `--steps N` this process's CPU 
 as in production), so only figures are printed.
 
     .venv/bin/python bench/order_bench.py [--terminals 8] [--orders 25] [--sql] [--profile] [--steps 300]
+                                          [--no-processes]
 """
 
 from __future__ import annotations
@@ -70,30 +74,23 @@ def setup_tenant(total_units: int):
     return tenant
 
 
-def run(threads: int, per_thread: int, place) -> tuple[float, list[float], int]:
+def run(threads: int, per_thread: int, place, *, processes: bool = False) -> tuple[float, list[float], int]:
     """`threads` terminals at once, each placing `per_thread` orders with `place(key)`, or with `place[i](key)`
-    when `place` is a list of one callable per terminal: (seconds, latencies, errors)."""
+    when `place` is a list of one callable per terminal: (seconds, latencies, errors). With `processes`, each
+    terminal is a process of its own (forked, its own connections), as the web server's worker processes are;
+    otherwise a thread of this process, all sharing one interpreter."""
+    if processes:
+        return _run_processes(threads, per_thread, place)
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
     barrier = threading.Barrier(threads)
 
     def worker(index: int) -> None:
-        mine = []
-        call = place[index] if isinstance(place, list) else place
-        barrier.wait()
-        for n in range(per_thread):
-            started = time.perf_counter()
-            try:
-                call(f"t{index}-n{n}-{uuid.uuid4().hex[:6]}")
-            except Exception as exc:
-                with lock:
-                    errors[0] += 1
-                    if errors[0] <= 3:
-                        print(f"  error: {type(exc).__name__}: {exc}")
-            mine.append(time.perf_counter() - started)
+        mine, failed = _terminal(index, per_thread, place[index] if isinstance(place, list) else place, barrier.wait)
         with lock:
             latencies.extend(mine)
+            errors[0] += failed
         connections.close_all()
 
     workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
@@ -103,6 +100,56 @@ def run(threads: int, per_thread: int, place) -> tuple[float, list[float], int]:
     for w in workers:
         w.join()
     return time.perf_counter() - started, latencies, errors[0]
+
+
+def _terminal(index: int, orders: int, call, ready) -> tuple[list[float], int]:
+    """One terminal's orders, once `ready()` returns: (latencies, errors; the first three errors printed)."""
+    mine: list[float] = []
+    failed = 0
+    ready()
+    for n in range(orders):
+        started = time.perf_counter()
+        try:
+            call(f"t{index}-n{n}-{uuid.uuid4().hex[:6]}")
+        except Exception as exc:
+            failed += 1
+            if failed <= 3:
+                print(f"  error (terminal {index}): {type(exc).__name__}: {exc}", flush=True)
+        mine.append(time.perf_counter() - started)
+    return mine, failed
+
+
+def _run_processes(count: int, per_process: int, place) -> tuple[float, list[float], int]:
+    """`count` forked terminal processes; timed from when all are ready to when the last one has answered."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    connections.close_all()  # a child opens its own; a forked socket would be shared
+    answers = context.Queue()
+    barrier = context.Barrier(count + 1)
+
+    def child(index: int) -> None:
+        try:
+            answers.put(_terminal(index, per_process, place[index] if isinstance(place, list) else place,
+                                  barrier.wait))
+        finally:
+            connections.close_all()
+
+    children = [context.Process(target=child, args=(i,), daemon=True) for i in range(count)]
+    for process in children:
+        process.start()
+    barrier.wait()
+    started = time.perf_counter()
+    latencies: list[float] = []
+    errors = 0
+    for _ in children:
+        mine, failed = answers.get(timeout=600)
+        latencies.extend(mine)
+        errors += failed
+    elapsed = time.perf_counter() - started
+    for process in children:
+        process.join()
+    return elapsed, latencies, errors
 
 
 REFERENCE_DDL = [
@@ -253,6 +300,8 @@ def _main() -> None:
     parser.add_argument("--terminals", "-k", type=int, default=8)
     parser.add_argument("--orders", "-n", type=int, default=25, help="orders per terminal")
     parser.add_argument("--sql", action="store_true", help="list the statements of one placement")
+    parser.add_argument("--no-processes", dest="processes", action="store_false",
+                        help="skip the runs with each terminal a process of its own")
     parser.add_argument("--profile", action="store_true", help="cProfile one terminal's placements")
     parser.add_argument("--steps", type=int, default=0, metavar="N",
                         help="also place N orders on one terminal and print this process's CPU time by saga step")
@@ -261,7 +310,8 @@ def _main() -> None:
     mode = "service (PostgreSQL per module, Redis)" if settings.SERVICE_MODE else "embedded (SQLite per module)"
     engines = {alias: connections[alias].vendor for alias in module_aliases()}
     print(f"order placement benchmark: {mode}; databases {engines}; cache {settings.CACHES['default']['BACKEND']}")
-    total = args.terminals * args.orders + args.orders + (60 if args.profile else 0) + args.steps
+    total = (args.terminals * args.orders * (2 if args.processes else 1) + args.orders + (60 if args.profile else 0)
+             + args.steps)
     tenant = setup_tenant(total + 10)
 
     saga.place_order(tenant_id=tenant.id, idempotency_key="bench-warm-up", data=BODY)
@@ -288,6 +338,10 @@ def _main() -> None:
     elapsed, latencies, errors = run(args.terminals, args.orders, lambda key: saga.place_order(
         tenant_id=tenant.id, idempotency_key=key, data=BODY))
     saga_tp = report(f"saga, {args.terminals} terminals", elapsed, latencies, errors, bench=BENCH)
+    if args.processes:
+        elapsed, latencies, errors = run(args.terminals, args.orders, lambda key: saga.place_order(
+            tenant_id=tenant.id, idempotency_key=key, data=BODY), processes=True)
+        saga_procs = report(f"saga, {args.terminals} terminal processes", elapsed, latencies, errors, bench=BENCH)
 
     alias = "pos_core"
     with connections[alias].cursor() as cursor:
@@ -306,11 +360,19 @@ def _main() -> None:
     ref_one = report("reference, 1 terminal", elapsed, latencies, errors, bench=BENCH)
     elapsed, latencies, errors = run(args.terminals, args.orders, place)
     ref_tp = report(f"reference, {args.terminals} terminals", elapsed, latencies, errors, bench=BENCH)
+    if args.processes:
+        elapsed, latencies, errors = run(args.terminals, args.orders, place, processes=True)
+        ref_procs = report(f"reference, {args.terminals} terminal processes", elapsed, latencies, errors, bench=BENCH)
     figures.record(BENCH, f"saga / reference throughput, {args.terminals} terminals", figures.ratio(saga_tp, ref_tp),
                    "x", target=(">=", 0.5))
     figures.record(BENCH, "saga / reference throughput, 1 terminal", figures.ratio(saga_one, ref_one), "x")
     print(f"cost of the boundaries: the saga runs at {saga_one / ref_one:.2f}x the reference's throughput with one "
           f"terminal, {saga_tp / ref_tp:.2f}x with {args.terminals} ({ref_tp / saga_tp:.1f}x slower)")
+    if args.processes:
+        figures.record(BENCH, f"saga / reference throughput, {args.terminals} terminal processes",
+                       figures.ratio(saga_procs, ref_procs), "x", target=(">=", 0.5))
+        print(f"  with each terminal a process of its own (as the web server's workers; both cores in use): "
+              f"{saga_procs / ref_procs:.2f}x")
     with connections[alias].cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_stock")
         cursor.execute("DROP TABLE IF EXISTS bench_payment")
