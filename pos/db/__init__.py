@@ -1,6 +1,7 @@
 """Database helpers shared by the modules: batched inserts (`bulk`), writes that answer their rows
 (`returning`), commits that need not wait for the disk (`durability`), psycopg's cache of parsed statements
-sized for the hot paths' long statements (`statements`), the routing of each module's models to its own database
+sized for the hot paths' long statements (`statements`), reads and updates on the hot paths written as text
+instead of compiled each time (`hot`), the routing of each module's models to its own database
 (`router`)."""
 
 from __future__ import annotations

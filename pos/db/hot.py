@@ -1,0 +1,167 @@
+"""Reads and updates on the hot paths, written as text instead of built as a query each time.
+
+Building a QuerySet and compiling it costs this process about 0.2 ms of CPU even for `Tenant.objects.get(pk=...)`
+(measured: 258 us, against 67 us for the same statement sent as text and its row made a model); an order placement
+made five such reads and two such updates. These write the statement from the model's metadata (a few string
+joins) and bind the values, each prepared by its field as the ORM prepares it:
+- `rows_where(model, field=value, other__in=values)`: the matching rows as model instances (`FOR UPDATE` with
+  `lock`). `__in` binds one array (`= ANY(%s)`), so the text does not depend on how many values there are (and
+  psycopg keeps it parsed, see `statements`);
+- `update_where(model, where={...}, where_not={...}, values={...}, returning=...)`: one UPDATE; a value may be
+  `F("column")`, or a sum or difference of columns and numbers (`F("attempts") + 1`); with `returning` it answers
+  the updated row (one at most), as `returning.update_returning` does.
+
+Tenant-scoped models are filtered exactly as their manager filters them: by the tenant in scope, every tenant
+under `all_tenants()`, and an error (TenantScopeMissing) with none. Elsewhere than on PostgreSQL the model's
+manager runs the same filter and update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connections, models, router
+from django.db.models import F, Value
+from django.db.models.expressions import CombinedExpression
+
+from pos.db.returning import columns, from_row
+
+
+def rows_where(model: type[models.Model], *, using: str | None = None, lock: bool = False,
+               **filters: Any) -> list[models.Model]:
+    """The rows of `model` matching every filter (`name=value` or `name__in=values`; `pk` names the primary
+    key), in no particular order; with `lock`, locked until the transaction ends. Raises ValueError for a value
+    its field cannot take (a malformed UUID) and TenantScopeMissing as the manager does."""
+    using = using or router.db_for_read(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        try:
+            rows = model._default_manager.using(using).filter(**filters)
+            return list(rows.select_for_update() if lock else rows)
+        except ValidationError as exc:  # as on PostgreSQL: a value its field cannot take
+            raise ValueError(str(exc)) from exc
+    quote = connection.ops.quote_name
+    conditions, params = _where(model, connection, filters)
+    if conditions is None:
+        return []
+    _scope(model, quote, conditions, params)
+    sql = (f"SELECT {columns(model, using)} FROM {quote(model._meta.db_table)}"  # noqa: S608 - names from the model
+           f"{' WHERE ' + ' AND '.join(conditions) if conditions else ''}{' FOR UPDATE' if lock else ''}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [from_row(model, row, using) for row in cursor.fetchall()]
+
+
+def update_where(model: type[models.Model], *, where: dict[str, Any], values: dict[str, Any],
+                 where_not: dict[str, Any] | None = None, using: str | None = None,
+                 returning: bool = False) -> int | models.Model | None:
+    """UPDATE the rows of `model` where every `where` field equals its value and every `where_not` field differs
+    from its value (NULL differs from a value, as `exclude()` has it). Returns the number of rows updated, or
+    with `returning` the updated row (the filter must name one row at most), None when nothing matched."""
+    if not where:
+        raise ValueError("update_where needs a condition (`where`)")
+    where_not = where_not or {}
+    using = using or router.db_for_write(model)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    assignments, params = [], []
+    for name, value in values.items():  # checked on every database: the same values are taken everywhere
+        field = _field(model, name)
+        text, bound = _expression(model, field, value, connection)
+        assignments.append(f"{quote(field.column)} = {text}")
+        params += bound
+    if connection.vendor != "postgresql":
+        rows = model._default_manager.using(using).filter(**where).exclude(**where_not)
+        if not returning:
+            return rows.update(**values)
+        # Read back by primary key: the update may change what `where` compares (a status).
+        pk = rows.values_list("pk", flat=True).first()
+        if pk is None or not rows.filter(pk=pk).update(**values):
+            return None
+        return model._default_manager.using(using).get(pk=pk)
+    conditions, bound = _where(model, connection, where)
+    unlike, unlike_bound = _where(model, connection, where_not, negate=True)
+    if conditions is None:
+        return None if returning else 0
+    conditions += unlike
+    params += bound + unlike_bound
+    _scope(model, quote, conditions, params)
+    sql = (f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)}"  # noqa: S608 - names from the model
+           f" WHERE {' AND '.join(conditions)}{' RETURNING ' + columns(model, using) if returning else ''}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if not returning:
+            return cursor.rowcount
+        found = cursor.fetchall()
+    if not found:
+        return None
+    (row,) = found
+    return from_row(model, row, using)
+
+
+def _where(model: type[models.Model], connection, filters: dict[str, Any], *, negate: bool = False
+           ) -> tuple[list[str] | None, list[Any]]:
+    """The conditions and parameters of `filters` (`name=value`, `name__in=values`); with `negate`, that each field
+    differs from its value (NULL differs, as `exclude()` has it). (None, []) when an `__in` has no values: no row
+    can match."""
+    quote = connection.ops.quote_name
+    conditions, params = [], []
+    for name, value in filters.items():
+        field_name, _, lookup = name.partition("__")
+        if lookup not in ("", "in") or (negate and lookup):
+            raise ValueError(f"only equality (and `__in` of a filter) is written here, not {name!r}")
+        field = _field(model, field_name)
+        if lookup == "in":
+            values = [_prepared(field, item, connection) for item in value]
+            if not values:
+                return None, []
+            conditions.append(f"{quote(field.column)} = ANY(%s)")
+            params.append(values)
+        else:
+            conditions.append(f"{quote(field.column)} {'IS DISTINCT FROM' if negate else '='} %s")
+            params.append(_prepared(field, value, connection))
+    return conditions, params
+
+
+def _field(model: type[models.Model], name: str) -> models.Field:
+    return model._meta.pk if name == "pk" else model._meta.get_field(name)
+
+
+def _scope(model: type[models.Model], quote, conditions: list[str], params: list[Any]) -> None:
+    """The tenant condition the model's manager would add."""
+    from pos.tenancy import ALL_TENANTS, TenantScopedModel, TenantScopeMissing, current_scope
+
+    if not issubclass(model, TenantScopedModel):
+        return
+    scope = current_scope()
+    if scope is None:
+        raise TenantScopeMissing(f"{model.__name__} is tenant-scoped and no tenant is in scope. "
+                                 "Use tenant_context(tenant_id) or, for system work across tenants, all_tenants().")
+    if scope is not ALL_TENANTS:
+        conditions.append(f"{quote(model._meta.get_field('tenant_id').column)} = %s")
+        params.append(scope)
+
+
+def _expression(model: type[models.Model], field: models.Field, value: Any, connection) -> tuple[str, list[Any]]:
+    """SQL and parameters of a value assigned to `field`: a column, a sum or difference of columns and numbers,
+    or a plain value prepared by the field as `save()` prepares it."""
+    if isinstance(value, F):
+        return connection.ops.quote_name(_field(model, value.name).column), []
+    if isinstance(value, CombinedExpression) and value.connector in ("+", "-"):
+        left, left_params = _expression(model, field, value.lhs, connection)
+        right, right_params = _expression(model, field, value.rhs, connection)
+        return f"({left} {value.connector} {right})", left_params + right_params
+    if isinstance(value, Value):
+        value = value.value
+    if hasattr(value, "resolve_expression"):
+        raise ValueError(f"update_where takes columns, sums of them and plain values, not {value!r}")
+    return "%s", [field.get_db_prep_save(value, connection)]
+
+
+def _prepared(field: models.Field, value: Any, connection) -> Any:
+    try:
+        return field.get_db_prep_value(value, connection, prepared=False)
+    except ValueError:
+        raise
+    except Exception as exc:  # a value the field cannot take: ValidationError, TypeError
+        raise ValueError(f"{field.name}: {value!r} is not a valid value") from exc
