@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from pos.db.hot import rows_where
 from pos.tenancy import all_tenants
 
 from .dto import TenantInfo, TerminalIdentity
@@ -22,9 +23,10 @@ def tenant_info(tenant: Tenant) -> TenantInfo:
 
 def tenant_get(*, tenant_id: uuid.UUID | str) -> TenantInfo:
     try:
-        return tenant_info(Tenant.objects.get(pk=tenant_id))
-    except (Tenant.DoesNotExist, ValueError):
+        (tenant,) = rows_where(Tenant, pk=tenant_id)  # read on every placement: its statement text is kept
+    except ValueError:  # none, or not an id
         raise TenantNotFound(f"No tenant {tenant_id}.") from None
+    return tenant_info(tenant)
 
 
 def tenant_get_by_slug(*, slug: str) -> TenantInfo:

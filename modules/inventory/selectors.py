@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.db.models import F, QuerySet
 
+from pos.db.hot import rows_where
 from pos.money import Money
 from pos.tenancy import tenant_context
 
@@ -97,9 +98,9 @@ def product_infos(products: Sequence[Product]) -> list[ProductInfo]:
     if not products:
         return []
     category_ids = {p.category_id for p in products if p.category_id}
-    categories = ({c.id: c for c in Category.objects.using(DB).filter(id__in=category_ids)} if category_ids else {})
+    categories = {c.id: c for c in rows_where(Category, using=DB, id__in=category_ids)} if category_ids else {}
     tracked = [p.id for p in products if p.track_stock]
-    stock = ({(s.product_id, s.variant): s for s in StockItem.objects.using(DB).filter(product_id__in=tracked)}
+    stock = ({(s.product_id, s.variant): s for s in rows_where(StockItem, using=DB, product_id__in=tracked)}
              if tracked else {})
     return [product_info(p, categories=categories, stock=stock) for p in products]
 
@@ -108,9 +109,8 @@ def products_get(*, tenant_id: uuid.UUID, product_ids: Iterable[str]) -> dict[st
     ids = list(dict.fromkeys(str(pid) for pid in product_ids))
     if not ids:
         return {}
-    with tenant_context(tenant_id):
-        products = list(Product.objects.using(DB).filter(id__in=ids))
-        return {info.id: info for info in product_infos(products)}
+    with tenant_context(tenant_id):  # read on every placement: the statements' text is kept (`rows_where`)
+        return {info.id: info for info in product_infos(rows_where(Product, using=DB, id__in=ids))}
 
 
 def product_get(*, tenant_id: uuid.UUID, product_id: str) -> ProductInfo:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from modules.accounts import api as accounts
 from pos.contracts.inventory import ProductUpdated, StockChanged
 from pos.db.bulk import insert_together
+from pos.db.hot import rows_where
 from pos.db.returning import columns, from_row, update_returning
 from pos.events import publish, publish_many
 from pos.money import Money
@@ -303,7 +304,7 @@ def _stock_key(product: Product, variant: str | None) -> str:
 
 
 def _load_products(product_ids: Iterable[str]) -> dict[str, Product]:
-    return {p.id: p for p in Product.objects.using(DB).filter(id__in=set(product_ids))}
+    return {p.id: p for p in rows_where(Product, using=DB, id__in=set(product_ids))}
 
 
 def _product(product_id: str) -> Product:
