@@ -25,7 +25,7 @@ from pos.contracts.payment import PaymentDeclined as PaymentDeclinedEvent
 from pos.contracts.payment import PaymentFailed as PaymentFailedEvent
 from pos.contracts.payment import PaymentRefunded as PaymentRefundedEvent
 from pos.db.bulk import copy_insert, insert_together, refresh_statistics
-from pos.db.returning import update_returning
+from pos.db.hot import update_where
 from pos.errors import DomainError
 from pos.events import publish
 from pos.money import Money
@@ -328,11 +328,11 @@ def _capture_pending(payment_id: uuid.UUID, result: ProviderResult) -> Payment |
     """The common answer, a capture of a pending payment, in one conditional UPDATE answering the row (None
     when the payment is no longer pending: `_settle_charge` then decides under the row's lock)."""
     now = timezone.now()
-    payment = update_returning(
-        Payment.objects.using(DB).filter(pk=payment_id, status=PaymentStatus.PENDING), {"pk": payment_id},
-        status=PaymentStatus.CAPTURED, captured_amount=F("amount") + F("rounding_adjustment"), captured_at=now,
-        decline_reason="", version=F("version") + 1, updated_at=now,
-        **({"provider_reference": result.reference} if result.reference else {}))
+    payment = update_where(
+        Payment, using=DB, where={"pk": payment_id, "status": PaymentStatus.PENDING}, returning=True, values={
+            "status": PaymentStatus.CAPTURED, "captured_amount": F("amount") + F("rounding_adjustment"),
+            "captured_at": now, "decline_reason": "", "version": F("version") + 1, "updated_at": now,
+            **({"provider_reference": result.reference} if result.reference else {})})
     if payment is None:
         return None
     shift = (payment.shift_id, payment.late_for_shift_id)

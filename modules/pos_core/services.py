@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
 from pos.db.bulk import Rows, copy_insert, insert_together, refresh_statistics
+from pos.db.hot import update_where
 from pos.events import publish
 from pos.money import Money
 from pos.numbers import is_integer
@@ -205,8 +206,9 @@ def order_record(*, saga: OrderSaga) -> Order:
     with transaction.atomic(using=DB), tenant_context(saga.tenant_id):
         # The saga's row decides: only the write that moves it to recorded records the order (its row lock
         # makes a second recorder wait, then find it recorded).
-        moved = OrderSaga.objects.filter(pk=saga.pk, status=SagaStatus.RUNNING).exclude(
-            step=SagaStep.RECORDED).update(updated_at=now, attempts=F("attempts") + 1, **fields)
+        moved = update_where(OrderSaga, using=DB, where={"pk": saga.pk, "status": SagaStatus.RUNNING},
+                             where_not={"step": SagaStep.RECORDED},
+                             values={"updated_at": now, "attempts": F("attempts") + 1, **fields})
         if not moved:
             existing = Order.objects.filter(pk=saga.order_id).first()
             if existing is None:
