@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Sum
 
+from pos.db.bulk import insert_together
+from pos.db.hot import rows_where
 from pos.money import Money
 from pos.tenancy import tenant_context
 
@@ -75,7 +77,7 @@ def configured(tenant_id: uuid.UUID, method: str) -> SimulatorConfig:
     if _override is not None:
         return _override
     with tenant_context(tenant_id):
-        rows = {row.method: row for row in ProviderBehaviour.objects.using(DB).filter(method__in=[method, ""])}
+        rows = {row.method: row for row in rows_where(ProviderBehaviour, using=DB, method__in=[method, ""])}
     row = rows.get(method) or rows.get("")
     if row is not None:
         return SimulatorConfig(charge=row.charge_behaviour, refund=row.refund_behaviour,
@@ -109,9 +111,10 @@ def _record(*, key: str, tenant_id: uuid.UUID, kind: str, status: str, method: s
         # Inside a caller's transaction a savepoint keeps a repeated key from breaking it; alone, the one INSERT
         # is its own transaction.
         with transaction.atomic(using=DB) if connections[DB].in_atomic_block else contextlib.nullcontext():
-            entry = SimulatedProviderEntry.objects.using(DB).create(
+            entry = SimulatedProviderEntry(
                 key=key, merchant_id=tenant_id, kind=kind, status=status, method=method, amount=amount.amount,
                 currency=amount.currency, reference=f"sim_{uuid.uuid4().hex[:20]}", charge_reference=charge_reference)
+            insert_together(DB, [entry])  # its statement text is kept: no compiling per charge
         return entry, True
     except IntegrityError:
         SimulatedProviderEntry.objects.using(DB).filter(key=key).update(calls=F("calls") + 1)
