@@ -9,7 +9,10 @@ joins) and bind the values, each prepared by its field as the ORM prepares it:
   psycopg keeps it parsed, see `statements`);
 - `update_where(model, where={...}, where_not={...}, values={...}, returning=...)`: one UPDATE; a value may be
   `F("column")`, or a sum or difference of columns and numbers (`F("attempts") + 1`); with `returning` it answers
-  the updated row (one at most), as `returning.update_returning` does.
+  the updated row (one at most), as `returning.update_returning` does;
+- `update_statement` and `insert_statement` (one new row, an automatic key answered) give the text and parameters
+  for a caller that sends them its own way: the Idempotency-Key record is written by
+  `durability.alone_without_waiting_for_the_disk`, the statement and its `SET LOCAL` in one round trip.
 
 Tenant-scoped models are filtered exactly as their manager filters them: by the tenant in scope, every tenant
 under `all_tenants()`, and an error (TenantScopeMissing) with none. Elsewhere than on PostgreSQL the model's
@@ -58,9 +61,42 @@ def update_where(model: type[models.Model], *, where: dict[str, Any], values: di
     """UPDATE the rows of `model` where every `where` field equals its value and every `where_not` field differs
     from its value (NULL differs from a value, as `exclude()` has it). Returns the number of rows updated, or
     with `returning` the updated row (the filter must name one row at most), None when nothing matched."""
+    using = using or router.db_for_write(model)
+    statement = update_statement(model, where=where, values=values, where_not=where_not, using=using,
+                                 returning=returning)
+    if statement is None:  # not PostgreSQL: the manager's own update
+        rows = model._default_manager.using(using).filter(**where).exclude(**(where_not or {}))
+        if not returning:
+            return rows.update(**values)
+        # Read back by primary key: the update may change what `where` compares (a status).
+        pk = rows.values_list("pk", flat=True).first()
+        if pk is None or not rows.filter(pk=pk).update(**values):
+            return None
+        return model._default_manager.using(using).get(pk=pk)
+    if statement == NOTHING:
+        return None if returning else 0
+    with connections[using].cursor() as cursor:
+        cursor.execute(*statement)
+        if not returning:
+            return cursor.rowcount
+        found = cursor.fetchall()
+    if not found:
+        return None
+    (row,) = found
+    return from_row(model, row, using)
+
+
+NOTHING = ("", [])  # a statement that can match no row (an empty `__in`): nothing to send
+
+
+def update_statement(model: type[models.Model], *, where: dict[str, Any], values: dict[str, Any],
+                     where_not: dict[str, Any] | None = None, using: str | None = None,
+                     returning: bool = False) -> tuple[str, list[Any]] | None:
+    """The text and parameters of `update_where`'s UPDATE, for a caller that sends it its own way (with
+    `durability.alone_without_waiting_for_the_disk`, say); NOTHING when no row can match; None off PostgreSQL
+    (the values are still checked)."""
     if not where:
         raise ValueError("update_where needs a condition (`where`)")
-    where_not = where_not or {}
     using = using or router.db_for_write(model)
     connection = connections[using]
     quote = connection.ops.quote_name
@@ -71,32 +107,39 @@ def update_where(model: type[models.Model], *, where: dict[str, Any], values: di
         assignments.append(f"{quote(field.column)} = {text}")
         params += bound
     if connection.vendor != "postgresql":
-        rows = model._default_manager.using(using).filter(**where).exclude(**where_not)
-        if not returning:
-            return rows.update(**values)
-        # Read back by primary key: the update may change what `where` compares (a status).
-        pk = rows.values_list("pk", flat=True).first()
-        if pk is None or not rows.filter(pk=pk).update(**values):
-            return None
-        return model._default_manager.using(using).get(pk=pk)
+        return None
     conditions, bound = _where(model, connection, where)
-    unlike, unlike_bound = _where(model, connection, where_not, negate=True)
-    if conditions is None:
-        return None if returning else 0
+    unlike, unlike_bound = _where(model, connection, where_not or {}, negate=True)
+    if conditions is None or unlike is None:
+        return NOTHING
     conditions += unlike
     params += bound + unlike_bound
     _scope(model, quote, conditions, params)
-    sql = (f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)}"  # noqa: S608 - names from the model
-           f" WHERE {' AND '.join(conditions)}{' RETURNING ' + columns(model, using) if returning else ''}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if not returning:
-            return cursor.rowcount
-        found = cursor.fetchall()
-    if not found:
+    return (f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)}"  # noqa: S608 - names from the model
+            f" WHERE {' AND '.join(conditions)}{' RETURNING ' + columns(model, using) if returning else ''}", params)
+
+
+def insert_statement(obj: models.Model, *, using: str | None = None) -> tuple[str, list[Any]] | None:
+    """The text and parameters of one new row's INSERT (values prepared as `save()` prepares them; an automatic
+    primary key left to the database and answered: `RETURNING` it), for a caller that sends it its own way; None
+    off PostgreSQL. Tenant-scoped rows are stamped and checked as `save()` does."""
+    from pos.tenancy import TenantScopedModel
+
+    model = type(obj)
+    using = using or router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
         return None
-    (row,) = found
-    return from_row(model, row, using)
+    if isinstance(obj, TenantScopedModel):
+        obj.stamp_tenant()
+    meta = model._meta
+    auto = meta.auto_field if meta.auto_field is not None and obj.pk is None else None
+    fields = [field for field in meta.concrete_fields if field is not auto and not field.generated]
+    quote = connection.ops.quote_name
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    return (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+            f"{' RETURNING ' + quote(auto.column) if auto is not None else ''}", params)
 
 
 def _where(model: type[models.Model], connection, filters: dict[str, Any], *, negate: bool = False
