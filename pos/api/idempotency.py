@@ -38,7 +38,8 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from pos.api.errors import problem, problem_response
-from pos.db.durability import without_waiting_for_the_disk
+from pos.db.durability import alone_without_waiting_for_the_disk, without_waiting_for_the_disk
+from pos.db.hot import insert_statement, update_statement
 from pos.models import IdempotencyRecord
 from pos.tenancy import current_tenant_id
 
@@ -145,12 +146,10 @@ def _claim(tenant_id, key: str, method: str, path: str, digest: str, *, locked: 
     lock = now + timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
     expires = now + timedelta(hours=max(24, settings.IDEMPOTENCY_KEY_TTL_HOURS))
     mine = {"locked_until": lock, "lock_token": uuid.uuid4(), "holder": holder_identity()}
+    record = IdempotencyRecord(tenant_id=tenant_id, key=key, method=method, path=path, fingerprint=digest,
+                               expires_at=expires, **mine)
     try:
-        with transaction.atomic(using=DB):
-            without_waiting_for_the_disk(DB)
-            record = IdempotencyRecord.objects.using(DB).create(
-                tenant_id=tenant_id, key=key, method=method, path=path, fingerprint=digest, expires_at=expires,
-                **mine)
+        _write_lazily(record)
         return record, None
     except IntegrityError:
         pass
@@ -185,6 +184,32 @@ def _claim(tenant_id, key: str, method: str, path: str, digest: str, *, locked: 
         record.refresh_from_db(using=DB)
         return record, None
     return None, _in_progress()
+
+
+def _write_lazily(record: IdempotencyRecord) -> None:
+    """Insert the new record in a transaction that does not wait for the disk: on PostgreSQL outside any
+    transaction, the INSERT and its `SET LOCAL` in one round trip (else BEGIN, SET, INSERT, COMMIT). Raises
+    IntegrityError for a key recorded before."""
+    statement = insert_statement(record, using=DB)
+    answered = alone_without_waiting_for_the_disk(DB, *statement) if statement is not None else None
+    if answered is None:
+        with transaction.atomic(using=DB):
+            without_waiting_for_the_disk(DB)
+            record.save(using=DB, force_insert=True)
+        return
+    ((record.pk,),) = answered
+    record._state.adding, record._state.db = False, DB
+
+
+def _finish_lazily(record: IdempotencyRecord, **values) -> None:
+    """Store the response on the record while this request still holds it (its lock token), in a transaction
+    that does not wait for the disk (one round trip on PostgreSQL outside any transaction)."""
+    where = {"pk": record.pk, "lock_token": record.lock_token}
+    statement = update_statement(IdempotencyRecord, where=where, values=values, using=DB)
+    if statement is None or alone_without_waiting_for_the_disk(DB, *statement) is None:
+        with transaction.atomic(using=DB):
+            without_waiting_for_the_disk(DB)
+            IdempotencyRecord.objects.using(DB).filter(**where).update(**values)
 
 
 def _in_progress() -> Response:
@@ -232,15 +257,12 @@ def _run(view, request, args, kwargs, method, tenant_id, key: str, digest: str, 
     except Exception as exc:  # noqa: BLE001 - rendered by DRF's handler, then stored or released
         response = view.handle_exception(exc)
     # Only while this request still holds the key: one that was taken over leaves the record to its successor.
-    mine = IdempotencyRecord.objects.using(DB).filter(pk=record.pk, lock_token=record.lock_token)
     if response.status_code >= 500 or response.status_code in _NOT_STORED:
-        mine.delete()
+        IdempotencyRecord.objects.using(DB).filter(pk=record.pk, lock_token=record.lock_token).delete()
     else:
         body = json.dumps(response.data, cls=JSONEncoder, ensure_ascii=False) if response.data is not None else ""
-        with transaction.atomic(using=DB):
-            without_waiting_for_the_disk(DB)
-            mine.update(state=IdempotencyRecord.State.COMPLETED, response_status=response.status_code,
-                        response_body=body)
+        _finish_lazily(record, state=IdempotencyRecord.State.COMPLETED, response_status=response.status_code,
+                       response_body=body)
     return response
 
 
