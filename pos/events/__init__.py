@@ -60,7 +60,7 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str,
         delivered_at=None if subscribers else now,
     )
     # The publication registry: one delivery per subscriber, committed with the event.
-    deliveries = [EventDelivery(event=row, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
+    deliveries = [EventDelivery(event_id=row.id, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
                                 consumer_alias=sub.using, next_attempt_at=now) for sub in subscribers]
     insert_together(using, *together, [row], deliveries)
     if subscribers:
@@ -103,7 +103,7 @@ def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str,
         for event, payload in zip(events, payloads, strict=True)
     ]
     deliveries = [
-        EventDelivery(event=row, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
+        EventDelivery(event_id=row.id, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
                       consumer_alias=sub.using, next_attempt_at=now)
         for row in rows for sub in subscribers[row.name]
     ]
