@@ -23,7 +23,7 @@ def tenant_info(tenant: Tenant) -> TenantInfo:
 
 def tenant_get(*, tenant_id: uuid.UUID | str) -> TenantInfo:
     try:
-        (tenant,) = rows_where(Tenant, pk=tenant_id)  # read on every placement: its statement text is kept
+        (tenant,) = rows_where(Tenant, pk=tenant_id)  # read on every placement: written as text, not compiled
     except ValueError:  # none, or not an id
         raise TenantNotFound(f"No tenant {tenant_id}.") from None
     return tenant_info(tenant)

@@ -109,7 +109,7 @@ def products_get(*, tenant_id: uuid.UUID, product_ids: Iterable[str]) -> dict[st
     ids = list(dict.fromkeys(str(pid) for pid in product_ids))
     if not ids:
         return {}
-    with tenant_context(tenant_id):  # read on every placement: the statements' text is kept (`rows_where`)
+    with tenant_context(tenant_id):  # read on every placement: written as text, not compiled (`rows_where`)
         return {info.id: info for info in product_infos(rows_where(Product, using=DB, id__in=ids))}
 
 
