@@ -15,7 +15,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from pos.contracts.payment import PaymentCaptured as PaymentCapturedEvent
 from pos.contracts.payment import PaymentDeclined as PaymentDeclinedEvent
 from pos.contracts.payment import PaymentFailed as PaymentFailedEvent
 from pos.contracts.payment import PaymentRefunded as PaymentRefundedEvent
+from pos.db import alone
 from pos.db.bulk import copy_insert, insert_together, refresh_statistics
 from pos.db.hot import update_where
 from pos.errors import DomainError
@@ -187,13 +188,9 @@ def _record_charge(*, tenant, key: str, amount: Money, method: str, tendered: Mo
         provider=gateway_for(method).name, provider_key=_provider_key("pay", tenant.id, key),
         reference=str(reference or "")[:100], terminal_id=str(terminal_id or "")[:64], drawer_id=drawer_id,
     )
-    if drawer_id is None and method != "cash" and not connections[DB].in_atomic_block:
-        # No drawer to lock and nothing captured with it: the one INSERT is its own transaction (no BEGIN and
-        # COMMIT round trips); a key used before fails it as it would inside one.
-        insert_together(DB, [payment])
-        return payment
-    with transaction.atomic(using=DB):
-        # The shift row stays locked until the payment is in: a close waits for it, or it sees the close.
+    # A drawer's shift row stays locked until the payment is in (a close waits for it, or it sees the close), and
+    # cash is captured with it: a transaction. Otherwise the one INSERT is alone (no BEGIN and COMMIT).
+    with transaction.atomic(using=DB) if drawer_id is not None or method == "cash" else alone(DB):
         shift = _open_shift_for_update(drawer_id)
         if shift is None and method == "cash" and tenant.require_open_shift_for_cash:
             raise ShiftRequired(

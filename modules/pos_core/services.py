@@ -5,7 +5,6 @@ state transitions, the stock level kept from inventory events and low-stock aler
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import uuid
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from pos.contracts.pos_core import OrderPlaced, OrderStatusChanged
+from pos.db import alone
 from pos.db.bulk import Rows, copy_insert, insert_together, refresh_statistics
 from pos.db.hot import update_where
 from pos.events import publish
@@ -62,24 +62,13 @@ def saga_start(*, tenant_id: uuid.UUID, idempotency_key: str, request: dict[str,
     saga = OrderSaga(tenant_id=tenant_id, idempotency_key=idempotency_key, order_id=uuid.uuid4(), request=request,
                      current="reserve", locked_until=now + timedelta(seconds=lease_seconds))
     try:
-        with tenant_context(tenant_id), _alone():
+        with tenant_context(tenant_id), alone(DB):
             insert_together(DB, [saga])  # its statement text is kept: no compiling per placement
     except IntegrityError:
         with tenant_context(tenant_id):
             return OrderSaga.objects.get(idempotency_key=idempotency_key), False
     _log_later(saga, action="start", detail=f"{len(request['lines'])} line(s)")
     return saga, True
-
-
-@contextlib.contextmanager
-def _alone():
-    """One statement: in autocommit it is its own transaction; inside a caller's transaction a savepoint keeps
-    its failure (a lost race for a key) from breaking that transaction."""
-    if connections[DB].in_atomic_block:
-        with transaction.atomic(using=DB):
-            yield
-    else:
-        yield
 
 
 def _log_entry(saga: OrderSaga, action: str, outcome: str, detail: str) -> SagaLogEntry:

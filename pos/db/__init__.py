@@ -6,7 +6,10 @@ instead of compiled each time (`hot`), the routing of each module's models to it
 
 from __future__ import annotations
 
-from django.db import connections
+import contextlib
+from collections.abc import Iterator
+
+from django.db import connections, transaction
 
 
 def drop_broken_connections() -> None:
@@ -15,3 +18,14 @@ def drop_broken_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
+
+
+@contextlib.contextmanager
+def alone(using: str) -> Iterator[None]:
+    """For one statement: in autocommit it is its own transaction (no BEGIN and COMMIT round trips); inside a
+    caller's transaction a savepoint keeps its failure (a key used before) from breaking that transaction."""
+    if connections[using].in_atomic_block:
+        with transaction.atomic(using=using):
+            yield
+    else:
+        yield

@@ -24,9 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
+from pos.db import alone
 from pos.db.bulk import insert_together
 from pos.db.hot import rows_where
 from pos.money import Money
@@ -108,9 +109,7 @@ def _record(*, key: str, tenant_id: uuid.UUID, kind: str, status: str, method: s
             charge_reference: str = "") -> tuple[SimulatedProviderEntry, bool]:
     """Write to the provider's ledger once per key; a repeated key returns the first entry."""
     try:
-        # Inside a caller's transaction a savepoint keeps a repeated key from breaking it; alone, the one INSERT
-        # is its own transaction.
-        with transaction.atomic(using=DB) if connections[DB].in_atomic_block else contextlib.nullcontext():
+        with alone(DB):
             entry = SimulatedProviderEntry(
                 key=key, merchant_id=tenant_id, kind=kind, status=status, method=method, amount=amount.amount,
                 currency=amount.currency, reference=f"sim_{uuid.uuid4().hex[:20]}", charge_reference=charge_reference)
