@@ -19,7 +19,7 @@ from django.utils import timezone
 from modules.accounts import api as accounts
 from pos.contracts.inventory import ProductUpdated, StockChanged
 from pos.db.bulk import insert_together
-from pos.db.hot import rows_where
+from pos.db.hot import rows_where, update_where
 from pos.db.returning import columns, from_row, update_returning
 from pos.events import publish, publish_many
 from pos.money import Money
@@ -643,9 +643,9 @@ def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) ->
     now = timezone.now()
     with _atomic(), tenant_context(tenant_id):
         # Only one of commit, release and expiry wins: the status flips from active exactly once.
-        reservation = update_returning(
-            Reservation.objects.using(DB).filter(pk=str(reservation_id), status=Reservation.Status.ACTIVE),
-            {"pk": str(reservation_id)}, status=to, closed_at=now)
+        reservation = update_where(Reservation, using=DB, where={"pk": str(reservation_id),
+                                                                  "status": Reservation.Status.ACTIVE},
+                                   values={"status": to, "closed_at": now}, returning=True)
         if reservation is None:
             reservation = Reservation.objects.using(DB).filter(pk=str(reservation_id)).first()
             if reservation is None:

@@ -136,13 +136,14 @@ _VALUES_SQL: dict[tuple, str | None] = {}
 
 
 def _values_insert(model: type[models.Model], objects: Sequence[models.Model], connection,
-                   raw: bool) -> tuple[str, list] | None:
+                   raw: bool, fields: Sequence[models.Field] | None = None) -> tuple[str, list] | None:
     """The statement and parameters Django's `SQLInsertCompiler` would write for a few rows, without compiling it
-    again each time: the text is kept per model and row count, each value is prepared by its field as the compiler
-    does (`pre_save`, unless raw, then `get_db_prep_save`). None when a value is an expression or a field makes its
-    own placeholder: the compiler then does it."""
-    fields = _insert_fields(model)
-    cache_key = (connection.vendor, model, len(objects))
+    again each time: the text is kept per model, row count and fields (by default every field but generated
+    ones), each value is prepared by its field as the compiler does (`pre_save`, unless raw, then
+    `get_db_prep_save`). None when a value is an expression or a field makes its own placeholder: the compiler
+    then does it."""
+    fields = _insert_fields(model) if fields is None else list(fields)
+    cache_key = (connection.vendor, model, len(objects), tuple(field.attname for field in fields))
     sql = _VALUES_SQL.get(cache_key, "")
     if sql is None:
         return None

@@ -27,7 +27,7 @@ from django.db import connections, models, router
 from django.db.models import F, Value
 from django.db.models.expressions import CombinedExpression
 
-from pos.db.returning import columns, from_row
+from pos.db.returning import columns, from_row, update_returning
 
 
 def rows_where(model: type[models.Model], *, using: str | None = None, lock: bool = False,
@@ -70,9 +70,7 @@ def update_where(model: type[models.Model], *, where: dict[str, Any], values: di
             return rows.update(**values)
         # Read back by primary key: the update may change what `where` compares (a status).
         pk = rows.values_list("pk", flat=True).first()
-        if pk is None or not rows.filter(pk=pk).update(**values):
-            return None
-        return model._default_manager.using(using).get(pk=pk)
+        return None if pk is None else update_returning(rows.filter(pk=pk), {"pk": pk}, **values)
     if statement == NOTHING:
         return None if returning else 0
     with connections[using].cursor() as cursor:
@@ -120,9 +118,11 @@ def update_statement(model: type[models.Model], *, where: dict[str, Any], values
 
 
 def insert_statement(obj: models.Model, *, using: str | None = None) -> tuple[str, list[Any]] | None:
-    """The text and parameters of one new row's INSERT (values prepared as `save()` prepares them; an automatic
-    primary key left to the database and answered: `RETURNING` it), for a caller that sends it its own way; None
-    off PostgreSQL. Tenant-scoped rows are stamped and checked as `save()` does."""
+    """The text and parameters of one new row's INSERT (`bulk`'s statement for a few rows: values prepared as
+    `save()` prepares them; an automatic primary key left to the database and answered: `RETURNING` it), for a
+    caller that sends it its own way; None off PostgreSQL, or where the ORM must write it (a value that is an
+    expression). Tenant-scoped rows are stamped and checked as `save()` does."""
+    from pos.db.bulk import _values_insert
     from pos.tenancy import TenantScopedModel
 
     model = type(obj)
@@ -134,12 +134,12 @@ def insert_statement(obj: models.Model, *, using: str | None = None) -> tuple[st
         obj.stamp_tenant()
     meta = model._meta
     auto = meta.auto_field if meta.auto_field is not None and obj.pk is None else None
-    fields = [field for field in meta.concrete_fields if field is not auto and not field.generated]
-    quote = connection.ops.quote_name
-    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
-    return (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))})"
-            f"{' RETURNING ' + quote(auto.column) if auto is not None else ''}", params)
+    statement = _values_insert(model, [obj], connection, False,
+                               fields=[field for field in meta.concrete_fields if field is not auto and not field.generated])
+    if statement is None or auto is None:
+        return statement
+    sql, params = statement
+    return f"{sql} RETURNING {connection.ops.quote_name(auto.column)}", params
 
 
 def _where(model: type[models.Model], connection, filters: dict[str, Any], *, negate: bool = False

@@ -1,6 +1,7 @@
 """Writes that answer the rows they wrote, without reading them back: PostgreSQL's `RETURNING` (elsewhere a read
-after the write). One statement instead of a locked read and a write on the hot paths (stock levels, a
-reservation's status, a payment's capture)."""
+after the write). One statement instead of a locked read and a write. `update_returning` takes any queryset (its
+filters are the condition); the hot paths' updates by equality go through `hot.update_where`, which writes the
+same statement without compiling a query; `columns` and `from_row` serve both."""
 
 from __future__ import annotations
 
