@@ -7,7 +7,9 @@ savepoints. Here they are told apart:
   autocommit mode (its own transaction);
 - `durable_commits`: those commits that wait for the disk (all but transactions that set synchronous_commit off,
   which cost a round trip instead of a disk flush);
-- `round_trips`: everything sent, transaction control included (what the database's latency is paid for).
+- `round_trips`: everything sent, transaction control included (what the database's latency is paid for). A
+  transaction's last statement sent with its COMMIT (`pos.db.commits_with_last_statement`) is one round trip:
+  Django still logs its own COMMIT after it, which psycopg does not send (the transaction is over).
 
 The simulated payment provider keeps its own side of the wire (its ledger of charges and refunds, and how it is
 told to behave) in payment's database, for want of a provider to call. A real provider holds that on its side:
@@ -42,9 +44,12 @@ class Cost:
         return f"{self.statements} statements, {self.commits} commits"
 
 
+_COMMIT_AFTER = "; COMMIT"
+
+
 def cost_of(captured: list[dict]) -> Cost:
-    statements = commits = durable = 0
-    in_transaction = wrote = lazy = False
+    statements = commits = durable = not_sent = 0
+    in_transaction = wrote = lazy = committed_with_statement = False
     sql = []
     for query in captured:
         text = query["sql"].lstrip()
@@ -53,12 +58,15 @@ def cost_of(captured: list[dict]) -> Cost:
         if head.startswith(_CONTROL):
             if head.startswith("BEGIN"):
                 in_transaction, wrote, lazy = True, False, False
+            elif head.startswith("COMMIT") and committed_with_statement:
+                not_sent += 1  # Django's COMMIT after a statement that carried it: psycopg sends nothing
             elif head.startswith("COMMIT"):
                 commits += 1 if wrote else 0
                 durable += 1 if wrote and not lazy else 0
                 in_transaction = wrote = lazy = False
             elif head.startswith("ROLLBACK") and not head.startswith("ROLLBACK TO"):
                 in_transaction = wrote = lazy = False
+            committed_with_statement = False
             continue
         statements += 1
         alone_lazy = False
@@ -73,7 +81,12 @@ def cost_of(captured: list[dict]) -> Cost:
             else:
                 commits += 1
                 durable += 0 if alone_lazy else 1
-    return Cost(statements=statements, commits=commits, round_trips=len(captured), durable_commits=durable,
+        if in_transaction and head.rstrip().endswith(_COMMIT_AFTER):
+            commits += 1 if wrote else 0
+            durable += 1 if wrote and not lazy else 0
+            in_transaction = wrote = lazy = False
+            committed_with_statement = True
+    return Cost(statements=statements, commits=commits, round_trips=len(captured) - not_sent, durable_commits=durable,
                 sql=tuple(sql))
 
 

@@ -69,13 +69,15 @@ class Rows(list):
         self.raw = raw
 
 
-def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
+def insert_together(using: str, *groups: Sequence[models.Model], commit: bool = False) -> None:
     """Insert the rows of several models (each group: new rows of one model, primary keys set) in one statement
     on PostgreSQL (a `WITH` of INSERTs: one round trip, one statement however many tables; a group of more than
     COPY_ROWS rows goes by its own COPY, faster for an import's batch), elsewhere one `bulk_create` per group.
     Tenant-scoped rows are stamped (and checked) against the tenant in scope as `bulk_create` does; values are
     prepared by each field exactly as `save()` would. Foreign keys between the groups are fine (Django's are
-    checked at commit). Inside the caller's transaction; no signals."""
+    checked at commit). Inside the caller's transaction; no signals. `commit`: this is the transaction's last
+    statement, and where it can (`pos.db.commits_with_last_statement`) the COMMIT is sent with it."""
+    from pos.db import COMMIT_AFTER, commits_with_last_statement
     from pos.tenancy import TenantScopedModel
 
     groups = [group for group in groups if group]
@@ -120,6 +122,8 @@ def insert_together(using: str, *groups: Sequence[models.Model]) -> None:
     *first, (last, _) = statements
     sql = " ".join(["WITH " + ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first)), last]
                    if first else [last])
+    if commit and commits_with_last_statement(using):
+        sql += COMMIT_AFTER
     with connection.cursor() as cursor:
         cursor.execute(sql, [param for _, params in statements for param in params])
     for group in groups:

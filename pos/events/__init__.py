@@ -28,10 +28,11 @@ class PublishOutsideTransaction(RuntimeError):
 
 
 def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str,
-            together: Sequence[Sequence[Model]] = ()) -> Envelope:
+            together: Sequence[Sequence[Model]] = (), commit: bool = False) -> Envelope:
     """Record `event` (an instance of a class declared with `pos.contracts.event`) in `using`'s outbox.
     `together`: groups of new rows (of one model each) that the change itself writes, inserted in the same
-    statement as the event and its deliveries (`pos.db.bulk.insert_together`).
+    statement as the event and its deliveries (`pos.db.bulk.insert_together`). `commit`: that statement is the
+    transaction's last; its COMMIT may be sent with it (`insert_together`'s `commit`).
 
     Raises SchemaError for an undeclared event, PublishOutsideTransaction when not inside
     `transaction.atomic(using=using)`.
@@ -62,7 +63,7 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str,
     # The publication registry: one delivery per subscriber, committed with the event.
     deliveries = [EventDelivery(event_id=row.id, event_name=row.name, tenant_id=tenant, handler_name=sub.handler_name,
                                 consumer_alias=sub.using, next_attempt_at=now) for sub in subscribers]
-    insert_together(using, *together, [row], deliveries)
+    insert_together(using, *together, [row], deliveries, commit=commit)
     if subscribers:
         from pos.events import relay
 
@@ -72,11 +73,11 @@ def publish(event: Any, *, tenant_id: uuid.UUID | str, using: str,
 
 
 def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str,
-                 together: Sequence[Sequence[Model]] = ()) -> list[Envelope]:
+                 together: Sequence[Sequence[Model]] = (), commit: bool = False) -> list[Envelope]:
     """Record many events of one tenant in `using`'s outbox at once: one statement for the events, their
     deliveries and the `together` rows, whatever their number (batched imports; on PostgreSQL, elsewhere one
     INSERT per table), with the same guarantees as `publish`: they commit or roll back with the surrounding
-    `transaction.atomic(using=using)` and are relayed after commit.
+    `transaction.atomic(using=using)` and are relayed after commit. `commit` as `publish`'s.
 
     Raises SchemaError for an undeclared event, PublishOutsideTransaction when not inside
     `transaction.atomic(using=using)`.
@@ -85,7 +86,7 @@ def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str,
 
     payloads = [to_payload(event) for event in events]
     if not events:
-        insert_together(using, *together)
+        insert_together(using, *together, commit=commit)
         return []
     if not connections[using].in_atomic_block:
         raise PublishOutsideTransaction(
@@ -107,7 +108,7 @@ def publish_many(events: list[Any], *, tenant_id: uuid.UUID | str, using: str,
                       consumer_alias=sub.using, next_attempt_at=now)
         for row in rows for sub in subscribers[row.name]
     ]
-    insert_together(using, *together, rows, deliveries)
+    insert_together(using, *together, rows, deliveries, commit=commit)
     if deliveries:
         from pos.events import relay
 
