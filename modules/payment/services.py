@@ -337,7 +337,8 @@ def _capture_pending(payment_id: uuid.UUID, result: ProviderResult) -> Payment |
     if (payment.shift_id, payment.late_for_shift_id) != shift:
         Payment.objects.using(DB).filter(pk=payment.pk).update(shift_id=payment.shift_id,
                                                                late_for_shift_id=payment.late_for_shift_id)
-    publish(_captured(payment), tenant_id=payment.tenant_id, using=DB)
+    # The last statement of `_settle_charge`'s transaction: the COMMIT may go with it.
+    publish(_captured(payment), tenant_id=payment.tenant_id, using=DB, commit=True)
     return payment
 
 

@@ -72,8 +72,9 @@ def saga_start(*, tenant_id: uuid.UUID, idempotency_key: str, request: dict[str,
 
 
 def _log_entry(saga: OrderSaga, action: str, outcome: str, detail: str) -> SagaLogEntry:
-    return SagaLogEntry(tenant_id=saga.tenant_id, saga=saga, action=action, outcome=outcome, detail=detail[:2000],
-                        at=timezone.now())
+    # By id: assigning the saga itself would ask the database router where it lives, for every line.
+    return SagaLogEntry(tenant_id=saga.tenant_id, saga_id=saga.id, action=action, outcome=outcome,
+                        detail=detail[:2000], at=timezone.now())
 
 
 def _write_log(entries: list[SagaLogEntry]) -> None:
@@ -204,19 +205,18 @@ def order_record(*, saga: OrderSaga) -> Order:
                 raise SagaInProgress(f"Saga {saga.id} is no longer running (an operator took it over); its order "
                                      "was not recorded.", saga_id=str(saga.id))
             return existing
-        # The order, its items, its event and the saga's log lines: one statement (on PostgreSQL).
+        # The order, its items, its event and the saga's log lines: one statement (on PostgreSQL), sent with the
+        # COMMIT.
         publish(OrderPlaced(order_id=str(order.id), table_id=order.table_id, status=order.status,
                             total=order.grand_total, currency=currency,
                             item_count=sum(line["quantity"] for line in lines)),
-                tenant_id=saga.tenant_id, using=DB, together=[[order], items, Rows(log, raw=True)])
+                tenant_id=saga.tenant_id, using=DB, together=[[order], items, Rows(log, raw=True)], commit=True)
     for name, value in fields.items():
         setattr(saga, name, value)
     saga.attempts += 1
     saga.updated_at = now
     # The order as the terminal is answered it: its items as written, nothing else yet (a new order).
-    order._prefetched_objects_cache = {"items": _prefetched(order.items.all(), items)}
-    for relation in ("refunds", "payments", "adjustments", "parts"):
-        order._prefetched_objects_cache[relation] = _prefetched(getattr(order, relation).all(), [])
+    order._prefetched_objects_cache = _NewOrderRelations(order, items)
     return order
 
 
@@ -224,6 +224,39 @@ def _prefetched(queryset, rows: list):
     queryset._result_cache = list(rows)
     queryset._prefetch_done = True
     return queryset
+
+
+class _NewOrderRelations(dict):
+    """A new order's prefetched relations, so reading them asks the database nothing: its items as written, and
+    none yet of the others. Those empty ones are made when first asked for (a placement whose caller does not
+    read them does not pay for building them)."""
+
+    EMPTY = ("refunds", "payments", "adjustments", "parts")
+
+    def __init__(self, order: Order, items: list[OrderItem]) -> None:
+        super().__init__()
+        self.order = order
+        self.building: set[str] = set()
+        with tenant_context(order.tenant_id):
+            self["items"] = _prefetched(order.items.all(), items)
+
+    def __contains__(self, name: object) -> bool:  # what `prefetch_related` asks before fetching
+        return name in self.EMPTY or super().__contains__(name)
+
+    def get(self, name: str, default=None):
+        return self[name] if name in self else default
+
+    def __missing__(self, name: str):
+        if name not in self.EMPTY or name in self.building:
+            raise KeyError(name)  # the related manager then builds its queryset as usual
+        self.building.add(name)
+        try:
+            with tenant_context(self.order.tenant_id):  # the order's own tenant, whoever reads it
+                queryset = getattr(self.order, name).all()
+        finally:
+            self.building.discard(name)
+        self[name] = _prefetched(queryset, [])
+        return self[name]
 
 
 def _publish_status(order: Order) -> None:
