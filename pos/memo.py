@@ -5,6 +5,10 @@ a long-lived process never serves a stale answer; inside one, the answer is as f
     with memo_scope():
         accounts.get_tenant(t)   # read
         accounts.get_tenant(t)   # remembered
+
+A read that answers more than its own question can leave the other answers too (`remember`, then `recall`):
+inventory's product rows, read to price an order, are what selling its stock checks moments later. What is
+remembered is only read, never changed, by whoever recalls it.
 """
 
 from __future__ import annotations
@@ -40,3 +44,16 @@ def memoized(key: Hashable, load: Callable[[], T]) -> T:
     if key not in scope:
         scope[key] = load()
     return scope[key]  # type: ignore[return-value]
+
+
+def remember(key: Hashable, value: object) -> None:
+    """Inside a scope, `value` is the answer for `key` from now on; outside one, nothing is kept."""
+    scope = _scope.get()
+    if scope is not None:
+        scope[key] = value
+
+
+def recall(key: Hashable) -> object | None:
+    """What was remembered for `key` in this scope (`remember` or `memoized`), or None."""
+    scope = _scope.get()
+    return None if scope is None else scope.get(key)

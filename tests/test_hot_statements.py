@@ -16,7 +16,7 @@ from django.utils import timezone
 from conftest import make_tenant
 from modules.accounts.models import Tenant
 from modules.inventory.models import Product, StockItem
-from pos.db.hot import rows_where, update_where
+from pos.db.hot import rows_where, rows_where_together, update_where
 from pos.tenancy import TenantScopeMissing, all_tenants, tenant_context
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
@@ -171,3 +171,36 @@ def test_an_insert_statement_leaves_an_automatic_key_to_the_database_and_answers
     assert (stored.key, stored.tenant_id, stored.state, stored.lock_token) == ("k-1", tenant.id, "in_progress",
                                                                                record.lock_token)
     assert stored.created_at is not None  # stamped as save() stamps it
+
+
+def test_reads_sent_together_answer_what_each_read_answers_alone_in_one_round_trip():
+    tenant, other = make_tenant(), make_tenant()
+    product(tenant.id, "tea")
+    product(tenant.id, "mohinga")
+    stock(tenant.id, "tea", 7)
+    stock(tenant.id, "mohinga", 3, variant="large")
+    product(other.id, "other-tea")
+    stock(other.id, "other-tea", 99)
+    with tenant_context(tenant.id):
+        alone = (rows_where(Product, using=DB, id__in=["tea", "mohinga", "missing", "other-tea"]),
+                 rows_where(StockItem, using=DB, product_id__in=["tea", "mohinga", "other-tea"]))
+        with statements(DB) as sent:
+            together = rows_where_together(DB, (Product, {"id__in": ["tea", "mohinga", "missing", "other-tea"]}),
+                                           (StockItem, {"product_id__in": ["tea", "mohinga", "other-tea"]}),
+                                           (StockItem, {"product_id__in": []}))
+    # one round trip on PostgreSQL whatever the number of reads (elsewhere one each); the empty one sends nothing
+    assert len(sent) == (1 if connections[DB].vendor == "postgresql" else 2)
+    assert together[2] == []
+    for mine, theirs in zip(together[:2], alone, strict=True):
+        assert sorted(((row.pk, row.tenant_id) for row in mine), key=str) == sorted(
+            ((row.pk, row.tenant_id) for row in theirs), key=str)
+    levels = {(s.product_id, s.variant): s.on_hand for s in together[1]}
+    assert levels == {("tea", ""): 7, ("mohinga", "large"): 3}  # the other tenant's rows are not among them
+    assert {p.id for p in together[0]} == {"tea", "mohinga"}
+    names = {p.id: p.names for p in together[0]}
+    assert names["tea"]["my"] == "မုန့်"
+    with pytest.raises(TenantScopeMissing):
+        rows_where_together(DB, (Product, {"id__in": ["tea"]}))
+    with tenant_context(tenant.id), statements(DB) as sent:
+        assert rows_where_together(DB, (Product, {"id__in": []})) == [[]]
+    assert sent == []

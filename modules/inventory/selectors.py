@@ -9,7 +9,8 @@ from datetime import datetime
 
 from django.db.models import F, QuerySet
 
-from pos.db.hot import rows_where
+from pos.db.hot import rows_where, rows_where_together
+from pos.memo import remember
 from pos.money import Money
 from pos.tenancy import tenant_context
 
@@ -93,15 +94,17 @@ def product_info(product: Product, *, categories: dict[str, Category], stock: di
     )
 
 
-def product_infos(products: Sequence[Product]) -> list[ProductInfo]:
-    """DTOs for already-loaded products: two queries (categories, stock items) whatever their number."""
+def product_infos(products: Sequence[Product], stock_items: Sequence[StockItem] | None = None) -> list[ProductInfo]:
+    """DTOs for already-loaded products: two queries (categories, stock items) whatever their number; one when
+    their `stock_items` were read with them (any of other products or of untracked ones are left out)."""
     if not products:
         return []
     category_ids = {p.category_id for p in products if p.category_id}
     categories = {c.id: c for c in rows_where(Category, using=DB, id__in=category_ids)} if category_ids else {}
-    tracked = [p.id for p in products if p.track_stock]
-    stock = ({(s.product_id, s.variant): s for s in rows_where(StockItem, using=DB, product_id__in=tracked)}
-             if tracked else {})
+    tracked = {p.id for p in products if p.track_stock}
+    if stock_items is None:
+        stock_items = rows_where(StockItem, using=DB, product_id__in=list(tracked)) if tracked else []
+    stock = {(s.product_id, s.variant): s for s in stock_items if s.product_id in tracked}
     return [product_info(p, categories=categories, stock=stock) for p in products]
 
 
@@ -109,8 +112,18 @@ def products_get(*, tenant_id: uuid.UUID, product_ids: Iterable[str]) -> dict[st
     ids = list(dict.fromkeys(str(pid) for pid in product_ids))
     if not ids:
         return {}
-    with tenant_context(tenant_id):  # read on every placement: written as text, not compiled (`rows_where`)
-        return {info.id: info for info in product_infos(rows_where(Product, using=DB, id__in=ids))}
+    with tenant_context(tenant_id):  # read on every placement: written as text, not compiled, in one round trip
+        products, stock_items = rows_where_together(DB, (Product, {"id__in": ids}),
+                                                    (StockItem, {"product_id__in": ids}))
+        for product in products:  # what selling them checks, if it comes in the same unit of work (a placement)
+            remember(product_memo_key(tenant_id, product.id), product)
+        return {info.id: info for info in product_infos(products, stock_items)}
+
+
+def product_memo_key(tenant_id: uuid.UUID, product_id: str) -> tuple[str, str, str]:
+    """The key a product row read in a unit of work is remembered by (`pos.memo`)."""
+    return ("inventory.product", str(tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))),
+            product_id)
 
 
 def product_get(*, tenant_id: uuid.UUID, product_id: str) -> ProductInfo:

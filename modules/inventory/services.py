@@ -21,7 +21,9 @@ from pos.contracts.inventory import ProductUpdated, StockChanged
 from pos.db.bulk import insert_together
 from pos.db.hot import rows_where, update_where
 from pos.db.returning import columns, from_row, update_returning
+from pos.errors import DomainError
 from pos.events import publish, publish_many
+from pos.memo import recall
 from pos.money import Money
 from pos.numbers import is_integer
 from pos.tenancy import all_tenants, current_tenant_id, tenant_context
@@ -56,7 +58,7 @@ from .errors import (
     VariantRequired,
 )
 from .models import AdjustmentKey, Category, Movement, Product, Reservation, StockItem
-from .selectors import category_info, product_get, reservation_info, stock_level_info
+from .selectors import category_info, product_get, product_memo_key, reservation_info, stock_level_info
 
 DB = "inventory"
 Kind = Movement.Kind
@@ -303,8 +305,15 @@ def _stock_key(product: Product, variant: str | None) -> str:
     return variant
 
 
-def _load_products(product_ids: Iterable[str]) -> dict[str, Product]:
-    return {p.id: p for p in rows_where(Product, using=DB, id__in=set(product_ids))}
+def _load_products(product_ids: Iterable[str], tenant_id: uuid.UUID | None = None) -> dict[str, Product]:
+    """The products by id; with `tenant_id`, those read already in this unit of work (an order placement priced
+    them moments ago: `selectors.products_get`) are not read again."""
+    ids = set(product_ids)
+    if tenant_id is not None:
+        remembered = {pid: recall(product_memo_key(tenant_id, pid)) for pid in ids}
+        if all(remembered.values()):
+            return remembered  # type: ignore[return-value]
+    return {p.id: p for p in rows_where(Product, using=DB, id__in=ids)}
 
 
 def _product(product_id: str) -> Product:
@@ -416,10 +425,13 @@ def _record(*, tenant_id: uuid.UUID, item: StockItem, kind: str, quantity: int, 
         "reserved_delta": reserved_delta, "reason": reason, "actor": actor, "reference": reference}])
 
 
-def _record_all(*, tenant_id: uuid.UUID, entries: list[dict[str, Any]]) -> None:
+def _record_all(*, tenant_id: uuid.UUID, entries: list[dict[str, Any]], together: list[list[Any]] | None = None,
+                commit: bool = False) -> None:
     """The ledger rows and stock_changed events of stock changes made in this transaction, written together (one
-    statement on PostgreSQL)."""
+    statement on PostgreSQL) with the `together` rows (groups of new rows of one model each). `commit`: that is the
+    transaction's last statement (its COMMIT may go with it: `pos.db.commits_with_last_statement`)."""
     if not entries:
+        insert_together(DB, *(together or []), commit=commit)
         return
     movements = [
         Movement(tenant_id=tenant_id, product_id=e["item"].product_id, variant=e["item"].variant, kind=e["kind"],
@@ -431,9 +443,9 @@ def _record_all(*, tenant_id: uuid.UUID, entries: list[dict[str, Any]]) -> None:
                            level=e["item"].available, threshold=e["item"].threshold, reason=str(e["kind"]),
                            sequence=e["item"].sequence) for e in entries]
     if len(events) == 1:
-        publish(events[0], tenant_id=tenant_id, using=DB, together=[movements])
+        publish(events[0], tenant_id=tenant_id, using=DB, together=[*(together or []), movements], commit=commit)
     else:
-        publish_many(events, tenant_id=tenant_id, using=DB, together=[movements])
+        publish_many(events, tenant_id=tenant_id, using=DB, together=[*(together or []), movements], commit=commit)
 
 
 def _item(product: Product, key: str) -> StockItem:
@@ -572,9 +584,9 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
     if not is_integer(ttl) or ttl <= 0:
         raise InvalidQuantity("ttl_seconds must be a whole number of seconds above 0.", field="ttl_seconds")
     with tenant_context(tenant_id):
-        try:  # a key used before fails the insert (unique): then the reservation made with it answers
+        try:
             with _atomic():
-                products = _load_products(pid for pid, _, _ in cleaned)
+                products = _load_products((pid for pid, _, _ in cleaned), tenant_id)
                 # Each line says whether it holds stock (the product was stock-tracked when reserved), so closing
                 # it later moves exactly what was held, without reading the products again.
                 now = timezone.now()
@@ -585,12 +597,14 @@ def reservation_reserve(*, tenant_id: uuid.UUID, lines: Iterable[StockLine | dic
                             "tracked": bool(products.get(pid) and products[pid].track_stock)}
                            for pid, variant, qty in cleaned],
                     expires_at=now if sell else now + timedelta(seconds=ttl), closed_at=now if sell else None)
-                insert_together(DB, [reservation])  # its statement text is kept: no compiling per reservation
+                # Written last, with the ledger rows, the events and the COMMIT (one statement, one round trip): a
+                # key used before fails it (unique), and the stock changed before it is rolled back.
                 _hold(tenant_id=tenant_id, reservation=reservation, lines=cleaned, actor=actor, products=products,
                       sell=sell)
                 return reservation_info(reservation)
-        except IntegrityError:
-            # The key reserved before (maybe at the same moment): that is the reservation.
+        except (IntegrityError, DomainError):
+            # A key used before (maybe at the same moment) answers with the reservation made with it, whatever
+            # this attempt met first: the stock it took is gone (a retry of a sale), its product since removed.
             existing = _existing(key, cleaned)
             if existing is None:
                 raise
@@ -635,7 +649,7 @@ def _hold(*, tenant_id: uuid.UUID, reservation: Reservation, lines: list[tuple[s
         raise InsufficientStock("Not enough stock for " + ", ".join(
             f"{r['product_id']}{'/' + r['variant'] if r['variant'] else ''} ({r['available']} left)" for r in report)
             + ".", lines=report)
-    _record_all(tenant_id=tenant_id, entries=ledger)
+    _record_all(tenant_id=tenant_id, entries=ledger, together=[[reservation]], commit=True)
 
 
 def _close(*, tenant_id: uuid.UUID, reservation_id: str, to: str, actor: str) -> ReservationInfo:

@@ -6,7 +6,7 @@ made five such reads and two such updates. These write the statement from the mo
 joins) and bind the values, each prepared by its field as the ORM prepares it:
 - `rows_where(model, field=value, other__in=values)`: the matching rows as model instances (`FOR UPDATE` with
   `lock`). `__in` binds one array (`= ANY(%s)`), so the text does not depend on how many values there are (and
-  psycopg keeps it parsed, see `statements`);
+  psycopg keeps it parsed, see `statements`); `rows_where_together` sends several such reads in one round trip;
 - `update_where(model, where={...}, where_not={...}, values={...}, returning=...)`: one UPDATE; a value may be
   `F("column")`, or a sum or difference of columns and numbers (`F("attempts") + 1`); with `returning` it answers
   the updated row (one at most), as `returning.update_returning` does;
@@ -38,21 +38,57 @@ def rows_where(model: type[models.Model], *, using: str | None = None, lock: boo
     using = using or router.db_for_read(model)
     connection = connections[using]
     if connection.vendor != "postgresql":
-        try:
-            rows = model._default_manager.using(using).filter(**filters)
-            return list(rows.select_for_update() if lock else rows)
-        except ValidationError as exc:  # as on PostgreSQL: a value its field cannot take
-            raise ValueError(str(exc)) from exc
+        return _manager_rows(model, using, lock, filters)
+    statement = _select_statement(model, connection, using, lock, filters)
+    if statement is NOTHING:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(*statement)
+        return [from_row(model, row, using) for row in cursor.fetchall()]
+
+
+def rows_where_together(using: str, *reads: tuple[type[models.Model], dict[str, Any]]) -> list[list[models.Model]]:
+    """Several `rows_where` reads ((model, filters) each) on one database in one round trip: on PostgreSQL with
+    client-side binding (Django's default) the SELECTs are sent as one query (the simple protocol takes several
+    statements) and each answers its own result. Returns the rows of each read, in the order asked. Elsewhere, or
+    with server-side binding, one read after another."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+        return [rows_where(model, using=using, **filters) for model, filters in reads]
+    statements = [_select_statement(model, connection, using, False, filters) for model, filters in reads]
+    sent = [(model, statement) for (model, _), statement in zip(reads, statements, strict=True)
+            if statement is not NOTHING]
+    answers: dict[int, list[models.Model]] = {}
+    if sent:
+        with connection.cursor() as cursor:
+            cursor.execute("; ".join(sql for _, (sql, _) in sent),
+                           [param for _, (_, params) in sent for param in params])
+            for index, (model, _) in enumerate(sent):
+                if index:
+                    cursor.cursor.nextset()
+                answers[index] = [from_row(model, row, using) for row in cursor.fetchall()]
+    found = iter(answers[index] for index in range(len(sent)))
+    return [[] if statement is NOTHING else next(found) for statement in statements]
+
+
+def _manager_rows(model: type[models.Model], using: str, lock: bool, filters: dict[str, Any]) -> list[models.Model]:
+    try:
+        rows = model._default_manager.using(using).filter(**filters)
+        return list(rows.select_for_update() if lock else rows)
+    except ValidationError as exc:  # as on PostgreSQL: a value its field cannot take
+        raise ValueError(str(exc)) from exc
+
+
+def _select_statement(model: type[models.Model], connection, using: str, lock: bool,
+                      filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`rows_where`'s SELECT on PostgreSQL; NOTHING when no row can match (an empty `__in`)."""
     quote = connection.ops.quote_name
     conditions, params = _where(model, connection, filters)
     if conditions is None:
-        return []
+        return NOTHING
     _scope(model, quote, conditions, params)
-    sql = (f"SELECT {columns(model, using)} FROM {quote(model._meta.db_table)}"  # noqa: S608 - names from the model
-           f"{' WHERE ' + ' AND '.join(conditions) if conditions else ''}{' FOR UPDATE' if lock else ''}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [from_row(model, row, using) for row in cursor.fetchall()]
+    return (f"SELECT {columns(model, using)} FROM {quote(model._meta.db_table)}"  # noqa: S608 - names from the model
+            f"{' WHERE ' + ' AND '.join(conditions) if conditions else ''}{' FOR UPDATE' if lock else ''}", params)
 
 
 def update_where(model: type[models.Model], *, where: dict[str, Any], values: dict[str, Any],

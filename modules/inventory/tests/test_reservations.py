@@ -3,11 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from modules.inventory import api
 from modules.inventory.models import Movement, Reservation
 from modules.inventory.tasks import expire_reservations
+from pos.memo import memo_scope
 from pos.tenancy import all_tenants
 
 from .factories import product, sized
@@ -235,4 +238,24 @@ def test_cancel_undoes_a_reservation_whatever_became_of_it_once(tenant):
     assert api.find_reservation(tenant_id=tenant.id, key="never") is None
     with pytest.raises(api.ReservationNotFound):
         api.cancel_reservation(tenant_id=tenant.id, reservation_id="nope")
+    assert_ledger_agrees()
+
+
+def test_selling_in_the_unit_of_work_that_read_the_products_does_not_read_them_again(tenant):
+    tea = product(tenant, "Tea", stock=10)
+    soup = product(tenant, "Mohinga", variants=sized(), stock={"small": 5, "large": 5})
+
+    def product_reads(lines, key):
+        with CaptureQueriesContext(connections["inventory"]) as seen:
+            assert api.sell_stock(tenant_id=tenant.id, key=key, lines=lines).status == "committed"
+        return sum('FROM "inventory_product"' in q["sql"] for q in seen.captured_queries)
+
+    assert product_reads([Line(tea.id, None, 1)], "alone") == 1
+    with memo_scope():
+        assert set(api.get_products(tenant_id=tenant.id, product_ids=[tea.id])) == {tea.id}
+        assert product_reads([Line(tea.id, None, 1)], "priced-first") == 0
+        # one of them not read in this unit of work: they are read
+        assert product_reads([Line(tea.id, None, 1), Line(soup.id, "small", 1)], "one-more") == 1
+    assert product_reads([Line(tea.id, None, 1)], "scope-over") == 1
+    assert levels(tenant, (tea.id, None), (soup.id, "small")) == [(6, 0), (4, 0)]
     assert_ledger_agrees()
