@@ -8,8 +8,8 @@ savepoints. Here they are told apart:
 - `durable_commits`: those commits that wait for the disk (all but transactions that set synchronous_commit off,
   which cost a round trip instead of a disk flush);
 - `round_trips`: everything sent, transaction control included (what the database's latency is paid for). A
-  transaction's last statement sent with its COMMIT (`pos.db.commits_with_last_statement`) is one round trip:
-  Django still logs its own COMMIT after it, which psycopg does not send (the transaction is over).
+  transaction's first statement sent with its BEGIN, and its last with its COMMIT (`pos.db.transaction_control`),
+  are one round trip each: Django still logs its own BEGIN before and COMMIT after, which psycopg does not send.
 
 The simulated payment provider keeps its own side of the wire (its ledger of charges and refunds, and how it is
 told to behave) in payment's database, for want of a provider to call. A real provider holds that on its side:
@@ -44,6 +44,7 @@ class Cost:
         return f"{self.statements} statements, {self.commits} commits"
 
 
+_BEGIN_BEFORE = "BEGIN; "
 _COMMIT_AFTER = "; COMMIT"
 
 
@@ -55,7 +56,10 @@ def cost_of(captured: list[dict]) -> Cost:
         text = query["sql"].lstrip()
         head = text.upper()
         sql.append(text)
-        if head.startswith(_CONTROL):
+        if head.startswith(_BEGIN_BEFORE):  # the first statement carried BEGIN: Django's logged BEGIN was not sent
+            not_sent += 1 if in_transaction else 0
+            in_transaction, head = True, head[len(_BEGIN_BEFORE):]
+        elif head.startswith(_CONTROL):
             if head.startswith("BEGIN"):
                 in_transaction, wrote, lazy = True, False, False
             elif head.startswith("COMMIT") and committed_with_statement:

@@ -1,8 +1,9 @@
-"""A transaction's last statement sent with its COMMIT (`pos.db.commits_with_last_statement`, used through
-`insert_together(..., commit=True)` and `publish(..., commit=True)`): one round trip instead of two, and the same
-outcome as Django's own COMMIT in every case: committed when the statement and the COMMIT succeed, nothing at all
-when either fails, `on_commit` hooks run only after a commit, and never inside a savepoint or a nested block
-(where it would commit the caller's transaction). Elsewhere than on PostgreSQL the flag changes nothing."""
+"""A transaction's first statement sent with its BEGIN and its last with its COMMIT (`pos.db.transaction_control`,
+used by `insert_together`, `rows_where`, `update_where`; the COMMIT through `commit=True` of `insert_together` and
+`publish`): one round trip each saved, and the same outcome as psycopg's BEGIN and Django's COMMIT in every case:
+one transaction for the whole block, committed when the statement and the COMMIT succeed, nothing at all when
+either fails, `on_commit` hooks run only after a commit, and the COMMIT never sent inside a savepoint or a nested
+block (where it would commit the caller's transaction). Elsewhere than on PostgreSQL nothing changes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from conftest import make_tenant
 from modules.inventory.models import Reservation
 from modules.pos_core.models import SagaLogEntry
-from pos.db import commits_with_last_statement
+from pos.db import begins_with_statement, commits_with_last_statement, send, transaction_control
 from pos.db.bulk import insert_together
 from pos.tenancy import all_tenants, tenant_context
 
@@ -128,3 +129,49 @@ def test_a_commit_that_fails_raises_from_the_statement_and_keeps_nothing():
     with all_tenants():
         assert not SagaLogEntry.objects.filter(pk=line.pk).exists()
     assert connections["pos_core"].get_autocommit()
+
+
+def test_the_first_statement_carries_the_begin_and_the_block_is_one_transaction():
+    tenant = make_tenant()
+    with tenant_context(tenant.id), sent(DB) as statements:
+        with transaction.atomic(using=DB):
+            assert begins_with_statement(DB) is postgres()
+            insert_together(DB, [reservation(tenant.id, "first")])
+            assert not begins_with_statement(DB)  # the transaction is open now
+            insert_together(DB, [reservation(tenant.id, "second")])
+            if postgres():
+                assert statements[0].startswith("BEGIN; ") and not statements[1].startswith("BEGIN")
+                assert committed("first") == 0  # nothing committed before the block ends
+        assert connections[DB].get_autocommit()
+        if postgres():
+            assert connections[DB].connection.autocommit  # psycopg's flag is Django's again
+    assert committed("first") == 1 and committed("second") == 1
+
+
+def test_a_first_statement_that_fails_at_the_server_rolls_the_block_back():
+    tenant = make_tenant()
+    first = reservation(tenant.id, "taken")
+    with tenant_context(tenant.id):
+        insert_together(DB, [first])
+        again = reservation(tenant.id, "taken-again")
+        again.pk = first.pk
+        with pytest.raises(IntegrityError), transaction.atomic(using=DB):
+            insert_together(DB, [again])  # opens the transaction, and fails
+        assert connections[DB].get_autocommit()
+        insert_together(DB, [reservation(tenant.id, "after-failure")])
+    assert committed("taken-again") == 0 and committed("after-failure") == 1
+
+
+def test_a_first_statement_that_never_reaches_the_server_leaves_the_block_one_transaction():
+    """psycopg refuses a value it cannot send before sending anything: the rest of the block must still be one
+    transaction (psycopg sends its own BEGIN again), rolled back whole when the block fails."""
+    tenant = make_tenant()
+    with tenant_context(tenant.id), pytest.raises(RuntimeError), transaction.atomic(using=DB):
+        with pytest.raises(Exception, match=r"adapt|type"), transaction_control(DB, "SELECT %s") as sql, \
+                connections[DB].cursor() as cursor:
+            send(cursor, sql, [object()])
+        insert_together(DB, [reservation(tenant.id, "kept-in-the-block")])
+        if postgres():
+            assert committed("kept-in-the-block") == 0  # not committed on its own: in the block's transaction
+        raise RuntimeError("the block fails")
+    assert committed("kept-in-the-block") == 0

@@ -2,7 +2,8 @@
 (`returning`), commits that need not wait for the disk (`durability`), psycopg's cache of parsed statements
 sized for the hot paths' long statements (`statements`), reads and updates on the hot paths written as text
 instead of compiled each time (`hot`), the routing of each module's models to its own database
-(`router`); a transaction's last statement sent with its COMMIT (`commits_with_last_statement`)."""
+(`router`); a transaction's first statement sent with its BEGIN and its last with its COMMIT
+(`transaction_control`)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,57 @@ def alone(using: str) -> Iterator[None]:
         yield
 
 
+BEGIN_BEFORE = "BEGIN; "
 COMMIT_AFTER = "; COMMIT"
+
+
+@contextlib.contextmanager
+def transaction_control(using: str, sql: str, *, commit: bool = False) -> Iterator[str]:
+    """The text to send for `sql` on `using` inside this block: with its transaction's BEGIN in front when it is
+    the transaction's first statement (`begins_with_statement`), and with `commit` its COMMIT after it where the
+    caller's block allows (`commits_with_last_statement`): a round trip saved each. psycopg sends BEGIN alone
+    before a transaction's first statement; told that the connection is in autocommit (a flag it lets change on
+    an idle connection, and nothing is sent), it does not, and the transaction the statement opens is closed as
+    any other, by Django's COMMIT or ROLLBACK at the block's end, which also sets the flag back. Should the
+    statement not reach the server (an error before it is sent), the flag is set back at once, so what follows in
+    the block is still one transaction. Send the text with `send`, which steps past BEGIN's result."""
+    connection = connections[using]
+    opens = begins_with_statement(using)
+    if opens:
+        connection.connection.autocommit = True
+        sql = BEGIN_BEFORE + sql
+    if commit and commits_with_last_statement(using):
+        sql += COMMIT_AFTER
+    try:
+        yield sql
+    finally:
+        if opens and connection.connection is not None and _idle(connection.connection):
+            connection.connection.autocommit = False
+
+
+def send(cursor, sql: str, params) -> None:
+    """Execute `sql` as `transaction_control` gave it, on a Django cursor, and stand on the statement's own result
+    (rows, row count): past BEGIN's, when it carries one."""
+    cursor.execute(sql, params)
+    if sql.startswith(BEGIN_BEFORE):
+        cursor.cursor.nextset()
+
+
+def begins_with_statement(using: str) -> bool:
+    """Whether the statement about to be sent on `using` opens its transaction: inside `transaction.atomic` on
+    PostgreSQL with client-side binding (several statements in one query), nothing sent in the transaction yet,
+    and no isolation level, read-only or deferrable setting (which psycopg's BEGIN would carry)."""
+    connection = connections[using]
+    raw = connection.connection
+    return (connection.vendor == "postgresql" and connection.in_atomic_block and raw is not None
+            and not raw.autocommit and _idle(raw) and raw.isolation_level is None and raw.read_only is None
+            and raw.deferrable is None and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"))
+
+
+def _idle(raw) -> bool:
+    from psycopg.pq import TransactionStatus
+
+    return raw.info.transaction_status == TransactionStatus.IDLE
 
 
 def commits_with_last_statement(using: str) -> bool:

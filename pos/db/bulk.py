@@ -76,8 +76,9 @@ def insert_together(using: str, *groups: Sequence[models.Model], commit: bool = 
     Tenant-scoped rows are stamped (and checked) against the tenant in scope as `bulk_create` does; values are
     prepared by each field exactly as `save()` would. Foreign keys between the groups are fine (Django's are
     checked at commit). Inside the caller's transaction; no signals. `commit`: this is the transaction's last
-    statement, and where it can (`pos.db.commits_with_last_statement`) the COMMIT is sent with it."""
-    from pos.db import COMMIT_AFTER, commits_with_last_statement
+    statement, and where it can (`pos.db.commits_with_last_statement`) the COMMIT is sent with it; the first of a
+    transaction carries its BEGIN (`pos.db.transaction_control`)."""
+    from pos.db import send, transaction_control
     from pos.tenancy import TenantScopedModel
 
     groups = [group for group in groups if group]
@@ -122,10 +123,8 @@ def insert_together(using: str, *groups: Sequence[models.Model], commit: bool = 
     *first, (last, _) = statements
     sql = " ".join(["WITH " + ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first)), last]
                    if first else [last])
-    if commit and commits_with_last_statement(using):
-        sql += COMMIT_AFTER
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [param for _, params in statements for param in params])
+    with transaction_control(using, sql, commit=commit) as sql, connection.cursor() as cursor:
+        send(cursor, sql, [param for _, params in statements for param in params])
     for group in groups:
         _saved(group, using)
 

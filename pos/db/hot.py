@@ -27,6 +27,7 @@ from django.db import connections, models, router
 from django.db.models import F, Value
 from django.db.models.expressions import CombinedExpression
 
+from pos.db import send, transaction_control
 from pos.db.returning import columns, from_row, update_returning
 
 
@@ -42,8 +43,9 @@ def rows_where(model: type[models.Model], *, using: str | None = None, lock: boo
     statement = _select_statement(model, connection, using, lock, filters)
     if statement is NOTHING:
         return []
-    with connection.cursor() as cursor:
-        cursor.execute(*statement)
+    sql, params = statement
+    with transaction_control(using, sql) as sql, connection.cursor() as cursor:
+        send(cursor, sql, params)
         return [from_row(model, row, using) for row in cursor.fetchall()]
 
 
@@ -60,9 +62,8 @@ def rows_where_together(using: str, *reads: tuple[type[models.Model], dict[str, 
             if statement is not NOTHING]
     answers: dict[int, list[models.Model]] = {}
     if sent:
-        with connection.cursor() as cursor:
-            cursor.execute("; ".join(sql for _, (sql, _) in sent),
-                           [param for _, (_, params) in sent for param in params])
+        with transaction_control(using, "; ".join(sql for _, (sql, _) in sent)) as sql, connection.cursor() as cursor:
+            send(cursor, sql, [param for _, (_, params) in sent for param in params])
             for index, (model, _) in enumerate(sent):
                 if index:
                     cursor.cursor.nextset()
@@ -109,8 +110,9 @@ def update_where(model: type[models.Model], *, where: dict[str, Any], values: di
         return None if pk is None else update_returning(rows.filter(pk=pk), {"pk": pk}, **values)
     if statement == NOTHING:
         return None if returning else 0
-    with connections[using].cursor() as cursor:
-        cursor.execute(*statement)
+    sql, params = statement
+    with transaction_control(using, sql) as sql, connections[using].cursor() as cursor:
+        send(cursor, sql, params)
         if not returning:
             return cursor.rowcount
         found = cursor.fetchall()
