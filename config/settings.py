@@ -195,6 +195,8 @@ else:
 # Embedded mode runs Celery tasks in-process (no broker); service mode needs REDIS_URL.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+# On Redis, kombu's transport with one client per channel instead of one per message sent (pos/events/broker.py).
+CELERY_BROKER_TRANSPORT = "pos.events.broker:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 # The queue tasks are sent to and workers read: deployments (or a benchmark, a test run) sharing one Redis each
 # name their own, so no worker drains another's tasks.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", "celery")
