@@ -310,6 +310,8 @@ def _main() -> None:
     parser.add_argument("--steps", type=int, default=0, metavar="N",
                         help="also place N orders on one terminal and print this process's CPU time by saga step")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     quiet_logs()
     mode = "service (PostgreSQL per module, Redis)" if settings.SERVICE_MODE else "embedded (SQLite per module)"
     engines = {alias: connections[alias].vendor for alias in module_aliases()}
