@@ -5,6 +5,7 @@ swaps in test databases for the aliases a test asks for)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import pytest
@@ -51,6 +52,21 @@ def make_tenant(name: str | None = None, **fields):
 
     n = next(_counter)
     return accounts.create_tenant(name=name or f"Restaurant {n}", slug=fields.pop("slug", f"r{n}"), **fields)
+
+
+@contextlib.contextmanager
+def statements_sent(alias: str):
+    """The statement texts sent on `alias` inside the block (before psycopg binds the values), in order."""
+    from django.db import connections
+
+    seen: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connections[alias].execute_wrapper(record):
+        yield seen
 
 
 def make_terminal_client(tenant, role: str = "cashier", name: str | None = None) -> APIClient:

@@ -7,14 +7,13 @@ block (where it would commit the caller's transaction). Elsewhere than on Postgr
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 
 import pytest
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
-from conftest import make_tenant
+from conftest import make_tenant, statements_sent
 from modules.inventory.models import Reservation
 from modules.pos_core.models import SagaLogEntry
 from pos.db import begins_with_statement, commits_with_last_statement, send, transaction_control
@@ -51,22 +50,19 @@ def committed(key: str, alias: str = DB) -> int:
         other.close()
 
 
-@contextlib.contextmanager
-def sent(alias: str):
-    seen: list[str] = []
-
-    def record(execute, sql, params, many, context):
-        seen.append(sql)
-        return execute(sql, params, many, context)
-
-    with connections[alias].execute_wrapper(record):
-        yield seen
+def taken_again(tenant_id, key: str) -> Reservation:
+    """A new reservation whose primary key is one written already: its INSERT fails."""
+    first = reservation(tenant_id, key)
+    insert_together(DB, [first])
+    again = reservation(tenant_id, f"{key}-again")
+    again.pk = first.pk
+    return again
 
 
 def test_the_last_statement_carries_the_commit_and_the_hooks_run_after_it():
     tenant = make_tenant()
     ran = []
-    with tenant_context(tenant.id), sent(DB) as statements:
+    with tenant_context(tenant.id), statements_sent(DB) as statements:
         with transaction.atomic(using=DB):
             assert commits_with_last_statement(DB) is postgres()
             transaction.on_commit(lambda: ran.append(committed("last")), using=DB)
@@ -83,7 +79,7 @@ def test_the_last_statement_carries_the_commit_and_the_hooks_run_after_it():
 def test_not_in_autocommit_a_savepoint_or_a_nested_block():
     tenant = make_tenant()
     assert not commits_with_last_statement(DB)  # autocommit: the statement is its own transaction anyway
-    with tenant_context(tenant.id), sent(DB) as statements:
+    with tenant_context(tenant.id), statements_sent(DB) as statements:
         with transaction.atomic(using=DB):
             with transaction.atomic(using=DB):  # a savepoint
                 assert not commits_with_last_statement(DB)
@@ -99,12 +95,9 @@ def test_not_in_autocommit_a_savepoint_or_a_nested_block():
 
 def test_a_statement_that_fails_commits_nothing_and_runs_no_hook():
     tenant = make_tenant()
-    first = reservation(tenant.id, "twice")
     with tenant_context(tenant.id):
-        insert_together(DB, [first])
         ran = []
-        again = reservation(tenant.id, "twice-again")
-        again.pk = first.pk  # the same primary key: the INSERT fails, its COMMIT is never run
+        again = taken_again(tenant.id, "twice")  # its INSERT fails: its COMMIT is never run
         with pytest.raises(IntegrityError), transaction.atomic(using=DB):
             transaction.on_commit(lambda: ran.append("hook"), using=DB)
             insert_together(DB, [reservation(tenant.id, "before")])
@@ -133,7 +126,7 @@ def test_a_commit_that_fails_raises_from_the_statement_and_keeps_nothing():
 
 def test_the_first_statement_carries_the_begin_and_the_block_is_one_transaction():
     tenant = make_tenant()
-    with tenant_context(tenant.id), sent(DB) as statements:
+    with tenant_context(tenant.id), statements_sent(DB) as statements:
         with transaction.atomic(using=DB):
             assert begins_with_statement(DB) is postgres()
             insert_together(DB, [reservation(tenant.id, "first")])
@@ -150,11 +143,8 @@ def test_the_first_statement_carries_the_begin_and_the_block_is_one_transaction(
 
 def test_a_first_statement_that_fails_at_the_server_rolls_the_block_back():
     tenant = make_tenant()
-    first = reservation(tenant.id, "taken")
     with tenant_context(tenant.id):
-        insert_together(DB, [first])
-        again = reservation(tenant.id, "taken-again")
-        again.pk = first.pk
+        again = taken_again(tenant.id, "taken")
         with pytest.raises(IntegrityError), transaction.atomic(using=DB):
             insert_together(DB, [again])  # opens the transaction, and fails
         assert connections[DB].get_autocommit()

@@ -4,7 +4,6 @@ them, and on PostgreSQL keep one statement text per shape whatever the number of
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from conftest import make_tenant
+from conftest import statements_sent as statements
 from modules.accounts.models import Tenant
 from modules.inventory.models import Product, StockItem
 from pos.db.hot import rows_where, rows_where_together, update_where
@@ -34,19 +34,6 @@ def product(tenant_id, pid: str, **fields) -> Product:
 def stock(tenant_id, pid: str, on_hand: int = 10, variant: str = "") -> StockItem:
     with tenant_context(tenant_id):
         return StockItem.objects.using(DB).create(product_id=pid, variant=variant, on_hand=on_hand)
-
-
-@contextlib.contextmanager
-def statements(alias: str):
-    """The statement texts sent on `alias` (before psycopg binds the values)."""
-    seen: list[str] = []
-
-    def record(execute, sql, params, many, context):
-        seen.append(sql)
-        return execute(sql, params, many, context)
-
-    with connections[alias].execute_wrapper(record):
-        yield seen
 
 
 def test_rows_are_the_ones_the_orm_answers_with_the_same_values():
