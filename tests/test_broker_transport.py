@@ -55,8 +55,11 @@ def test_a_task_sent_through_it_is_a_celery_message_on_the_queue(redis_broker):
     from pos.events.tasks import deliver_groups
 
     groups = {"inventory": [str(uuid.uuid4())], "pos_core": [str(uuid.uuid4())]}
+    producer = connection.Producer()  # this connection's own (the app's pool is another test's business)
+    assert isinstance(producer.channel, broker.Channel)
     for _ in range(3):  # the same channel's client, three times
-        deliver_groups.apply_async(args=(groups,), queue=queue, retry=False)
+        deliver_groups.apply_async(args=(groups,), queue=queue, retry=False, producer=producer)
+    assert producer.channel._publishing_client is not None
     raw = connection.default_channel.client.lrange(queue, 0, -1)
     assert len(raw) == 3
     message = json.loads(raw[0])
