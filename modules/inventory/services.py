@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from modules.accounts import api as accounts
 from pos.contracts.inventory import ProductUpdated, StockChanged
-from pos.db import send, transaction_control
+from pos.db import executed
 from pos.db.bulk import insert_together
 from pos.db.hot import rows_where, update_where
 from pos.db.returning import columns, from_row, update_returning
@@ -413,8 +413,7 @@ def _update_stock(changes: list[dict[str, Any]]) -> dict[tuple[str, str], StockI
            f"AND (v.on_hand_delta >= 0 OR s.on_hand >= -v.on_hand_delta) "
            f"AND (v.reserved_delta >= 0 OR s.reserved >= -v.reserved_delta) "
            f"RETURNING {columns(StockItem, DB, 's')}")
-    with transaction_control(DB, sql) as sql, connection.cursor() as cursor:
-        send(cursor, sql, [*params, scope, timezone.now()])
+    with executed(DB, sql, [*params, scope, timezone.now()]) as cursor:
         rows = cursor.fetchall()
     return {(item.product_id, item.variant): item for item in (from_row(StockItem, row, DB) for row in rows)}
 

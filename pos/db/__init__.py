@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 from django.db import connections, transaction
 
@@ -45,7 +46,7 @@ def transaction_control(using: str, sql: str, *, commit: bool = False) -> Iterat
     an idle connection, and nothing is sent), it does not, and the transaction the statement opens is closed as
     any other, by Django's COMMIT or ROLLBACK at the block's end, which also sets the flag back. Should the
     statement not reach the server (an error before it is sent), the flag is set back at once, so what follows in
-    the block is still one transaction. Send the text with `send`, which steps past BEGIN's result."""
+    the block is still one transaction. `executed` sends the text and steps past BEGIN's result."""
     connection = connections[using]
     opens = begins_with_statement(using)
     if opens:
@@ -60,12 +61,24 @@ def transaction_control(using: str, sql: str, *, commit: bool = False) -> Iterat
             connection.connection.autocommit = False
 
 
-def send(cursor, sql: str, params) -> None:
-    """Execute `sql` as `transaction_control` gave it, on a Django cursor, and stand on the statement's own result
-    (rows, row count): past BEGIN's, when it carries one."""
-    cursor.execute(sql, params)
-    if sql.startswith(BEGIN_BEFORE):
-        cursor.cursor.nextset()
+@contextlib.contextmanager
+def executed(using: str, sql: str, params, *, commit: bool = False) -> Iterator[Any]:
+    """A Django cursor on `using` that has executed `sql` with `params`, its transaction's BEGIN and (with `commit`)
+    COMMIT sent with it where they can be (`transaction_control`), standing on the statement's own result (rows,
+    row count): past BEGIN's, when it carries one."""
+    with transaction_control(using, sql, commit=commit) as text, connections[using].cursor() as cursor:
+        cursor.execute(text, params)
+        if text.startswith(BEGIN_BEFORE):
+            cursor.cursor.nextset()
+        yield cursor
+
+
+def sends_several_statements(using: str) -> bool:
+    """Whether a query sent on `using` may hold several statements: PostgreSQL with client-side binding (Django's
+    default), whose simple protocol takes them in one round trip. Server-side binding sends one at a time."""
+    connection = connections[using]
+    return (connection.vendor == "postgresql"
+            and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"))
 
 
 def begins_with_statement(using: str) -> bool:
@@ -74,9 +87,9 @@ def begins_with_statement(using: str) -> bool:
     and no isolation level, read-only or deferrable setting (which psycopg's BEGIN would carry)."""
     connection = connections[using]
     raw = connection.connection
-    return (connection.vendor == "postgresql" and connection.in_atomic_block and raw is not None
+    return (sends_several_statements(using) and connection.in_atomic_block and raw is not None
             and not raw.autocommit and _idle(raw) and raw.isolation_level is None and raw.read_only is None
-            and raw.deferrable is None and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"))
+            and raw.deferrable is None)
 
 
 def _idle(raw) -> bool:
@@ -94,6 +107,5 @@ def commits_with_last_statement(using: str) -> bool:
     `on_commit` hooks run as always. If the statement fails, the COMMIT is not run and the block rolls back; if
     the COMMIT fails (a deferred constraint), it raises from the statement, as Django's COMMIT would."""
     connection = connections[using]
-    return (connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1 and not connection.savepoint_ids
-            and not connection.needs_rollback and connection.in_atomic_block
-            and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"))
+    return (sends_several_statements(using) and len(connection.atomic_blocks) == 1 and not connection.savepoint_ids
+            and not connection.needs_rollback)

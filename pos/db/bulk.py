@@ -13,6 +13,8 @@ from django.db import connections, models
 from django.db.models.sql import InsertQuery
 from django.db.models.sql.compiler import SQLInsertCompiler
 
+from pos.db import executed
+
 VALUES_ROWS = 50  # up to this many rows of a model: one VALUES list; more: UNNEST of arrays (Django's bulk form)
 COPY_ROWS = 500  # more rows than this of a model (a batched import): their own COPY
 
@@ -78,7 +80,6 @@ def insert_together(using: str, *groups: Sequence[models.Model], commit: bool = 
     checked at commit). Inside the caller's transaction; no signals. `commit`: this is the transaction's last
     statement, and where it can (`pos.db.commits_with_last_statement`) the COMMIT is sent with it; the first of a
     transaction carries its BEGIN (`pos.db.transaction_control`)."""
-    from pos.db import send, transaction_control
     from pos.tenancy import TenantScopedModel
 
     groups = [group for group in groups if group]
@@ -123,8 +124,8 @@ def insert_together(using: str, *groups: Sequence[models.Model], commit: bool = 
     *first, (last, _) = statements
     sql = " ".join(["WITH " + ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first)), last]
                    if first else [last])
-    with transaction_control(using, sql, commit=commit) as sql, connection.cursor() as cursor:
-        send(cursor, sql, [param for _, params in statements for param in params])
+    with executed(using, sql, [param for _, params in statements for param in params], commit=commit):
+        pass
     for group in groups:
         _saved(group, using)
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.db import connections
 
+from pos.db import sends_several_statements
+
 SET_LAZY = "SET LOCAL synchronous_commit TO OFF"
 
 
@@ -32,8 +34,7 @@ def alone_without_waiting_for_the_disk(using: str, sql: str, params: Any) -> lis
     one statement at a time): the caller then runs it in `transaction.atomic` with `without_waiting_for_the_disk`.
     Relies on psycopg's client-side binding, Django's default, which sends a query by the simple protocol."""
     connection = connections[using]
-    if (connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit()
-            or connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")):
+    if not sends_several_statements(using) or connection.in_atomic_block or not connection.get_autocommit():
         return None
     with connection.cursor() as cursor:
         cursor.execute(f"{SET_LAZY}; {sql}", params)

@@ -27,7 +27,7 @@ from django.db import connections, models, router
 from django.db.models import F, Value
 from django.db.models.expressions import CombinedExpression
 
-from pos.db import send, transaction_control
+from pos.db import executed, sends_several_statements
 from pos.db.returning import columns, from_row, update_returning
 
 
@@ -43,9 +43,7 @@ def rows_where(model: type[models.Model], *, using: str | None = None, lock: boo
     statement = _select_statement(model, connection, using, lock, filters)
     if statement is NOTHING:
         return []
-    sql, params = statement
-    with transaction_control(using, sql) as sql, connection.cursor() as cursor:
-        send(cursor, sql, params)
+    with executed(using, *statement) as cursor:
         return [from_row(model, row, using) for row in cursor.fetchall()]
 
 
@@ -55,15 +53,15 @@ def rows_where_together(using: str, *reads: tuple[type[models.Model], dict[str, 
     statements) and each answers its own result. Returns the rows of each read, in the order asked. Elsewhere, or
     with server-side binding, one read after another."""
     connection = connections[using]
-    if connection.vendor != "postgresql" or connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+    if not sends_several_statements(using):
         return [rows_where(model, using=using, **filters) for model, filters in reads]
     statements = [_select_statement(model, connection, using, False, filters) for model, filters in reads]
     sent = [(model, statement) for (model, _), statement in zip(reads, statements, strict=True)
             if statement is not NOTHING]
     answers: dict[int, list[models.Model]] = {}
     if sent:
-        with transaction_control(using, "; ".join(sql for _, (sql, _) in sent)) as sql, connection.cursor() as cursor:
-            send(cursor, sql, [param for _, (_, params) in sent for param in params])
+        with executed(using, "; ".join(sql for _, (sql, _) in sent),
+                      [param for _, (_, params) in sent for param in params]) as cursor:
             for index, (model, _) in enumerate(sent):
                 if index:
                     cursor.cursor.nextset()
@@ -110,9 +108,7 @@ def update_where(model: type[models.Model], *, where: dict[str, Any], values: di
         return None if pk is None else update_returning(rows.filter(pk=pk), {"pk": pk}, **values)
     if statement == NOTHING:
         return None if returning else 0
-    sql, params = statement
-    with transaction_control(using, sql) as sql, connections[using].cursor() as cursor:
-        send(cursor, sql, params)
+    with executed(using, *statement) as cursor:
         if not returning:
             return cursor.rowcount
         found = cursor.fetchall()
