@@ -58,15 +58,15 @@ def rows_where_together(using: str, *reads: tuple[type[models.Model], dict[str, 
     statements = [_select_statement(model, connection, using, False, filters) for model, filters in reads]
     sent = [(model, statement) for (model, _), statement in zip(reads, statements, strict=True)
             if statement is not NOTHING]
-    answers: dict[int, list[models.Model]] = {}
+    answered: list[list[models.Model]] = []
     if sent:
         with executed(using, "; ".join(sql for _, (sql, _) in sent),
                       [param for _, (_, params) in sent for param in params]) as cursor:
             for index, (model, _) in enumerate(sent):
                 if index:
                     cursor.cursor.nextset()
-                answers[index] = [from_row(model, row, using) for row in cursor.fetchall()]
-    found = iter(answers[index] for index in range(len(sent)))
+                answered.append([from_row(model, row, using) for row in cursor.fetchall()])
+    found = iter(answered)
     return [[] if statement is NOTHING else next(found) for statement in statements]
 
 
